@@ -102,7 +102,7 @@ impl Scanner {
         let mut out = Vec::new();
         self.rbac.finish(&mut out);
         self.netpol.finish(&mut out);
-        self.exposure.finish(&self.rbac, &mut out);
+        self.exposure.finish(&mut out);
         out
     }
 

@@ -3,7 +3,6 @@
 //! Kubernetes Dashboard, Siloscape-style escapes).
 
 use crate::object::Object;
-use crate::rbac;
 use palisade_core::{Finding, RuleMeta};
 
 pub static RULES: &[RuleMeta] = &[];
@@ -17,5 +16,5 @@ pub struct ExposureCollector {}
 
 impl ExposureCollector {
     pub fn observe(&mut self, _obj: &Object<'_>) {}
-    pub fn finish(&mut self, _rbac: &rbac::Collector, _out: &mut Vec<Finding>) {}
+    pub fn finish(&mut self, _out: &mut Vec<Finding>) {}
 }
