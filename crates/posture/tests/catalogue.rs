@@ -6,9 +6,13 @@ use palisade_posture::{Origin, PssLevel, PssSettings, PssVersion, ScanConfig, Sc
 use std::collections::HashSet;
 
 fn rule_ids_found(fixture: &str) -> Vec<String> {
-    let objects = palisade_k8s::parse_documents(fixture).unwrap_or_else(|e| panic!("fixture does not parse: {e}\n{fixture}"));
+    let objects = palisade_k8s::parse_documents(fixture)
+        .unwrap_or_else(|e| panic!("fixture does not parse: {e}\n{fixture}"));
     let config = ScanConfig {
-        pss: PssSettings { level: PssLevel::Restricted, version: PssVersion::Latest },
+        pss: PssSettings {
+            level: PssLevel::Restricted,
+            version: PssVersion::Latest,
+        },
         ..Default::default()
     };
     let mut scanner = Scanner::new(config);
@@ -34,7 +38,10 @@ fn every_rule_is_documented_and_proven_by_its_fixtures() {
             problems.push(format!("{}: duplicate rule id", rule.id));
         }
         let valid_id = rule.id.contains('.')
-            && rule.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+            && rule
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
         if !valid_id {
             problems.push(format!("{}: ids are lowercase, dotted, with dashes", rule.id));
         }
@@ -52,7 +59,10 @@ fn every_rule_is_documented_and_proven_by_its_fixtures() {
             continue; // reported by the exception machinery, not by a manifest
         }
         if rule.fixtures.pass.is_empty() || rule.fixtures.fail.is_empty() {
-            problems.push(format!("{}: needs at least one pass and one fail fixture", rule.id));
+            problems.push(format!(
+                "{}: needs at least one pass and one fail fixture",
+                rule.id
+            ));
         }
         for (i, fixture) in rule.fixtures.fail.iter().enumerate() {
             if !rule_ids_found(fixture).iter().any(|id| id == rule.id) {
@@ -65,5 +75,10 @@ fn every_rule_is_documented_and_proven_by_its_fixtures() {
             }
         }
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
