@@ -18,21 +18,9 @@ fn shared_dir() -> PathBuf {
     }
 }
 
-// TEMPORARY until `palisade_k8s::parse_documents` lands on main: reads JSON conversions of the
-// fixtures (made with python3 + PyYAML, one `<path without .yaml>.json` per file) from
-// `$PALISADE_PSA_JSON` (default /tmp/psa-json). Replace the body with:
-//     let text = std::fs::read_to_string(root.join(rel)).map_err(|e| e.to_string())?;
-//     palisade_k8s::parse_documents(&text).map_err(|e| e.to_string())
-fn load_documents(_root: &Path, rel: &str) -> Result<Vec<Value>, String> {
-    let json_root = std::env::var_os("PALISADE_PSA_JSON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/tmp/psa-json".into());
-    let path = json_root
-        .join(rel.strip_suffix(".yaml").unwrap_or(rel))
-        .with_extension("json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    Ok(vec![value])
+fn load_documents(root: &Path, rel: &str) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(root.join(rel)).map_err(|e| e.to_string())?;
+    palisade_k8s::parse_documents(&text).map_err(|e| e.to_string())
 }
 
 struct Row {
