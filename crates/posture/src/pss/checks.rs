@@ -7,7 +7,7 @@
 use super::{CheckId, Violation};
 use crate::object::{Container, PodTemplate, escape_token};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 const CAPABILITIES_BASELINE_ALLOWED: &[&str] = &[
     "AUDIT_WRITE",
@@ -98,6 +98,8 @@ const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.al
 pub(super) struct Pod<'a> {
     template: PodTemplate<'a>,
     containers: Vec<Container<'a>>,
+    /// Index of the first container with each name (annotations name containers).
+    by_name: HashMap<&'a str, usize>,
     security_context: Option<&'a Map<String, Value>>,
     /// `spec.os.name: windows` (exempts some restricted checks from v1.25).
     windows: bool,
@@ -108,9 +110,15 @@ pub(super) struct Pod<'a> {
 impl<'a> Pod<'a> {
     pub(super) fn new(template: &PodTemplate<'a>) -> Pod<'a> {
         let spec = template.spec;
+        let containers = template.containers();
+        let mut by_name = HashMap::with_capacity(containers.len());
+        for (i, c) in containers.iter().enumerate() {
+            by_name.entry(c.name).or_insert(i);
+        }
         Pod {
             template: *template,
-            containers: template.containers(),
+            containers,
+            by_name,
             security_context: template.pod_security_context().and_then(Value::as_object),
             windows: spec
                 .get("os")
@@ -380,7 +388,12 @@ fn apparmor(s: &mut Sink<'_, '_>) {
             "annotation {key}={} selects a forbidden AppArmor profile",
             show(value)
         );
-        match s.pod.containers.iter().find(|c| c.name == container_name) {
+        match s
+            .pod
+            .by_name
+            .get(container_name)
+            .and_then(|&i| s.pod.containers.get(i))
+        {
             Some(c) => s.container(CheckId::AppArmorProfile, c, pointer, message),
             None => s.pod(CheckId::AppArmorProfile, pointer, message),
         }

@@ -651,3 +651,30 @@ fn rules_line_up_with_checks() {
     ];
     assert_eq!(RULES.iter().map(|r| r.id).collect::<Vec<_>>(), expected);
 }
+
+#[test]
+fn many_containers_and_annotations_stay_linear() {
+    let n = 20_000;
+    let containers: Vec<Value> = (0..n)
+        .map(|i| json!({"name": format!("c{i}"), "image": "x", "securityContext": {"privileged": true}}))
+        .collect();
+    let annotations: serde_json::Map<String, Value> = (0..n)
+        .map(|i| {
+            (
+                format!("container.apparmor.security.beta.kubernetes.io/c{i}"),
+                json!("unconfined"),
+            )
+        })
+        .collect();
+    let p = json!({"kind": "Pod", "metadata": {"name": "big", "annotations": annotations},
+        "spec": {"containers": containers}});
+    let started = std::time::Instant::now();
+    let found = checks(&p, BASELINE, PssVersion::Latest);
+    assert_eq!(found.len(), 2 * n);
+    // Generous bound: a per-annotation scan of the containers would be 400 million comparisons.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
