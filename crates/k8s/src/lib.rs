@@ -40,6 +40,8 @@ pub struct K8sObject {
     pub line: u32,
     /// JSON pointer of the object inside its document (`/items/3` for an item of a List, else empty).
     pub pointer_prefix: String,
+    /// Keys written twice inside this object (pointers relative to the object).
+    pub duplicate_keys: Vec<DuplicateKey>,
     source_map: Arc<SourceMap>,
 }
 
@@ -76,13 +78,12 @@ pub enum Note {
         column: u32,
         message: String,
     },
-    /// The same key twice in one mapping of an object.
+    /// The same key twice in a mapping outside any object (the header of a `List`).
     DuplicateKey {
         file: String,
         line: u32,
         pointer: String,
         first_line: u32,
-        object: usize,
     },
 }
 
@@ -132,15 +133,7 @@ fn emit_document(
         }
         return;
     }
-    for dup in doc.duplicate_keys {
-        sink(Loaded::Note(Note::DuplicateKey {
-            file: file.to_string(),
-            line: dup.second.line,
-            pointer: dup.pointer,
-            first_line: dup.first.line,
-            object: index,
-        }));
-    }
+    let mut duplicates = doc.duplicate_keys;
     let mut value = doc.value;
     if is_list(&value) {
         let items = match value.get_mut("items") {
@@ -149,6 +142,19 @@ fn emit_document(
         };
         for (i, item) in items.into_iter().enumerate() {
             let prefix = format!("/items/{i}");
+            let (mine, rest): (Vec<_>, Vec<_>) = duplicates.into_iter().partition(|d| {
+                d.pointer
+                    .strip_prefix(&prefix)
+                    .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+            });
+            duplicates = rest;
+            let duplicate_keys = mine
+                .into_iter()
+                .map(|mut d| {
+                    d.pointer = d.pointer[prefix.len()..].to_string();
+                    d
+                })
+                .collect();
             if is_kubernetes_object(&item) {
                 let line = line_of(&source_map, &prefix);
                 sink(Loaded::Object(K8sObject {
@@ -157,6 +163,7 @@ fn emit_document(
                     document: index,
                     line,
                     pointer_prefix: prefix,
+                    duplicate_keys,
                     source_map: source_map.clone(),
                 }));
             } else {
@@ -167,6 +174,14 @@ fn emit_document(
                 }));
             }
         }
+        for dup in duplicates {
+            sink(Loaded::Note(Note::DuplicateKey {
+                file: file.to_string(),
+                line: dup.second.line,
+                pointer: dup.pointer,
+                first_line: dup.first.line,
+            }));
+        }
         return;
     }
     let line = line_of(&source_map, "");
@@ -176,6 +191,7 @@ fn emit_document(
         document: index,
         line,
         pointer_prefix: String::new(),
+        duplicate_keys: duplicates,
         source_map,
     }));
 }
@@ -228,6 +244,45 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, K8sError> {
         Some(e) => Err(e),
         None => Ok(out),
     }
+}
+
+/// Parses a configuration-style YAML or JSON file that holds exactly one document.
+pub fn parse_single(text: &str, file: &str) -> Result<Value, K8sError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut value = None;
+    for chunk in yaml::split_documents(text) {
+        match yaml::parse_chunk(&chunk) {
+            Err(e) => {
+                return Err(K8sError::Parse {
+                    file: file.to_string(),
+                    line: e.position.line,
+                    column: e.position.column,
+                    message: e.message,
+                });
+            }
+            Ok(None) => {}
+            Ok(Some(doc)) if value.is_none() => {
+                if let Some(dup) = doc.duplicate_keys.first() {
+                    return Err(K8sError::Parse {
+                        file: file.to_string(),
+                        line: dup.second.line,
+                        column: dup.second.column,
+                        message: format!("duplicate key {} (first at line {})", dup.pointer, dup.first.line),
+                    });
+                }
+                value = Some(doc.value);
+            }
+            Ok(Some(_)) => {
+                return Err(K8sError::Parse {
+                    file: file.to_string(),
+                    line: chunk.first_line,
+                    column: 1,
+                    message: "expected one YAML document, found more".into(),
+                });
+            }
+        }
+    }
+    Ok(value.unwrap_or(Value::Null))
 }
 
 #[cfg(test)]

@@ -8,19 +8,33 @@ use std::collections::HashSet;
 fn rule_ids_found(fixture: &str) -> Vec<String> {
     let objects = palisade_k8s::parse_documents(fixture)
         .unwrap_or_else(|e| panic!("fixture does not parse: {e}\n{fixture}"));
+    let mut findings = Vec::new();
+    let origin = Origin::default();
+    palisade_k8s::load_str(fixture, "fixture.yaml", |loaded| {
+        if let palisade_k8s::Loaded::Object(obj) = loaded {
+            let view = palisade_posture::Object::new(&obj.value, &origin);
+            for d in &obj.duplicate_keys {
+                findings.push(palisade_posture::manifest::duplicate_key_finding(
+                    &view,
+                    &d.pointer,
+                    d.first.line,
+                    d.second.line,
+                ));
+            }
+        }
+    });
     let config = ScanConfig {
         pss: PssSettings {
             level: PssLevel::Restricted,
             version: PssVersion::Latest,
         },
-        ..Default::default()
+        // Policy rules need a policy: the fixtures are written against the shipped example.
+        policy: palisade_posture::labels::Policy::example(),
     };
     let mut scanner = Scanner::new(config);
     for obj in &objects {
         scanner.observe_namespace(obj);
     }
-    let origin = Origin::default();
-    let mut findings = Vec::new();
     for obj in &objects {
         findings.extend(scanner.scan(obj, &origin));
     }
