@@ -104,7 +104,9 @@ pub fn load_str(text: &str, file: &str, mut sink: impl FnMut(Loaded)) {
             Err(e) => sink(Loaded::Note(Note::ParseError {
                 file: file.to_string(),
                 document: index,
-                line: e.position.line,
+                // An error found at end of input belongs to the document's last line, not the next
+                // document's `---`.
+                line: e.position.line.min(chunk.last_line()),
                 column: e.position.column,
                 message: e.message,
             })),

@@ -97,6 +97,14 @@ pub struct Chunk<'a> {
     pub first_line: u32,
 }
 
+impl Chunk<'_> {
+    /// 1-based line of the chunk's last line of text.
+    pub fn last_line(&self) -> u32 {
+        let newlines = self.text.trim_end_matches('\n').matches('\n').count() as u32;
+        self.first_line + newlines
+    }
+}
+
 /// Splits a stream at `---` document markers so that each document parses on its own: an error in
 /// one does not stop the others. A `---` at column 0 can only be a document marker (YAML forbids it
 /// inside scalars there), so this split is exact.
