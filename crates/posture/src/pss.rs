@@ -1,8 +1,8 @@
 //! Pod Security Standards (baseline and restricted, policy versions v1.0 to v1.37 and `latest`),
 //! with the semantics of the upstream pod-security-admission library.
 
-use crate::object::Object;
 use crate::PostureError;
+use crate::object::Object;
 use palisade_core::{Finding, RuleMeta};
 use std::str::FromStr;
 
