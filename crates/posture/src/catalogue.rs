@@ -13,6 +13,7 @@ pub fn rules() -> Vec<&'static RuleMeta> {
         crate::labels::RULES,
     ];
     let mut all: Vec<&'static RuleMeta> = groups.iter().flat_map(|g| g.iter()).collect();
+    all.push(&crate::manifest::DUPLICATE_KEY);
     all.push(&palisade_core::exception::EXPIRED_EXCEPTION_RULE);
     all
 }

@@ -8,6 +8,7 @@
 
 pub mod catalogue;
 pub mod labels;
+pub mod manifest;
 pub mod netpol;
 pub mod object;
 pub mod pss;
