@@ -4,7 +4,7 @@
 
 use super::{Collector, Resolution, Subject, dangers};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 /// A binding or role named in the report.
@@ -107,13 +107,14 @@ impl Collector {
             .map(|b| self.resolve(b, &aggregated))
             .collect();
         let mut subjects: BTreeSet<Subject> = BTreeSet::new();
-        // Group name → bindings naming it, for service accounts' inherited grants.
-        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        // Subject → bindings naming it (in input order), also used for groups' inherited grants.
+        let mut bound: HashMap<&Subject, Vec<usize>> = HashMap::new();
         for (i, binding) in self.bindings.iter().enumerate() {
             for subject in &binding.subjects {
                 subjects.insert(subject.clone());
-                if subject.kind == "Group" {
-                    groups.entry(subject.name.as_str()).or_default().push(i);
+                let list = bound.entry(subject).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
                 }
             }
         }
@@ -134,17 +135,17 @@ impl Collector {
                 permissions: Vec::new(),
                 not_evaluated: Vec::new(),
             };
-            let direct = self
-                .bindings
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.subjects.contains(&entry.subject));
-            let mut grants: Vec<(usize, Option<String>)> = direct.map(|(i, _)| (i, None)).collect();
+            let mut grants: Vec<(usize, Option<String>)> = bound
+                .get(&entry.subject)
+                .into_iter()
+                .flatten()
+                .map(|&i| (i, None))
+                .collect();
             if let (true, Some(namespace)) =
                 (entry.subject.kind == "ServiceAccount", &entry.subject.namespace)
             {
                 for group in service_account_groups(namespace) {
-                    for &i in groups.get(group.as_str()).into_iter().flatten() {
+                    for &i in bound.get(&Subject::group(group.as_str())).into_iter().flatten() {
                         grants.push((i, Some(group.clone())));
                     }
                 }
