@@ -1,6 +1,7 @@
 //! The `palisade` binary: argument parsing and wiring of the library crates, nothing else.
 
 mod config;
+mod netpol_cmd;
 mod rules_cmd;
 mod scan_k8s;
 
@@ -30,6 +31,9 @@ enum Command {
     /// The rule catalogue.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// NetworkPolicy microsegmentation: suggested policies and a per-namespace summary.
+    #[command(subcommand)]
+    Netpol(NetpolCommand),
 }
 
 #[derive(Subcommand)]
@@ -44,6 +48,14 @@ enum RulesCommand {
     List(rules_cmd::ListArgs),
     /// Explain one rule: what it checks, why, how to fix it, framework references, examples.
     Explain(rules_cmd::ExplainArgs),
+}
+
+#[derive(Subcommand)]
+enum NetpolCommand {
+    /// Write default-deny and allow NetworkPolicies derived from the workloads and Services in the input.
+    Suggest(netpol_cmd::SuggestArgs),
+    /// Per namespace: workloads, how many a policy selects, default-deny coverage, allow-all policies.
+    Summary(netpol_cmd::SummaryArgs),
 }
 
 /// Options every command that writes a report shares.
@@ -69,6 +81,8 @@ fn main() -> ExitCode {
         Command::Scan(ScanCommand::K8s(args)) => scan_k8s::run(args),
         Command::Rules(RulesCommand::List(args)) => rules_cmd::list(args),
         Command::Rules(RulesCommand::Explain(args)) => rules_cmd::explain(args),
+        Command::Netpol(NetpolCommand::Suggest(args)) => netpol_cmd::suggest(args),
+        Command::Netpol(NetpolCommand::Summary(args)) => netpol_cmd::summary(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

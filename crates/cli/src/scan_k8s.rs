@@ -99,15 +99,15 @@ fn identity(r: &ResourceRef) -> (String, String, String) {
     )
 }
 
-struct Run {
+pub struct Run {
     today: Date,
     file_exceptions: ExceptionSet,
     /// Annotation exceptions by object identity, for findings produced after the object was seen.
     object_exceptions: HashMap<(String, String, String), ExceptionSet>,
     expired_reported: BTreeSet<String>,
-    findings: Vec<Finding>,
-    notes: Vec<Note>,
-    stats: Stats,
+    pub findings: Vec<Finding>,
+    pub notes: Vec<Note>,
+    pub stats: Stats,
 }
 
 impl Run {
@@ -235,24 +235,77 @@ pub fn run(args: ScanK8sArgs) -> Result<u8> {
     }
     let fail_on: Option<Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
     let format: Format = args.output.format.parse()?;
+    let scan_config = ScanConfig {
+        pss: PssSettings { level, version },
+        policy: config.policy,
+    };
+    let Outcome { scanner, run } = scan_paths(&args.paths, scan_config, file_exceptions)?;
 
+    let has_errors = run.stats.errors > 0;
+    let failed = fail_on.is_some_and(|limit| {
+        run.findings
+            .iter()
+            .any(|f| f.status.is_open() && f.severity >= limit)
+    });
+
+    let text = if args.rbac_report {
+        let report = scanner.rbac().report();
+        match format {
+            Format::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
+            Format::Table => palisade_posture::rbac::render_report_text(&report),
+            _ => anyhow::bail!("--rbac-report supports --format table or json"),
+        }
+    } else {
+        let mut report = Report {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            scan_kind: "k8s".into(),
+            inputs: args.paths.clone(),
+            findings: run.findings,
+            notes: run.notes,
+            stats: run.stats,
+            rules: catalogue::rules(),
+        };
+        report.sort();
+        let color = use_color(&args.output.color, args.output.output.is_some());
+        report.render(format, RenderOptions { color })?
+    };
+    write_output(args.output.output.as_deref(), &text)?;
+
+    Ok(if has_errors {
+        EXIT_ERROR
+    } else if failed {
+        EXIT_FINDINGS
+    } else {
+        0
+    })
+}
+
+/// What a scan of the inputs left: the scanner (for RBAC and NetworkPolicy views) and the results.
+pub struct Outcome {
+    pub scanner: Scanner,
+    pub run: Run,
+}
+
+/// Reads every input and runs every posture check over it, with exceptions applied.
+pub fn scan_paths(
+    paths: &[String],
+    scan_config: ScanConfig,
+    file_exceptions: ExceptionSet,
+) -> Result<Outcome> {
     let limits = Limits::default();
     let inputs =
-        palisade_k8s::discover(&args.paths, &limits).map_err(|(path, e)| anyhow::anyhow!("{path}: {e}"))?;
+        palisade_k8s::discover(paths, &limits).map_err(|(path, e)| anyhow::anyhow!("{path}: {e}"))?;
     if inputs.is_empty() {
         anyhow::bail!(
             "no manifest files (.yaml, .yml, .json) found in {}",
-            args.paths.join(", ")
+            paths.join(", ")
         );
     }
     if inputs.iter().filter(|i| **i == InputFile::Stdin).count() > 1 {
         anyhow::bail!("`-` (standard input) can be given only once");
     }
 
-    let mut scanner = Scanner::new(ScanConfig {
-        pss: PssSettings { level, version },
-        policy: config.policy,
-    });
+    let mut scanner = Scanner::new(scan_config);
     let mut run = Run {
         today: today(),
         file_exceptions,
@@ -393,39 +446,7 @@ pub fn run(args: ScanK8sArgs) -> Result<u8> {
         run.apply_exceptions(finding);
     }
     run.report_expired_file_exceptions();
-
-    let has_errors = run.stats.errors > 0;
-    let failed = fail_on.is_some_and(|limit| {
-        run.findings
-            .iter()
-            .any(|f| f.status.is_open() && f.severity >= limit)
-    });
-
-    let text = if args.rbac_report {
-        anyhow::bail!("--rbac-report is not available yet")
-    } else {
-        let mut report = Report {
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            scan_kind: "k8s".into(),
-            inputs: args.paths.clone(),
-            findings: run.findings,
-            notes: run.notes,
-            stats: run.stats,
-            rules: catalogue::rules(),
-        };
-        report.sort();
-        let color = use_color(&args.output.color, args.output.output.is_some());
-        report.render(format, RenderOptions { color })?
-    };
-    write_output(args.output.output.as_deref(), &text)?;
-
-    Ok(if has_errors {
-        EXIT_ERROR
-    } else if failed {
-        EXIT_FINDINGS
-    } else {
-        0
-    })
+    Ok(Outcome { scanner, run })
 }
 
 #[cfg(test)]

@@ -388,3 +388,102 @@ fn bad_config_files_are_clear_errors() {
         assert!(err.contains(expect), "{name}: {err}");
     }
 }
+
+#[test]
+fn suggested_network_policies_pass_the_scan() {
+    let dir = scratch("netpol");
+    let out = bin()
+        .current_dir(repo())
+        .args(["netpol", "suggest", "examples/manifests"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let suggested = dir.join("suggested.yaml");
+    std::fs::write(&suggested, &out.stdout).unwrap();
+    let before = bin()
+        .current_dir(repo())
+        .args(["scan", "k8s", "examples/manifests", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        rule_ids(&json_of(&before))
+            .iter()
+            .any(|id| id.starts_with("netpol."))
+    );
+    let after = bin()
+        .current_dir(repo())
+        .args([
+            "scan",
+            "k8s",
+            "examples/manifests",
+            suggested.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let ids = rule_ids(&json_of(&after));
+    assert!(!ids.iter().any(|id| id.starts_with("netpol.")), "{ids:?}");
+
+    let summary = bin()
+        .current_dir(repo())
+        .args([
+            "netpol",
+            "summary",
+            "examples/manifests",
+            suggested.to_str().unwrap(),
+            "-f",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let summary = json_of(&summary);
+    let shop = summary
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["namespace"] == "shop")
+        .unwrap();
+    assert_eq!(shop["default_deny_ingress"], true);
+    assert_eq!(shop["workloads"], 3);
+}
+
+#[test]
+fn rbac_report_lists_subjects_and_bindings() {
+    let out = bin()
+        .current_dir(repo())
+        .args(["scan", "k8s", "examples/manifests", "--rbac-report", "-f", "json"])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let text = report.to_string();
+    assert!(
+        text.contains("ci-deployer") && text.contains("cluster-admin"),
+        "{text}"
+    );
+    let out = bin()
+        .current_dir(repo())
+        .args(["scan", "k8s", "examples/manifests", "--rbac-report"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("web-secrets"), "{text}");
+    let out = bin()
+        .current_dir(repo())
+        .args([
+            "scan",
+            "k8s",
+            "examples/manifests",
+            "--rbac-report",
+            "-f",
+            "sarif",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -2,6 +2,7 @@
 //! YAML and JSON; `List` kinds expanded into their items; every object with its file, line and a
 //! source map so findings can point at the offending line. Later also the live-cluster collector.
 
+pub mod emit;
 pub mod input;
 pub mod yaml;
 
@@ -99,7 +100,8 @@ pub enum Loaded {
 pub fn load_str(text: &str, file: &str, mut sink: impl FnMut(Loaded)) {
     let file: Arc<str> = Arc::from(file);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, chunk) in yaml::split_documents(text).iter().enumerate() {
+    let chunks = json_stream(text).unwrap_or_else(|| yaml::split_documents(text));
+    for (index, chunk) in chunks.iter().enumerate() {
         match yaml::parse_chunk(chunk) {
             Err(e) => sink(Loaded::Note(Note::ParseError {
                 file: file.to_string(),
@@ -196,6 +198,29 @@ fn emit_document(
         duplicate_keys: duplicates,
         source_map,
     }));
+}
+
+/// A stream of concatenated JSON objects (`kubectl get -o json` output joined, NDJSON), which is
+/// not YAML but which kubectl reads. Returns one chunk per value, or `None` when the text is not
+/// such a stream of two or more values.
+fn json_stream(text: &str) -> Option<Vec<yaml::Chunk<'_>>> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    let mut chunks = Vec::new();
+    let mut start = 0usize;
+    while let Some(item) = stream.next() {
+        item.ok()?;
+        let end = stream.byte_offset();
+        let first_line = 1 + text[..start].matches('\n').count() as u32;
+        chunks.push(yaml::Chunk {
+            text: &text[start..end],
+            first_line,
+        });
+        start = end;
+    }
+    (chunks.len() > 1).then_some(chunks)
 }
 
 /// A Kubernetes object has string `apiVersion` and `kind`.
@@ -311,6 +336,21 @@ mod tests {
                 document: 0,
                 line: 10
             }]
+        );
+    }
+
+    #[test]
+    fn json_streams_are_read_object_by_object() {
+        let text = "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"}\n{\"apiVersion\": \"v1\",\n \"kind\": \"Secret\"}\n";
+        let mut objects = Vec::new();
+        load_str(text, "s.json", |l| {
+            if let Loaded::Object(o) = l {
+                objects.push((o.kind().to_string(), o.line));
+            }
+        });
+        assert_eq!(
+            objects,
+            vec![("ConfigMap".to_string(), 1), ("Secret".to_string(), 2)]
         );
     }
 

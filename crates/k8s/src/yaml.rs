@@ -70,6 +70,8 @@ pub struct YamlDocument {
     pub value: Value,
     pub source_map: SourceMap,
     pub duplicate_keys: Vec<DuplicateKey>,
+    /// Read by the lenient fallback reader: positions are the document's only.
+    pub lenient: bool,
 }
 
 /// A document that could not be read, with where and why.
@@ -148,7 +150,48 @@ fn is_blank_document(text: &str) -> bool {
 }
 
 /// Parses one document chunk. Returns `Ok(None)` for an empty document.
+///
+/// saphyr-parser is strict where libyaml (and so the Go YAML reader Kubernetes uses) is lenient: a
+/// quoted scalar continued at the parent's indentation, a flow sequence closed at the key's column.
+/// Such documents are read again with the libyaml port; they keep their content but their source
+/// map only has the document's first line.
 pub fn parse_chunk(chunk: &Chunk<'_>) -> Result<Option<YamlDocument>, YamlError> {
+    match parse_chunk_strict(chunk) {
+        Ok(doc) => Ok(doc),
+        Err(strict) => match serde_yaml_ng::from_str::<Option<Value>>(chunk.text) {
+            Ok(value) => Ok(value.map(|value| {
+                let mut source_map = SourceMap::default();
+                source_map.push(
+                    "",
+                    Position {
+                        line: first_content_line(chunk),
+                        column: 1,
+                    },
+                );
+                YamlDocument {
+                    value,
+                    source_map,
+                    duplicate_keys: Vec::new(),
+                    lenient: true,
+                }
+            })),
+            Err(_) => Err(strict),
+        },
+    }
+}
+
+/// The line of the first line that is neither blank, a comment, a directive nor `---`.
+fn first_content_line(chunk: &Chunk<'_>) -> u32 {
+    for (n, line) in (chunk.first_line..).zip(chunk.text.lines()) {
+        let t = line.trim();
+        if !(t.is_empty() || t.starts_with('#') || t.starts_with('%') || t == "---") {
+            return n;
+        }
+    }
+    chunk.first_line
+}
+
+fn parse_chunk_strict(chunk: &Chunk<'_>) -> Result<Option<YamlDocument>, YamlError> {
     let mut builder = Builder::new(chunk.first_line.saturating_sub(1));
     let mut parser = Parser::new_from_str(chunk.text);
     let mut documents = 0;
@@ -447,6 +490,7 @@ impl Builder {
             value,
             source_map: self.source_map,
             duplicate_keys: self.duplicate_keys,
+            lenient: false,
         })
     }
 }
@@ -679,6 +723,15 @@ mod tests {
         let docs = parse_all("---\n---\na: 1\n...\n");
         let values: Vec<_> = docs.into_iter().filter_map(|d| d.unwrap()).collect();
         assert_eq!(values.len(), 1);
+    }
+
+    #[test]
+    fn documents_libyaml_accepts_are_read_leniently() {
+        let text = "# c\nkind: Pod\nspec:\n  args: [\n      \"-a\", \"b\",\n  ]\n  msg: 'first\n  second'\n";
+        let d = one(text);
+        assert!(d.lenient);
+        assert_eq!(d.value["spec"]["args"], json!(["-a", "b"]));
+        assert_eq!(d.source_map.locate("/spec/args").unwrap().line, 2);
     }
 
     #[test]
