@@ -1,1 +1,106 @@
-fn main() {}
+//! The `palisade` binary: argument parsing and wiring of the library crates, nothing else.
+
+mod config;
+mod rules_cmd;
+mod scan_k8s;
+
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or input error.
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Kubernetes security: posture, images, admission, WAF, runtime"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan manifests (and later images and filesystems) for security problems.
+    #[command(subcommand)]
+    Scan(ScanCommand),
+    /// The rule catalogue.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum ScanCommand {
+    /// Posture of Kubernetes manifests: files, directories (recursively) and `-` for stdin.
+    K8s(scan_k8s::ScanK8sArgs),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// List every rule.
+    List(rules_cmd::ListArgs),
+    /// Explain one rule: what it checks, why, how to fix it, framework references, examples.
+    Explain(rules_cmd::ExplainArgs),
+}
+
+/// Options every command that writes a report shares.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json", "sarif", "junit"])]
+    pub format: String,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<std::path::PathBuf>,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+    /// Print nothing but the report (no progress or hints on stderr).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(ScanCommand::K8s(args)) => scan_k8s::run(args),
+        Command::Rules(RulesCommand::List(args)) => rules_cmd::list(args),
+        Command::Rules(RulesCommand::Explain(args)) => rules_cmd::explain(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("palisade: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Writes `text` to the output file or standard output.
+pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match path {
+        Some(p) => std::fs::write(p, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display())),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+                // A closed pipe (`| head`) is not an error worth a message.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.map_err(Into::into),
+            }
+        }
+    }
+}
+
+/// Whether to colour output written to standard output.
+pub fn use_color(choice: &str, to_file: bool) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        "always" => true,
+        "never" => false,
+        _ => !to_file && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+    }
+}

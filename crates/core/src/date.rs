@@ -26,7 +26,8 @@ impl Date {
         let bad = || CoreError::InvalidDate(text.to_string());
         let date_part = text.trim().split(['T', 't', ' ']).next().unwrap_or("");
         let mut parts = date_part.split('-');
-        let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad());
         };
         if y.len() != 4 || m.len() != 2 || d.len() != 2 {
@@ -89,9 +90,24 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        assert_eq!(Date::parse("2026-02-28").unwrap(), Date { year: 2026, month: 2, day: 28 });
+        assert_eq!(
+            Date::parse("2026-02-28").unwrap(),
+            Date {
+                year: 2026,
+                month: 2,
+                day: 28
+            }
+        );
         assert_eq!(Date::parse("2024-02-29T10:00:00Z").unwrap().day, 29);
-        for bad in ["2026-02-29", "2026-13-01", "26-01-01", "2026/01/01", "", "2026-01-01-01", "x"] {
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "26-01-01",
+            "2026/01/01",
+            "",
+            "2026-01-01-01",
+            "x",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad}");
         }
     }

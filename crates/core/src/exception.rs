@@ -178,14 +178,17 @@ impl ExceptionSet {
 
     /// Reads an exceptions file's content, already parsed into a JSON value by the caller.
     pub fn from_value(value: serde_json::Value, path: &str) -> Result<ExceptionSet, CoreError> {
-        let file: ExceptionFile = serde_json::from_value(value)
-            .map_err(|e| CoreError::InvalidException(format!("{path}: {e}")))?;
+        let file: ExceptionFile =
+            serde_json::from_value(value).map_err(|e| CoreError::InvalidException(format!("{path}: {e}")))?;
         let mut set = ExceptionSet::new();
         for (i, mut exception) in file.exceptions.into_iter().enumerate() {
             exception
                 .validate()
                 .map_err(|e| CoreError::InvalidException(format!("{path}: entry {}: {e}", i + 1)))?;
-            exception.source = Some(ExceptionSource::File { path: path.to_string(), entry: i + 1 });
+            exception.source = Some(ExceptionSource::File {
+                path: path.to_string(),
+                entry: i + 1,
+            });
             set.exceptions.push(exception);
         }
         Ok(set)
@@ -228,11 +231,19 @@ impl ExceptionSet {
             finding.status = FindingStatus::Excepted {
                 reason: exception.reason.clone(),
                 expires: exception.expires,
-                source: exception.source.as_ref().map(ExceptionSource::describe).unwrap_or_default(),
+                source: exception
+                    .source
+                    .as_ref()
+                    .map(ExceptionSource::describe)
+                    .unwrap_or_default(),
             };
             return Applied::Excepted;
         }
-        if expired.is_empty() { Applied::None } else { Applied::Expired(expired) }
+        if expired.is_empty() {
+            Applied::None
+        } else {
+            Applied::Expired(expired)
+        }
     }
 }
 
@@ -276,7 +287,9 @@ mod tests {
 
         let mut f = finding("kube-system", "calico-node");
         assert_eq!(set.apply(&mut f, today), Applied::Excepted);
-        assert!(matches!(f.status, FindingStatus::Excepted { ref source, .. } if source == "exceptions.yaml (entry 1)"));
+        assert!(
+            matches!(f.status, FindingStatus::Excepted { ref source, .. } if source == "exceptions.yaml (entry 1)")
+        );
 
         let mut f = finding("prod", "old-agent");
         assert_eq!(set.apply(&mut f, today), Applied::Expired(vec![1]));
@@ -310,9 +323,15 @@ mod tests {
         assert_eq!(e.reason, "needs raw sockets");
         assert_eq!(e.expires, Some(Date::parse("2027-03-01").unwrap()));
         assert!(Exception::from_annotation("app.kubernetes.io/name", "x").is_none());
-        assert!(Exception::from_annotation("exception.palisade.dev/pss.privileged", "").unwrap().is_err());
         assert!(
-            Exception::from_annotation("exception.palisade.dev/x", "r; expires=soon").unwrap().is_err()
+            Exception::from_annotation("exception.palisade.dev/pss.privileged", "")
+                .unwrap()
+                .is_err()
+        );
+        assert!(
+            Exception::from_annotation("exception.palisade.dev/x", "r; expires=soon")
+                .unwrap()
+                .is_err()
         );
     }
 }

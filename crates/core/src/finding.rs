@@ -15,8 +15,13 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 5] =
-        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -117,7 +122,9 @@ pub enum FindingStatus {
         source: String,
     },
     /// The check could not run; this is never a pass.
-    NotEvaluated { reason: String },
+    NotEvaluated {
+        reason: String,
+    },
 }
 
 impl FindingStatus {

@@ -42,6 +42,9 @@ mod tests {
         assert!(glob_match("exact", "exact"));
         assert!(!glob_match("exact", "exactly"));
         let long = "a".repeat(5000);
-        assert!(!glob_match(&"*a".repeat(50).chars().chain("b".chars()).collect::<String>(), &long));
+        assert!(!glob_match(
+            &"*a".repeat(50).chars().chain("b".chars()).collect::<String>(),
+            &long
+        ));
     }
 }

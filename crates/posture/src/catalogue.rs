@@ -5,9 +5,15 @@ use palisade_core::RuleMeta;
 
 /// Every posture rule, grouped by domain in a stable order.
 pub fn rules() -> Vec<&'static RuleMeta> {
-    let groups: [&'static [RuleMeta]; 5] =
-        [crate::pss::RULES, crate::workload::RULES, crate::rbac::RULES, crate::netpol::RULES, crate::labels::RULES];
+    let groups: [&'static [RuleMeta]; 5] = [
+        crate::pss::RULES,
+        crate::workload::RULES,
+        crate::rbac::RULES,
+        crate::netpol::RULES,
+        crate::labels::RULES,
+    ];
     let mut all: Vec<&'static RuleMeta> = groups.iter().flat_map(|g| g.iter()).collect();
+    all.push(&crate::manifest::DUPLICATE_KEY);
     all.push(&palisade_core::exception::EXPIRED_EXCEPTION_RULE);
     all
 }

@@ -8,6 +8,7 @@
 
 pub mod catalogue;
 pub mod labels;
+pub mod manifest;
 pub mod netpol;
 pub mod object;
 pub mod pss;
@@ -77,7 +78,10 @@ impl Scanner {
 
     /// The PSS settings that apply to pods in `namespace`.
     pub fn pss_for(&self, namespace: Option<&str>) -> PssSettings {
-        namespace.and_then(|ns| self.namespace_pss.get(ns)).copied().unwrap_or(self.config.pss)
+        namespace
+            .and_then(|ns| self.namespace_pss.get(ns))
+            .copied()
+            .unwrap_or(self.config.pss)
     }
 
     /// Runs the per-object checks and records what the cross-object checks need.

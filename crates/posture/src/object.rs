@@ -19,8 +19,16 @@ pub struct Object<'a> {
 }
 
 /// The kinds whose objects carry a pod template (or are a pod).
-pub const WORKLOAD_KINDS: &[&str] =
-    &["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"];
+pub const WORKLOAD_KINDS: &[&str] = &[
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+];
 
 impl<'a> Object<'a> {
     pub fn new(value: &'a Value, origin: &'a Origin) -> Object<'a> {
@@ -49,15 +57,21 @@ impl<'a> Object<'a> {
 
     /// The namespace written in the manifest, if any (absent usually means "the current namespace").
     pub fn namespace(&self) -> Option<&'a str> {
-        self.metadata().and_then(|m| m.get("namespace")).and_then(Value::as_str)
+        self.metadata()
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
     }
 
     pub fn labels(&self) -> Option<&'a serde_json::Map<String, Value>> {
-        self.metadata().and_then(|m| m.get("labels")).and_then(Value::as_object)
+        self.metadata()
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
     }
 
     pub fn annotations(&self) -> Option<&'a serde_json::Map<String, Value>> {
-        self.metadata().and_then(|m| m.get("annotations")).and_then(Value::as_object)
+        self.metadata()
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
     }
 
     pub fn label(&self, key: &str) -> Option<&'a str> {
@@ -65,7 +79,9 @@ impl<'a> Object<'a> {
     }
 
     pub fn annotation(&self, key: &str) -> Option<&'a str> {
-        self.annotations().and_then(|l| l.get(key)).and_then(Value::as_str)
+        self.annotations()
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
     }
 
     /// The resource reference findings about this object carry.
@@ -86,12 +102,21 @@ impl<'a> Object<'a> {
     /// A finding of `rule` on this object, pointing at `pointer` (which may be the nearest existing
     /// parent when the problem is a missing field).
     pub fn finding(&self, rule: &RuleMeta, message: impl Into<String>, pointer: &str) -> Finding {
-        let value = self.value.pointer(pointer).filter(|v| !v.is_object() && !v.is_array()).cloned();
+        let value = self
+            .value
+            .pointer(pointer)
+            .filter(|v| !v.is_object() && !v.is_array())
+            .cloned();
         Finding::from_rule(
             rule,
             self.resource(),
             message,
-            Some(Evidence { pointer: pointer.to_string(), value, line: None, column: None }),
+            Some(Evidence {
+                pointer: pointer.to_string(),
+                value,
+                line: None,
+                column: None,
+            }),
         )
     }
 
@@ -117,7 +142,10 @@ impl<'a> Object<'a> {
             "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => {
                 ("/spec/template/metadata", "/spec/template/spec")
             }
-            "CronJob" => ("/spec/jobTemplate/spec/template/metadata", "/spec/jobTemplate/spec/template/spec"),
+            "CronJob" => (
+                "/spec/jobTemplate/spec/template/metadata",
+                "/spec/jobTemplate/spec/template/spec",
+            ),
             _ => return None,
         };
         let spec = self.value.pointer(spec_ptr)?;
@@ -187,7 +215,11 @@ impl<'a> PodTemplate<'a> {
     /// Init, regular and ephemeral containers, in that order.
     pub fn containers(&self) -> Vec<Container<'a>> {
         let mut out = Vec::new();
-        for kind in [ContainerKind::Init, ContainerKind::Regular, ContainerKind::Ephemeral] {
+        for kind in [
+            ContainerKind::Init,
+            ContainerKind::Regular,
+            ContainerKind::Ephemeral,
+        ] {
             if let Some(list) = self.spec.get(kind.field()).and_then(Value::as_array) {
                 for (i, value) in list.iter().enumerate() {
                     out.push(Container {
@@ -213,11 +245,15 @@ impl<'a> PodTemplate<'a> {
     }
 
     pub fn annotations(&self) -> Option<&'a serde_json::Map<String, Value>> {
-        self.metadata.and_then(|m| m.get("annotations")).and_then(Value::as_object)
+        self.metadata
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
     }
 
     pub fn labels(&self) -> Option<&'a serde_json::Map<String, Value>> {
-        self.metadata.and_then(|m| m.get("labels")).and_then(Value::as_object)
+        self.metadata
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
     }
 }
 

@@ -1,1 +1,282 @@
-//! placeholder
+//! Output formats for scan results: a terminal table, versioned JSON, SARIF 2.1.0 for code-scanning
+//! tools and JUnit XML for CI systems. Pure rendering: a [`Report`] in, a `String` out; writing it to
+//! a file or a terminal is the caller's business.
+
+mod json;
+mod junit;
+mod sarif;
+mod table;
+
+use palisade_core::{Finding, RuleMeta, Severity};
+use serde::Serialize;
+
+pub use json::JSON_SCHEMA_VERSION;
+
+/// Errors from rendering.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("unknown format {0:?}: expected table, json, sarif or junit")]
+    UnknownFormat(String),
+    #[error("cannot serialise the report: {0}")]
+    Serialise(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Sarif,
+    Junit,
+}
+
+impl std::str::FromStr for Format {
+    type Err = ReportError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "sarif" => Ok(Format::Sarif),
+            "junit" => Ok(Format::Junit),
+            _ => Err(ReportError::UnknownFormat(s.to_string())),
+        }
+    }
+}
+
+/// Something about the input that is not a finding: a document that did not parse, one that was
+/// skipped. Reports show notes so nothing is silently lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    /// `parse-error`, `not-kubernetes`, `input-error`.
+    pub kind: String,
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+/// Counts of what the scan looked at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub files: usize,
+    pub documents: usize,
+    pub objects: usize,
+    pub skipped: usize,
+    pub errors: usize,
+}
+
+/// Everything a rendering needs.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub tool_version: String,
+    /// What was scanned: `k8s`, later `image`, `fs`.
+    pub scan_kind: String,
+    pub inputs: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub notes: Vec<Note>,
+    pub stats: Stats,
+    /// Metadata of every rule that could have fired, for SARIF's rule table.
+    pub rules: Vec<&'static RuleMeta>,
+}
+
+/// Rendering options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderOptions {
+    /// ANSI colours in the table format.
+    pub color: bool,
+}
+
+impl Report {
+    /// Findings that still need action (not excepted).
+    pub fn open_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.status.is_open())
+    }
+
+    /// Open findings per severity, most severe first.
+    pub fn severity_counts(&self) -> Vec<(Severity, usize)> {
+        Severity::ALL
+            .iter()
+            .map(|&s| (s, self.open_findings().filter(|f| f.severity == s).count()))
+            .collect()
+    }
+
+    /// Sorts findings into the order every format shows them: by file, line, rule.
+    pub fn sort(&mut self) {
+        self.findings.sort_by(|a, b| {
+            let key = |f: &Finding| {
+                (
+                    f.resource.file.clone().unwrap_or_default(),
+                    f.resource.line.unwrap_or(0),
+                    f.evidence.as_ref().and_then(|e| e.line).unwrap_or(0),
+                    std::cmp::Reverse(f.severity),
+                    f.rule_id.clone(),
+                    f.fingerprint.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+    }
+
+    pub fn render(&self, format: Format, options: RenderOptions) -> Result<String, ReportError> {
+        match format {
+            Format::Table => Ok(table::render(self, options)),
+            Format::Json => json::render(self),
+            Format::Sarif => sarif::render(self),
+            Format::Junit => Ok(junit::render(self)),
+        }
+    }
+}
+
+/// The line a finding points at: the evidence field's line, else the resource's.
+pub(crate) fn finding_line(f: &Finding) -> Option<u32> {
+    f.evidence.as_ref().and_then(|e| e.line).or(f.resource.line)
+}
+
+#[cfg(test)]
+pub(crate) mod testdata {
+    use super::*;
+    use palisade_core::{
+        Category, Date, Evidence, Exception, ExceptionSet, Fixtures, Framework, FrameworkRef, ResourceRef,
+    };
+
+    pub static PRIVILEGED: RuleMeta = RuleMeta {
+        id: "pss.privileged",
+        title: "Privileged container",
+        severity: Severity::Critical,
+        category: Category::Misconfiguration,
+        description: "Privileged containers can do almost anything the host can.",
+        rationale: "A privileged container disables most isolation.",
+        remediation: "Remove securityContext.privileged or set it to false.",
+        frameworks: &[
+            FrameworkRef::new(Framework::CisKubernetes, "5.2.2"),
+            FrameworkRef::new(Framework::MitreAttack, "T1611"),
+        ],
+        fixtures: Fixtures { pass: &[], fail: &[] },
+    };
+    pub static LIMITS: RuleMeta = RuleMeta {
+        id: "workload.memory-limit",
+        title: "Container without a memory limit",
+        severity: Severity::Medium,
+        category: Category::Misconfiguration,
+        description: "No memory limit.",
+        rationale: "One container can starve the node.",
+        remediation: "Set resources.limits.memory.",
+        frameworks: &[FrameworkRef::new(Framework::NsaCisa, "Pod security")],
+        fixtures: Fixtures { pass: &[], fail: &[] },
+    };
+
+    /// A small, fixed report used by the golden tests of every format.
+    pub fn report() -> Report {
+        let resource = |name: &str, line: u32| ResourceRef {
+            api_version: Some("apps/v1".into()),
+            kind: "Deployment".into(),
+            namespace: Some("shop".into()),
+            name: name.into(),
+            container: Some("app".into()),
+            image: Some("nginx:1.27".into()),
+            file: Some("deploy/web.yaml".into()),
+            line: Some(line),
+            ..Default::default()
+        };
+        let evidence = |pointer: &str, line: u32| Evidence {
+            pointer: pointer.into(),
+            value: Some(serde_json::json!(true)),
+            line: Some(line),
+            column: Some(11),
+        };
+        let mut excepted = Finding::from_rule(
+            &LIMITS,
+            resource("batch", 40),
+            "container \"app\" has no memory limit",
+            Some(Evidence {
+                pointer: "/spec/template/spec/containers/0".into(),
+                value: None,
+                line: Some(52),
+                column: Some(7),
+            }),
+        );
+        let mut exceptions = ExceptionSet::new();
+        exceptions.push(Exception {
+            rules: vec!["workload.*".into()],
+            rule: None,
+            namespace: None,
+            kind: None,
+            name: Some("batch".into()),
+            container: None,
+            image: None,
+            reason: "sized by the VPA <auto>".into(),
+            expires: Some(Date::parse("2027-01-31").unwrap()),
+            source: Some(palisade_core::ExceptionSource::File {
+                path: "exceptions.yaml".into(),
+                entry: 1,
+            }),
+        });
+        exceptions.apply(&mut excepted, Date::parse("2026-11-29").unwrap());
+        let findings = vec![
+            Finding::from_rule(
+                &PRIVILEGED,
+                resource("web", 1),
+                "container \"app\" must not set securityContext.privileged=true",
+                Some(evidence(
+                    "/spec/template/spec/containers/0/securityContext/privileged",
+                    23,
+                )),
+            ),
+            Finding::from_rule(
+                &LIMITS,
+                resource("web", 1),
+                "container \"app\" has no memory limit & no request",
+                Some(Evidence {
+                    pointer: "/spec/template/spec/containers/0".into(),
+                    value: None,
+                    line: Some(18),
+                    column: Some(7),
+                }),
+            ),
+            excepted,
+        ];
+        Report {
+            tool_version: "0.1.0".into(),
+            scan_kind: "k8s".into(),
+            inputs: vec!["deploy".into()],
+            findings,
+            notes: vec![Note {
+                kind: "parse-error".into(),
+                file: "deploy/broken.yaml".into(),
+                line: Some(3),
+                message: "did not find expected node content".into(),
+            }],
+            stats: Stats {
+                files: 2,
+                documents: 3,
+                objects: 2,
+                skipped: 0,
+                errors: 1,
+            },
+            rules: vec![&PRIVILEGED, &LIMITS],
+        }
+    }
+
+    /// Compares with a checked-in golden file; `PALISADE_BLESS=1` rewrites it.
+    pub fn golden(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
+        if std::env::var_os("PALISADE_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, actual).unwrap();
+            return;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "missing golden file {}; run with PALISADE_BLESS=1",
+                path.display()
+            )
+        });
+        assert_eq!(
+            actual,
+            expected,
+            "output differs from {}; review and rerun with PALISADE_BLESS=1",
+            path.display()
+        );
+    }
+}

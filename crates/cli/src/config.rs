@@ -1,0 +1,95 @@
+//! `palisade.yaml` and exceptions files: read, validated, turned into the engines' settings.
+//! Errors name the file and what was expected.
+
+use anyhow::{Context, Result, bail};
+use palisade_core::ExceptionSet;
+use palisade_posture::labels::Policy;
+use palisade_posture::{PssLevel, PssVersion};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::Path;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ConfigFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    api_version: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    kind: Option<String>,
+    #[serde(default)]
+    pss: Option<PssSection>,
+    #[serde(default)]
+    policy: Option<Value>,
+    #[serde(default)]
+    exceptions: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PssSection {
+    level: Option<String>,
+    version: Option<String>,
+}
+
+/// What a configuration file contributes to a scan.
+#[derive(Debug, Default)]
+pub struct Config {
+    pub pss_level: Option<PssLevel>,
+    pub pss_version: Option<PssVersion>,
+    pub policy: Policy,
+    pub exceptions: ExceptionSet,
+}
+
+const MAX_CONFIG_BYTES: u64 = 8 * 1024 * 1024;
+
+fn read_yaml(path: &Path) -> Result<Value> {
+    let display = path.display().to_string();
+    let input = palisade_k8s::InputFile::Path(path.to_path_buf());
+    let limits = palisade_k8s::Limits {
+        max_file_bytes: MAX_CONFIG_BYTES,
+        ..Default::default()
+    };
+    let text = palisade_k8s::read_input(&input, &limits).with_context(|| format!("cannot read {display}"))?;
+    Ok(palisade_k8s::parse_single(&text, &display)?)
+}
+
+pub fn load_config(path: &Path) -> Result<Config> {
+    let display = path.display().to_string();
+    let value = read_yaml(path)?;
+    if value.is_null() {
+        return Ok(Config::default());
+    }
+    let file: ConfigFile = serde_json::from_value(value)
+        .with_context(|| format!("{display}: not a valid palisade configuration"))?;
+    let mut config = Config::default();
+    if let Some(pss) = file.pss {
+        if let Some(level) = pss.level {
+            config.pss_level = Some(level.parse().with_context(|| format!("{display}: pss.level"))?);
+        }
+        if let Some(version) = pss.version {
+            config.pss_version = Some(
+                version
+                    .parse()
+                    .with_context(|| format!("{display}: pss.version"))?,
+            );
+        }
+    }
+    if let Some(policy) = file.policy {
+        config.policy = Policy::from_value(policy).with_context(|| format!("{display}: policy"))?;
+    }
+    if let Some(exceptions) = file.exceptions {
+        config.exceptions = ExceptionSet::from_value(json!({ "exceptions": exceptions }), &display)?;
+    }
+    Ok(config)
+}
+
+pub fn load_exceptions(path: &Path) -> Result<ExceptionSet> {
+    let display = path.display().to_string();
+    let value = read_yaml(path)?;
+    if !value.is_object() {
+        bail!("{display}: expected a mapping with an `exceptions` list");
+    }
+    Ok(ExceptionSet::from_value(value, &display)?)
+}

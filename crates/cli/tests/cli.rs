@@ -1,0 +1,390 @@
+//! End-to-end tests: the real `palisade` binary on real files, stdin and exit codes.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    cmd.env_remove("NO_COLOR");
+    cmd
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A scratch directory for one test, removed first so reruns start clean.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("palisade-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn run_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn rule_ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const LABEL_POLICY: &str = "policy:\n  labels:\n    required:\n    - key: team\n      pattern: '[a-z]+'\n";
+
+#[test]
+fn broken_and_foreign_documents_do_not_stop_the_scan() {
+    let dir = scratch("broken");
+    std::fs::write(
+        dir.join("mixed.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nname: chart\nversion: 1\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: [oops\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+    )
+    .unwrap();
+    let out = run(&["scan", "k8s", "--format", "json", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "a parse error is an input error");
+    let report = json_of(&out);
+    assert_eq!(report["stats"]["objects"], 2);
+    assert_eq!(report["stats"]["skipped"], 1);
+    assert_eq!(report["stats"]["errors"], 1);
+    let notes = report["notes"].as_array().unwrap();
+    let parse = notes.iter().find(|n| n["kind"] == "parse-error").unwrap();
+    assert!(parse["file"].as_str().unwrap().ends_with("mixed.yaml"));
+    assert!((8..=11).contains(&parse["line"].as_u64().unwrap()), "{parse}");
+    let foreign = notes.iter().find(|n| n["kind"] == "not-kubernetes").unwrap();
+    assert_eq!(foreign["line"], 5);
+}
+
+#[test]
+fn stdin_and_exit_codes() {
+    let config = scratch("stdin").join("palisade.yaml");
+    std::fs::write(&config, LABEL_POLICY).unwrap();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers: []\n";
+    let out = run_stdin(
+        &[
+            "scan",
+            "k8s",
+            "-",
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        pod,
+    );
+    assert_eq!(out.status.code(), Some(0), "findings without --fail-on exit 0");
+    let report = json_of(&out);
+    assert!(rule_ids(&report).contains(&"policy.required-label".to_string()));
+    assert_eq!(report["findings"][0]["resource"]["file"], "-");
+
+    let fail = [
+        "scan",
+        "k8s",
+        "-",
+        "--config",
+        config.to_str().unwrap(),
+        "--fail-on",
+        "low",
+        "-q",
+    ];
+    assert_eq!(run_stdin(&fail, pod).status.code(), Some(1));
+    let high = [
+        "scan",
+        "k8s",
+        "-",
+        "--config",
+        config.to_str().unwrap(),
+        "--fail-on",
+        "critical",
+        "--pss-level",
+        "privileged",
+    ];
+    assert_eq!(run_stdin(&high, pod).status.code(), Some(0));
+
+    assert_eq!(run(&["scan", "k8s", "/nonexistent/dir"]).status.code(), Some(2));
+    assert_eq!(run(&["scan", "k8s"]).status.code(), Some(2), "usage error");
+    assert_eq!(
+        run(&["scan", "k8s", "--pss-version", "v2.0", "-"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["scan", "k8s", "--fail-on", "severe", "-"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn exceptions_from_file_and_annotation_with_expiry() {
+    let dir = scratch("exceptions");
+    std::fs::write(dir.join("palisade.yaml"), LABEL_POLICY).unwrap();
+    std::fs::write(
+        dir.join("exceptions.yaml"),
+        "exceptions:\n- rule: policy.required-label\n  name: legacy-*\n  reason: legacy app\n  expires: 2099-01-01\n- rule: policy.required-label\n  name: old\n  reason: was fine once\n  expires: 2020-01-01\n",
+    )
+    .unwrap();
+    let manifests = dir.join("m");
+    std::fs::create_dir(&manifests).unwrap();
+    let pod = |name: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  annotations: {annotations}\nspec:\n  containers: []\n"
+        )
+    };
+    let docs = [
+        pod("legacy-a", "{}"),
+        pod("old", "{}"),
+        pod(
+            "annotated",
+            "{exception.palisade.dev/policy.required-label: 'owned elsewhere; expires=2099-01-01'}",
+        ),
+        pod(
+            "stale",
+            "{exception.palisade.dev/policy.required-label: 'temporary; expires=2021-01-01'}",
+        ),
+        pod("plain", "{}"),
+    ];
+    std::fs::write(manifests.join("pods.yaml"), docs.join("---\n")).unwrap();
+    let out = run(&[
+        "scan",
+        "k8s",
+        manifests.to_str().unwrap(),
+        "--config",
+        dir.join("palisade.yaml").to_str().unwrap(),
+        "--exceptions",
+        dir.join("exceptions.yaml").to_str().unwrap(),
+        "--format",
+        "json",
+        "--pss-level",
+        "privileged",
+    ]);
+    let report = json_of(&out);
+    let findings = report["findings"].as_array().unwrap();
+    let state = |name: &str, rule: &str| {
+        findings
+            .iter()
+            .find(|f| f["resource"]["name"] == name && f["rule_id"] == rule)
+            .map(|f| f["status"]["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        state("legacy-a", "policy.required-label").as_deref(),
+        Some("excepted")
+    );
+    assert_eq!(
+        state("annotated", "policy.required-label").as_deref(),
+        Some("excepted")
+    );
+    assert_eq!(
+        state("old", "policy.required-label").as_deref(),
+        Some("open"),
+        "expired file exception"
+    );
+    assert_eq!(
+        state("stale", "policy.required-label").as_deref(),
+        Some("open"),
+        "expired annotation"
+    );
+    assert_eq!(state("plain", "policy.required-label").as_deref(), Some("open"));
+    assert_eq!(state("stale", "exception.expired").as_deref(), Some("open"));
+    let expired: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["rule_id"] == "exception.expired")
+        .collect();
+    assert_eq!(
+        expired.len(),
+        2,
+        "one for the file entry, one for the annotation: {expired:?}"
+    );
+    assert_eq!(report["summary"]["excepted"], 2);
+}
+
+#[test]
+fn sarif_points_at_file_and_line() {
+    let dir = scratch("sarif");
+    std::fs::write(dir.join("palisade.yaml"), LABEL_POLICY).unwrap();
+    std::fs::write(
+        dir.join("pod.yaml"),
+        "# leading comment\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\n    team: Bad_Value\nspec:\n  containers: []\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "scan",
+        "k8s",
+        dir.join("pod.yaml").to_str().unwrap(),
+        "--config",
+        dir.join("palisade.yaml").to_str().unwrap(),
+        "--format",
+        "sarif",
+        "--pss-level",
+        "privileged",
+    ]);
+    let sarif = json_of(&out);
+    assert_eq!(sarif["version"], "2.1.0");
+    let run0 = &sarif["runs"][0];
+    let result = run0["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "policy.required-label")
+        .unwrap();
+    let location = &result["locations"][0]["physicalLocation"];
+    assert!(
+        location["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("pod.yaml")
+    );
+    assert_eq!(location["region"]["startLine"], 7, "the offending label's line");
+    let index = result["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(
+        run0["tool"]["driver"]["rules"][index]["id"],
+        "policy.required-label"
+    );
+    assert!(run0["tool"]["driver"]["rules"][index]["properties"]["security-severity"].is_string());
+}
+
+#[test]
+fn junit_and_table_formats() {
+    let dir = scratch("junit");
+    std::fs::write(dir.join("palisade.yaml"), LABEL_POLICY).unwrap();
+    std::fs::write(
+        dir.join("pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers: []\n",
+    )
+    .unwrap();
+    let args = |format: &'static str| {
+        vec![
+            "scan".to_string(),
+            "k8s".into(),
+            dir.join("pod.yaml").display().to_string(),
+            "--config".into(),
+            dir.join("palisade.yaml").display().to_string(),
+            "--format".into(),
+            format.into(),
+            "--output".into(),
+            dir.join(format!("out.{format}")).display().to_string(),
+        ]
+    };
+    for format in ["junit", "table"] {
+        let out = bin().args(args(format)).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(out.stdout.is_empty(), "--output writes the file, not stdout");
+    }
+    let junit = std::fs::read_to_string(dir.join("out.junit")).unwrap();
+    assert!(junit.starts_with("<?xml"));
+    assert!(junit.contains("<testsuite name=\"policy.required-label\""));
+    assert!(junit.contains("<failure type=\"low\""));
+    let table = std::fs::read_to_string(dir.join("out.table")).unwrap();
+    assert!(table.contains("Pod/p"));
+    assert!(table.contains("Summary:"));
+    assert!(!table.contains('\x1b'), "no colour in files");
+}
+
+#[test]
+fn namespace_labels_set_the_level_whatever_the_order() {
+    // The Namespace comes after the pod; its privileged label must still apply.
+    let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: tools\nspec:\n  hostNetwork: true\n  containers:\n  - name: c\n    image: busybox:1.36\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: tools\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n";
+    let report = json_of(&run_stdin(&["scan", "k8s", "-", "--format", "json"], input));
+    assert!(
+        !rule_ids(&report).iter().any(|id| id.starts_with("pss.")),
+        "{:?}",
+        rule_ids(&report)
+    );
+}
+
+#[test]
+fn rules_catalogue_commands() {
+    let out = run(&["rules", "list", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let rules = json_of(&out);
+    let ids: Vec<&str> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"policy.required-label"));
+    let out = run(&["rules", "explain", "manifest.duplicate-key"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("How to fix") && text.contains("Example that fails"));
+    assert_eq!(run(&["rules", "explain", "no.such-rule"]).status.code(), Some(2));
+    assert_eq!(run(&["rules", "list", "--prefix", "zzz"]).status.code(), Some(2));
+}
+
+#[test]
+fn shipped_examples_scan() {
+    let root = repo();
+    let out = bin()
+        .current_dir(&root)
+        .args([
+            "scan",
+            "k8s",
+            "examples/manifests",
+            "--config",
+            "examples/palisade.yaml",
+            "--exceptions",
+            "examples/exceptions.yaml",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    assert!(report["stats"]["objects"].as_u64().unwrap() >= 10);
+    assert_eq!(report["stats"]["errors"], 0);
+    assert!(rule_ids(&report).contains(&"exception.expired".to_string()));
+}
+
+#[test]
+fn bad_config_files_are_clear_errors() {
+    let dir = scratch("badconfig");
+    for (name, text, expect) in [
+        ("typo.yaml", "polcy: {}\n", "unknown field"),
+        (
+            "regex.yaml",
+            "policy:\n  labels:\n    required:\n    - key: a\n      pattern: '('\n",
+            "pattern",
+        ),
+        ("yaml.yaml", "pss: [\n", "yaml.yaml:"),
+        ("level.yaml", "pss:\n  level: strict\n", "strict"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = run_stdin(&["scan", "k8s", "-", "--config", path.to_str().unwrap()], "");
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{name}: {err}");
+    }
+}
