@@ -379,6 +379,36 @@ mod tests {
     }
 
     #[test]
+    fn large_and_malformed_input_stays_fast_and_safe() {
+        let n = 20_000;
+        let volumes: Vec<Value> = (0..n)
+            .map(|i| serde_json::json!({"name": format!("v{i}"), "hostPath": {"path": "/etc"}}))
+            .collect();
+        let mounts: Vec<Value> = (0..n)
+            .map(|i| serde_json::json!({"name": format!("v{i}")}))
+            .collect();
+        let env: Vec<Value> = (0..n)
+            .map(|i| serde_json::json!({"name": format!("E{i}"), "value": "x"}))
+            .collect();
+        let v = testutil::pod(serde_json::json!({"volumes": volumes,
+            "containers": [{"name": "a", "volumeMounts": mounts, "env": env}]}));
+        let started = std::time::Instant::now();
+        let f = testutil::scan(&v);
+        assert_eq!(testutil::with_rule(&f, "workload.sensitive-host-path").len(), n);
+        assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+        for junk in [
+            serde_json::json!(null),
+            serde_json::json!([1, 2]),
+            serde_json::json!({"kind": "Pod", "spec": []}),
+            serde_json::json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": {"a": 1},
+                "volumes": 3, "securityContext": "x"}}}}),
+        ] {
+            let _ = testutil::scan(&junk);
+            let _ = testutil::scan_all(&[junk]);
+        }
+    }
+
+    #[test]
     fn nearest_parent_pointer() {
         let v = serde_json::json!({"a": {"b": {"c": 1}}});
         assert_eq!(nearest(&v, "/a", &["b", "c", "d"]), "/a/b/c");

@@ -8,6 +8,7 @@ use super::{GOOD_DEPLOYMENT, Pod, array, attack, cis, describe, is_true, nearest
 use crate::object::{Object, WORKLOAD_KINDS};
 use palisade_core::{Category, Finding, Fixtures, RuleMeta, Severity};
 use serde_json::Value;
+use std::collections::HashMap;
 
 pub(crate) fn check(pod: &Pod<'_, '_>, out: &mut Vec<Finding>) {
     service_account(pod, out);
@@ -246,6 +247,8 @@ fn classify_windows(path: &str) -> Option<HostPathClass> {
 }
 
 fn volumes(pod: &Pod<'_, '_>, out: &mut Vec<Finding>) {
+    // Built on first need, so pods without host mounts pay nothing and many volumes stay linear.
+    let mut mounts: Option<HashMap<&str, Vec<String>>> = None;
     for (i, volume) in array(pod.spec().get("volumes")).iter().enumerate() {
         let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
         if let Some(empty_dir) = volume.get("emptyDir").filter(|v| v.is_object() || v.is_null())
@@ -260,7 +263,10 @@ fn volumes(pod: &Pod<'_, '_>, out: &mut Vec<Finding>) {
             continue;
         };
         let Some(class) = classify(path) else { continue };
-        let users = mounted_by(pod, name);
+        let users = match mounts.get_or_insert_with(|| mounts_by_volume(pod)).get(name) {
+            Some(users) => users.join(", "),
+            None => "no container yet (declared but not mounted)".to_string(),
+        };
         let ptr = pod.template.spec_field(&format!("volumes/{i}/hostPath/path"));
         let (rule, what) = match class {
             HostPathClass::Root => (&ESCAPE_HOST_ROOT, "the node's root filesystem".to_string()),
@@ -277,26 +283,25 @@ fn volumes(pod: &Pod<'_, '_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// `container "a" (read-write), container "b" (read-only)` or `no container (unused)`.
-fn mounted_by(pod: &Pod<'_, '_>, volume: &str) -> String {
-    let mut users = Vec::new();
+/// Volume name → `container "a" (read-write)` for every mount of it.
+fn mounts_by_volume<'a>(pod: &Pod<'_, 'a>) -> HashMap<&'a str, Vec<String>> {
+    let mut by_volume: HashMap<&'a str, Vec<String>> = HashMap::new();
     for c in &pod.containers {
         for m in array(c.value.get("volumeMounts")) {
-            if m.get("name").and_then(Value::as_str) == Some(volume) {
+            if let Some(name) = m.get("name").and_then(Value::as_str) {
                 let mode = if is_true(m.get("readOnly")) {
                     "read-only"
                 } else {
                     "read-write"
                 };
-                users.push(format!("{} ({mode})", describe(c)));
+                by_volume
+                    .entry(name)
+                    .or_default()
+                    .push(format!("{} ({mode})", describe(c)));
             }
         }
     }
-    if users.is_empty() {
-        "no container yet (declared but not mounted)".to_string()
-    } else {
-        users.join(", ")
-    }
+    by_volume
 }
 
 fn tiller(pod: &Pod<'_, '_>, out: &mut Vec<Finding>) {
