@@ -29,18 +29,23 @@ pub struct SummaryArgs {
 }
 
 fn input_errors(outcome: &Outcome) -> Result<()> {
-    if outcome.run.stats.errors > 0 {
-        let first = outcome.run.notes.iter().find(|n| n.kind != "not-kubernetes");
+    if outcome.stats.errors > 0 {
+        let first = outcome.notes.iter().find(|n| n.kind != "not-kubernetes");
         let detail = first
             .map(|n| format!(": {}:{} {}", n.file, n.line.unwrap_or(0), n.message))
             .unwrap_or_default();
-        anyhow::bail!("{} input error(s){detail}", outcome.run.stats.errors);
+        anyhow::bail!("{} input error(s){detail}", outcome.stats.errors);
     }
     Ok(())
 }
 
 pub fn suggest(args: SuggestArgs) -> Result<u8> {
-    let outcome = scan_paths(&args.paths, ScanConfig::default(), ExceptionSet::new())?;
+    let outcome = scan_paths(
+        &args.paths,
+        ScanConfig::default(),
+        ExceptionSet::new(),
+        &mut |_| Ok(()),
+    )?;
     input_errors(&outcome)?;
     let policies = outcome.scanner.netpol().suggest();
     let mut text = String::from(
@@ -60,7 +65,12 @@ pub fn suggest(args: SuggestArgs) -> Result<u8> {
 }
 
 pub fn summary(args: SummaryArgs) -> Result<u8> {
-    let outcome = scan_paths(&args.paths, ScanConfig::default(), ExceptionSet::new())?;
+    let outcome = scan_paths(
+        &args.paths,
+        ScanConfig::default(),
+        ExceptionSet::new(),
+        &mut |_| Ok(()),
+    )?;
     input_errors(&outcome)?;
     let summary = outcome.scanner.netpol().summary();
     let text = if args.format == "json" {

@@ -9,8 +9,9 @@ use palisade_core::exception::{ANNOTATION_PREFIX, Applied, EXPIRED_EXCEPTION_RUL
 use palisade_core::{Date, Exception, ExceptionSet, Finding, ResourceRef, Severity};
 use palisade_k8s::{InputFile, K8sObject, Limits, Loaded, Note as LoadNote};
 use palisade_posture::{Origin, PssLevel, PssSettings, PssVersion, ScanConfig, Scanner, catalogue, manifest};
-use palisade_report::{Format, Note, RenderOptions, Report, Stats};
+use palisade_report::{Format, Header, Note, RenderOptions, ReportWriter, Stats, sort_findings};
 use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -105,12 +106,22 @@ pub struct Run {
     /// Annotation exceptions by object identity, for findings produced after the object was seen.
     object_exceptions: HashMap<(String, String, String), ExceptionSet>,
     expired_reported: BTreeSet<String>,
-    pub findings: Vec<Finding>,
+    /// Findings of the object being scanned, not yet handed to the sink.
+    batch: Vec<Finding>,
     pub notes: Vec<Note>,
     pub stats: Stats,
 }
 
 impl Run {
+    /// Hands the batch to the sink in report order, so nothing accumulates between objects.
+    fn flush(&mut self, sink: &mut dyn FnMut(Finding) -> Result<()>) -> Result<()> {
+        sort_findings(&mut self.batch);
+        for finding in self.batch.drain(..) {
+            sink(finding)?;
+        }
+        Ok(())
+    }
+
     fn apply_exceptions(&mut self, mut finding: Finding) {
         let mut expired_sources = Vec::new();
         let mut applied = Applied::None;
@@ -130,7 +141,7 @@ impl Run {
         for (exception, resource) in expired_sources {
             self.report_expired_annotation(&exception, resource);
         }
-        self.findings.push(finding);
+        self.batch.push(finding);
     }
 
     fn report_expired_annotation(&mut self, exception: &Exception, mut resource: ResourceRef) {
@@ -152,7 +163,7 @@ impl Run {
             exception.expires.map(|d| d.to_string()).unwrap_or_default(),
             exception.reason
         );
-        self.findings.push(Finding::from_rule(
+        self.batch.push(Finding::from_rule(
             &EXPIRED_EXCEPTION_RULE,
             resource,
             message,
@@ -193,7 +204,7 @@ impl Run {
                 e.expires.map(|d| d.to_string()).unwrap_or_default(),
                 e.reason
             );
-            self.findings.push(Finding::from_rule(
+            self.batch.push(Finding::from_rule(
                 &EXPIRED_EXCEPTION_RULE,
                 resource,
                 message,
@@ -239,39 +250,56 @@ pub fn run(args: ScanK8sArgs) -> Result<u8> {
         pss: PssSettings { level, version },
         policy: config.policy,
     };
-    let Outcome { scanner, run } = scan_paths(&args.paths, scan_config, file_exceptions)?;
-
-    let has_errors = run.stats.errors > 0;
-    let failed = fail_on.is_some_and(|limit| {
-        run.findings
-            .iter()
-            .any(|f| f.status.is_open() && f.severity >= limit)
-    });
-
-    let text = if args.rbac_report {
-        let report = scanner.rbac().report();
-        match format {
-            Format::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
-            Format::Table => palisade_posture::rbac::render_report_text(&report),
-            _ => anyhow::bail!("--rbac-report supports --format table or json"),
-        }
-    } else {
-        let mut report = Report {
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            scan_kind: "k8s".into(),
-            inputs: args.paths.clone(),
-            findings: run.findings,
-            notes: run.notes,
-            stats: run.stats,
-            rules: catalogue::rules(),
-        };
-        report.sort();
-        let color = use_color(&args.output.color, args.output.output.is_some());
-        report.render(format, RenderOptions { color })?
+    let header = Header {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        scan_kind: "k8s".into(),
+        inputs: args.paths.clone(),
+        rules: catalogue::rules(),
     };
-    write_output(args.output.output.as_deref(), &text)?;
+    let color = use_color(&args.output.color, args.output.output.is_some());
+    let out: Box<dyn Write> = match &args.output.output {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let out = BrokenPipeIsFine(std::io::BufWriter::with_capacity(1 << 16, out));
+    // With --rbac-report the findings only decide the exit code; the report is the RBAC view.
+    let mut writer = if args.rbac_report {
+        if !matches!(format, Format::Json | Format::Table) {
+            anyhow::bail!("--rbac-report supports --format table or json");
+        }
+        None
+    } else {
+        Some(ReportWriter::begin(format, RenderOptions { color }, header, out)?)
+    };
+    let mut failed = false;
+    let Outcome {
+        scanner,
+        notes,
+        stats,
+    } = scan_paths(&args.paths, scan_config, file_exceptions, &mut |f| {
+        failed |= fail_on.is_some_and(|limit| f.status.is_open() && f.severity >= limit);
+        if let Some(w) = writer.as_mut() {
+            w.finding(&f)?;
+        }
+        Ok(())
+    })?;
+    match writer {
+        Some(w) => {
+            w.finish(&notes, &stats)?;
+        }
+        None => {
+            let report = scanner.rbac().report();
+            let text = match format {
+                Format::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
+                _ => palisade_posture::rbac::render_report_text(&report),
+            };
+            write_output(args.output.output.as_deref(), &text)?;
+        }
+    }
 
-    Ok(if has_errors {
+    Ok(if stats.errors > 0 {
         EXIT_ERROR
     } else if failed {
         EXIT_FINDINGS
@@ -280,10 +308,30 @@ pub fn run(args: ScanK8sArgs) -> Result<u8> {
     })
 }
 
+/// Standard output closed early (`| head`) ends the output quietly rather than as an error.
+struct BrokenPipeIsFine<W: Write>(W);
+
+impl<W: Write> Write for BrokenPipeIsFine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}
+
 /// What a scan of the inputs left: the scanner (for RBAC and NetworkPolicy views) and the results.
 pub struct Outcome {
     pub scanner: Scanner,
-    pub run: Run,
+    pub notes: Vec<Note>,
+    pub stats: Stats,
 }
 
 /// Reads every input and runs every posture check over it, with exceptions applied.
@@ -291,6 +339,7 @@ pub fn scan_paths(
     paths: &[String],
     scan_config: ScanConfig,
     file_exceptions: ExceptionSet,
+    sink: &mut dyn FnMut(Finding) -> Result<()>,
 ) -> Result<Outcome> {
     let limits = Limits::default();
     let inputs =
@@ -311,7 +360,7 @@ pub fn scan_paths(
         file_exceptions,
         object_exceptions: HashMap::new(),
         expired_reported: BTreeSet::new(),
-        findings: Vec::new(),
+        batch: Vec::new(),
         notes: Vec::new(),
         stats: Stats::default(),
     };
@@ -373,80 +422,96 @@ pub fn scan_paths(
         };
         run.stats.files += 1;
         let mut documents = BTreeSet::new();
-        palisade_k8s::load_str(&text, &name, |loaded| match loaded {
-            Loaded::Object(obj) => {
-                documents.insert(obj.document);
-                run.stats.objects += 1;
-                let origin = Origin {
-                    file: Some(name.clone()),
-                    line: Some(obj.line),
-                };
-                let exceptions = annotation_exceptions(&obj.value, &mut run.notes, &name, obj.line);
-                if !exceptions.is_empty() {
-                    let mut set = ExceptionSet::new();
-                    for e in exceptions {
-                        set.push(e);
-                    }
-                    let resource = palisade_posture::Object::new(&obj.value, &origin).resource();
+        let mut sink_error = None;
+        palisade_k8s::load_str(&text, &name, |loaded| {
+            match loaded {
+                Loaded::Object(obj) => {
+                    documents.insert(obj.document);
+                    run.stats.objects += 1;
+                    let origin = Origin {
+                        file: Some(name.clone()),
+                        line: Some(obj.line),
+                    };
+                    let exceptions = annotation_exceptions(&obj.value, &mut run.notes, &name, obj.line);
+                    if !exceptions.is_empty() {
+                        let mut set = ExceptionSet::new();
+                        for e in exceptions {
+                            set.push(e);
+                        }
+                        let resource = palisade_posture::Object::new(&obj.value, &origin).resource();
 
-                    run.object_exceptions.insert(identity(&resource), set);
+                        run.object_exceptions.insert(identity(&resource), set);
+                    }
+                    let view = palisade_posture::Object::new(&obj.value, &origin);
+                    let duplicates = obj.duplicate_keys.iter().map(|d| {
+                        manifest::duplicate_key_finding(&view, &d.pointer, d.first.line, d.second.line)
+                    });
+                    let findings: Vec<Finding> =
+                        duplicates.chain(scanner.scan(&obj.value, &origin)).collect();
+                    for mut finding in findings {
+                        locate(&mut finding, &obj);
+                        run.apply_exceptions(finding);
+                    }
                 }
-                let view = palisade_posture::Object::new(&obj.value, &origin);
-                let duplicates = obj
-                    .duplicate_keys
-                    .iter()
-                    .map(|d| manifest::duplicate_key_finding(&view, &d.pointer, d.first.line, d.second.line));
-                let findings: Vec<Finding> = duplicates.chain(scanner.scan(&obj.value, &origin)).collect();
-                for mut finding in findings {
-                    locate(&mut finding, &obj);
-                    run.apply_exceptions(finding);
+                Loaded::Note(LoadNote::DuplicateKey {
+                    pointer,
+                    first_line,
+                    line,
+                    ..
+                }) => {
+                    run.apply_exceptions(manifest::duplicate_key_in_file(&name, &pointer, first_line, line));
+                }
+                Loaded::Note(LoadNote::NotKubernetes { file, document, line }) => {
+                    documents.insert(document);
+                    run.stats.skipped += 1;
+                    run.notes.push(Note {
+                        kind: "not-kubernetes".into(),
+                        file,
+                        line: Some(line),
+                        message: "not a Kubernetes object (no apiVersion and kind): skipped".into(),
+                    });
+                }
+                Loaded::Note(LoadNote::ParseError {
+                    file,
+                    document,
+                    line,
+                    message,
+                    column,
+                }) => {
+                    documents.insert(document);
+                    run.stats.errors += 1;
+                    run.notes.push(Note {
+                        kind: "parse-error".into(),
+                        file,
+                        line: Some(line),
+                        message: format!(
+                            "document {} does not parse (column {column}): {message}",
+                            document + 1
+                        ),
+                    });
                 }
             }
-            Loaded::Note(LoadNote::DuplicateKey {
-                pointer,
-                first_line,
-                line,
-                ..
-            }) => {
-                run.apply_exceptions(manifest::duplicate_key_in_file(&name, &pointer, first_line, line));
-            }
-            Loaded::Note(LoadNote::NotKubernetes { file, document, line }) => {
-                documents.insert(document);
-                run.stats.skipped += 1;
-                run.notes.push(Note {
-                    kind: "not-kubernetes".into(),
-                    file,
-                    line: Some(line),
-                    message: "not a Kubernetes object (no apiVersion and kind): skipped".into(),
-                });
-            }
-            Loaded::Note(LoadNote::ParseError {
-                file,
-                document,
-                line,
-                message,
-                column,
-            }) => {
-                documents.insert(document);
-                run.stats.errors += 1;
-                run.notes.push(Note {
-                    kind: "parse-error".into(),
-                    file,
-                    line: Some(line),
-                    message: format!(
-                        "document {} does not parse (column {column}): {message}",
-                        document + 1
-                    ),
-                });
+            if sink_error.is_none()
+                && let Err(e) = run.flush(sink)
+            {
+                sink_error = Some(e);
             }
         });
+        if let Some(e) = sink_error {
+            return Err(e);
+        }
         run.stats.documents += documents.len();
     }
     for finding in scanner.finish() {
         run.apply_exceptions(finding);
     }
     run.report_expired_file_exceptions();
-    Ok(Outcome { scanner, run })
+    run.flush(sink)?;
+    Ok(Outcome {
+        scanner,
+        notes: run.notes,
+        stats: run.stats,
+    })
 }
 
 #[cfg(test)]

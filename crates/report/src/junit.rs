@@ -1,7 +1,7 @@
 //! JUnit XML for CI systems: one test suite per rule that fired, one failing test case per open
 //! finding, a skipped case per excepted finding; a clean scan is one passing case.
 
-use crate::{Report, finding_line};
+use crate::{Header, Stats, Totals, finding_line};
 use palisade_core::{Finding, FindingStatus};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -35,20 +35,20 @@ fn case_name(f: &Finding) -> String {
     name
 }
 
-pub fn render(report: &Report) -> String {
+pub fn render(header: &Header, findings: &[Finding], stats: &Stats, totals: &Totals) -> String {
     let mut by_rule: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-    for f in &report.findings {
+    for f in findings {
         by_rule.entry(f.rule_id.as_str()).or_default().push(f);
     }
-    let failures = report.open_findings().count();
-    let skipped = report.findings.len() - failures;
-    let total = report.findings.len().max(1);
+    let failures = totals.open_total();
+    let skipped = findings.len() - failures;
+    let total = findings.len().max(1);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"palisade scan {}\" tests=\"{total}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"{}\">",
-        xml(&report.scan_kind),
-        report.stats.errors
+        xml(&header.scan_kind),
+        stats.errors
     );
     if by_rule.is_empty() {
         let _ = writeln!(
@@ -58,7 +58,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "    <testcase classname=\"palisade\" name=\"{} objects scanned, no findings\"/>",
-            report.stats.objects
+            stats.objects
         );
         out.push_str("  </testsuite>\n");
     }
@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn golden_junit() {
-        testdata::golden("report.junit.xml", &render(&testdata::report()));
+        let out = testdata::report()
+            .render(crate::Format::Junit, crate::RenderOptions::default())
+            .unwrap();
+        testdata::golden("report.junit.xml", &out);
     }
 
     #[test]

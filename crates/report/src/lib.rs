@@ -9,6 +9,8 @@ mod table;
 
 use palisade_core::{Finding, RuleMeta, Severity};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Write;
 
 pub use json::JSON_SCHEMA_VERSION;
 
@@ -19,6 +21,8 @@ pub enum ReportError {
     UnknownFormat(String),
     #[error("cannot serialise the report: {0}")]
     Serialise(#[from] serde_json::Error),
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +50,7 @@ impl std::str::FromStr for Format {
 /// skipped. Reports show notes so nothing is silently lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Note {
-    /// `parse-error`, `not-kubernetes`, `input-error`.
+    /// `parse-error`, `not-kubernetes`, `input-error`, `invalid-exception`.
     pub kind: String,
     pub file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,18 +68,47 @@ pub struct Stats {
     pub errors: usize,
 }
 
-/// Everything a rendering needs.
+/// What every report starts with.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct Header {
     pub tool_version: String,
     /// What was scanned: `k8s`, later `image`, `fs`.
     pub scan_kind: String,
     pub inputs: Vec<String>,
-    pub findings: Vec<Finding>,
-    pub notes: Vec<Note>,
-    pub stats: Stats,
     /// Metadata of every rule that could have fired, for SARIF's rule table.
     pub rules: Vec<&'static RuleMeta>,
+}
+
+/// Counts of the findings written, kept by the writer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Open findings per severity, in [`Severity::ALL`] order (most severe first).
+    pub open: [usize; 5],
+    pub excepted: usize,
+    pub not_evaluated: usize,
+}
+
+impl Totals {
+    fn add(&mut self, f: &Finding) {
+        match f.status {
+            palisade_core::FindingStatus::Open => {
+                if let Some(i) = Severity::ALL.iter().position(|s| *s == f.severity) {
+                    self.open[i] += 1;
+                }
+            }
+            palisade_core::FindingStatus::Excepted { .. } => self.excepted += 1,
+            palisade_core::FindingStatus::NotEvaluated { .. } => self.not_evaluated += 1,
+        }
+    }
+
+    pub fn open_total(&self) -> usize {
+        self.open.iter().sum()
+    }
+
+    /// Open findings per severity, most severe first.
+    pub fn severity_counts(&self) -> Vec<(Severity, usize)> {
+        Severity::ALL.iter().copied().zip(self.open).collect()
+    }
 }
 
 /// Rendering options.
@@ -85,45 +118,137 @@ pub struct RenderOptions {
     pub color: bool,
 }
 
+enum State {
+    Json {
+        first: bool,
+    },
+    Sarif {
+        first: bool,
+        rule_index: HashMap<&'static str, usize>,
+    },
+    Table(table::TableState),
+    /// JUnit groups by rule and puts counts before the cases, so it keeps the findings.
+    Junit(Vec<Finding>),
+}
+
+/// Writes a report as findings arrive, so a scan's memory does not grow with its findings (except
+/// for JUnit, whose layout needs them all before the first case).
+pub struct ReportWriter<W: Write> {
+    out: W,
+    header: Header,
+    options: RenderOptions,
+    totals: Totals,
+    state: State,
+}
+
+impl<W: Write> ReportWriter<W> {
+    pub fn begin(
+        format: Format,
+        options: RenderOptions,
+        header: Header,
+        mut out: W,
+    ) -> Result<Self, ReportError> {
+        let state = match format {
+            Format::Json => {
+                json::begin(&mut out, &header)?;
+                State::Json { first: true }
+            }
+            Format::Sarif => {
+                sarif::begin(&mut out, &header)?;
+                let rule_index = header.rules.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+                State::Sarif {
+                    first: true,
+                    rule_index,
+                }
+            }
+            Format::Table => State::Table(table::TableState::new(&header)),
+            Format::Junit => State::Junit(Vec::new()),
+        };
+        Ok(ReportWriter {
+            out,
+            header,
+            options,
+            totals: Totals::default(),
+            state,
+        })
+    }
+
+    pub fn finding(&mut self, f: &Finding) -> Result<(), ReportError> {
+        self.totals.add(f);
+        match &mut self.state {
+            State::Json { first } => json::finding(&mut self.out, f, std::mem::take(first)),
+            State::Sarif { first, rule_index } => {
+                let index = rule_index.get(f.rule_id.as_str()).copied();
+                sarif::finding(&mut self.out, f, index, std::mem::take(first))
+            }
+            State::Table(state) => Ok(state.finding(&mut self.out, f, self.options)?),
+            State::Junit(buffer) => {
+                buffer.push(f.clone());
+                Ok(())
+            }
+        }
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// Writes the end of the report (notes, stats, summary) and returns the writer and the totals.
+    pub fn finish(mut self, notes: &[Note], stats: &Stats) -> Result<(W, Totals), ReportError> {
+        match &mut self.state {
+            State::Json { .. } => json::finish(&mut self.out, notes, stats, &self.totals)?,
+            State::Sarif { .. } => sarif::finish(&mut self.out, &self.header, notes)?,
+            State::Table(state) => state.finish(&mut self.out, notes, stats, &self.totals, self.options)?,
+            State::Junit(buffer) => {
+                let text = junit::render(&self.header, buffer, stats, &self.totals);
+                self.out.write_all(text.as_bytes())?;
+            }
+        }
+        self.out.flush()?;
+        Ok((self.out, self.totals))
+    }
+}
+
+/// A whole report in memory: convenient for small results and tests.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub header: Header,
+    pub findings: Vec<Finding>,
+    pub notes: Vec<Note>,
+    pub stats: Stats,
+}
+
 impl Report {
-    /// Findings that still need action (not excepted).
-    pub fn open_findings(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.status.is_open())
-    }
-
-    /// Open findings per severity, most severe first.
-    pub fn severity_counts(&self) -> Vec<(Severity, usize)> {
-        Severity::ALL
-            .iter()
-            .map(|&s| (s, self.open_findings().filter(|f| f.severity == s).count()))
-            .collect()
-    }
-
-    /// Sorts findings into the order every format shows them: by file, line, rule.
+    /// Sorts findings into source order: by file, object line, field line, then most severe first.
     pub fn sort(&mut self) {
-        self.findings.sort_by(|a, b| {
-            let key = |f: &Finding| {
-                (
-                    f.resource.file.clone().unwrap_or_default(),
-                    f.resource.line.unwrap_or(0),
-                    f.evidence.as_ref().and_then(|e| e.line).unwrap_or(0),
-                    std::cmp::Reverse(f.severity),
-                    f.rule_id.clone(),
-                    f.fingerprint.clone(),
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+        sort_findings(&mut self.findings);
     }
 
     pub fn render(&self, format: Format, options: RenderOptions) -> Result<String, ReportError> {
-        match format {
-            Format::Table => Ok(table::render(self, options)),
-            Format::Json => json::render(self),
-            Format::Sarif => sarif::render(self),
-            Format::Junit => Ok(junit::render(self)),
+        let mut writer = ReportWriter::begin(format, options, self.header.clone(), Vec::new())?;
+        for f in &self.findings {
+            writer.finding(f)?;
         }
+        let (bytes, _) = writer.finish(&self.notes, &self.stats)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+}
+
+/// The order reports show findings in: file, object line, field line, most severe first, rule.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        let key = |f: &Finding| {
+            (
+                f.resource.file.clone().unwrap_or_default(),
+                f.resource.line.unwrap_or(0),
+                f.evidence.as_ref().and_then(|e| e.line).unwrap_or(0),
+                std::cmp::Reverse(f.severity),
+                f.rule_id.clone(),
+                f.fingerprint.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
 }
 
 /// The line a finding points at: the evidence field's line, else the resource's.
@@ -235,9 +360,12 @@ pub(crate) mod testdata {
             excepted,
         ];
         Report {
-            tool_version: "0.1.0".into(),
-            scan_kind: "k8s".into(),
-            inputs: vec!["deploy".into()],
+            header: Header {
+                tool_version: "0.1.0".into(),
+                scan_kind: "k8s".into(),
+                inputs: vec!["deploy".into()],
+                rules: vec![&PRIVILEGED, &LIMITS],
+            },
             findings,
             notes: vec![Note {
                 kind: "parse-error".into(),
@@ -252,7 +380,6 @@ pub(crate) mod testdata {
                 skipped: 0,
                 errors: 1,
             },
-            rules: vec![&PRIVILEGED, &LIMITS],
         }
     }
 

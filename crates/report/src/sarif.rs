@@ -2,10 +2,10 @@
 //! field, rules carry `security-severity` so GitHub ranks them, fingerprints track results across
 //! runs, and excepted findings are reported as suppressed rather than dropped.
 
-use crate::{Report, ReportError, finding_line};
+use crate::{Header, Note, ReportError, finding_line};
 use palisade_core::{Finding, FindingStatus, RuleMeta, Severity};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::io::Write;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const INFORMATION_URI: &str = "https://github.com/palisade-sec/palisade";
@@ -124,16 +124,49 @@ fn result_json(f: &Finding, rule_index: Option<usize>) -> Value {
     result
 }
 
-pub fn render(report: &Report) -> Result<String, ReportError> {
-    let index: HashMap<&str, usize> = report.rules.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-    let rules: Vec<Value> = report.rules.iter().map(|r| rule_json(r)).collect();
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| result_json(f, index.get(f.rule_id.as_str()).copied()))
-        .collect();
-    let notifications: Vec<Value> = report
-        .notes
+pub fn begin(out: &mut impl Write, header: &Header) -> Result<(), ReportError> {
+    let rules: Vec<Value> = header.rules.iter().map(|r| rule_json(r)).collect();
+    let driver = json!({
+        "name": "palisade",
+        "version": header.tool_version,
+        "semanticVersion": header.tool_version,
+        "informationUri": INFORMATION_URI,
+        "rules": rules,
+    });
+    writeln!(out, "{{")?;
+    writeln!(out, "  \"$schema\": {},", serde_json::to_string(SCHEMA)?)?;
+    writeln!(out, "  \"version\": \"2.1.0\",")?;
+    writeln!(out, "  \"runs\": [")?;
+    writeln!(out, "    {{")?;
+    writeln!(
+        out,
+        "      \"tool\": {{\"driver\": {}}},",
+        serde_json::to_string(&driver)?
+    )?;
+    let automation = json!({"id": format!("palisade/scan/{}/", header.scan_kind)});
+    writeln!(
+        out,
+        "      \"automationDetails\": {},",
+        serde_json::to_string(&automation)?
+    )?;
+    writeln!(out, "      \"columnKind\": \"unicodeCodePoints\",")?;
+    write!(out, "      \"results\": [")?;
+    Ok(())
+}
+
+pub fn finding(
+    out: &mut impl Write,
+    f: &Finding,
+    rule_index: Option<usize>,
+    first: bool,
+) -> Result<(), ReportError> {
+    out.write_all(if first { b"\n        " } else { b",\n        " })?;
+    serde_json::to_writer(&mut *out, &result_json(f, rule_index))?;
+    Ok(())
+}
+
+pub fn finish(out: &mut impl Write, _header: &Header, notes: &[Note]) -> Result<(), ReportError> {
+    let notifications: Vec<Value> = notes
         .iter()
         .map(|n| {
             let mut location =
@@ -148,29 +181,17 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
             })
         })
         .collect();
-    let doc = json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "palisade",
-                "version": report.tool_version,
-                "semanticVersion": report.tool_version,
-                "informationUri": INFORMATION_URI,
-                "rules": rules,
-            }},
-            "automationDetails": {"id": format!("palisade/scan/{}/", report.scan_kind)},
-            "columnKind": "unicodeCodePoints",
-            "invocations": [{
-                "executionSuccessful": true,
-                "toolExecutionNotifications": notifications,
-            }],
-            "results": results,
-        }],
-    });
-    let mut out = serde_json::to_string_pretty(&doc)?;
-    out.push('\n');
-    Ok(out)
+    writeln!(out, "\n      ],")?;
+    let invocations = json!([{"executionSuccessful": true, "toolExecutionNotifications": notifications}]);
+    writeln!(
+        out,
+        "      \"invocations\": {}",
+        serde_json::to_string(&invocations)?
+    )?;
+    writeln!(out, "    }}")?;
+    writeln!(out, "  ]")?;
+    writeln!(out, "}}")?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -180,7 +201,11 @@ mod tests {
 
     #[test]
     fn golden_sarif() {
-        let out = render(&testdata::report()).unwrap();
+        let out = testdata::report()
+            .render(crate::Format::Sarif, crate::RenderOptions::default())
+            .unwrap();
+        let parsed: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed["runs"][0]["results"].as_array().unwrap().len(), 3);
         testdata::golden("report.sarif", &out);
     }
 

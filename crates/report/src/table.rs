@@ -1,9 +1,9 @@
 //! The terminal format: findings grouped by file and resource, in source order within a resource,
 //! colour when writing to a terminal, then notes and a severity summary.
 
-use crate::{RenderOptions, Report, finding_line};
+use crate::{Header, Note, RenderOptions, Stats, Totals, finding_line};
 use palisade_core::{Finding, FindingStatus, Severity};
-use std::fmt::Write;
+use std::io::Write;
 
 struct Paint {
     on: bool,
@@ -30,90 +30,125 @@ impl Paint {
     }
 }
 
-pub fn render(report: &Report, options: RenderOptions) -> String {
-    let paint = Paint { on: options.color };
-    let mut out = String::new();
-    let width = report.findings.iter().map(|f| f.rule_id.len()).max().unwrap_or(0);
-    let mut current_file: Option<&str> = None;
-    let mut current_resource: Option<(String, Option<u32>)> = None;
-    for f in &report.findings {
+/// Where the table is: the file and resource whose heading was written last.
+pub struct TableState {
+    width: usize,
+    current_file: Option<String>,
+    current_resource: Option<(String, Option<u32>)>,
+    wrote_any: bool,
+}
+
+impl TableState {
+    pub fn new(header: &Header) -> TableState {
+        let width = header.rules.iter().map(|r| r.id.len()).max().unwrap_or(20);
+        TableState {
+            width,
+            current_file: None,
+            current_resource: None,
+            wrote_any: false,
+        }
+    }
+
+    pub fn finding(
+        &mut self,
+        out: &mut impl Write,
+        f: &Finding,
+        options: RenderOptions,
+    ) -> std::io::Result<()> {
+        let paint = Paint { on: options.color };
         let file = f.resource.file.as_deref().unwrap_or("-");
-        if current_file != Some(file) {
-            if current_file.is_some() {
-                out.push('\n');
+        if self.current_file.as_deref() != Some(file) {
+            if self.current_file.is_some() {
+                writeln!(out)?;
             }
-            let _ = writeln!(out, "{}", paint.wrap("1", file));
-            current_file = Some(file);
-            current_resource = None;
+            writeln!(out, "{}", paint.wrap("1", file))?;
+            self.current_file = Some(file.to_string());
+            self.current_resource = None;
         }
         let resource = (f.resource.display_name(), f.resource.line);
-        if current_resource.as_ref() != Some(&resource) {
+        if self.current_resource.as_ref() != Some(&resource) {
             let at = resource.1.map(|l| format!(" (line {l})")).unwrap_or_default();
-            let _ = writeln!(out, "  {}{}", paint.wrap("1", &resource.0), paint.wrap("2", &at));
-            current_resource = Some(resource);
+            writeln!(out, "  {}{}", paint.wrap("1", &resource.0), paint.wrap("2", &at))?;
+            self.current_resource = Some(resource);
         }
-        write_finding(&mut out, &paint, f, width);
+        self.wrote_any = true;
+        write_finding(out, &paint, f, self.width)
     }
-    if !report.findings.is_empty() {
-        out.push('\n');
-    }
-    if !report.notes.is_empty() {
-        let _ = writeln!(out, "{}", paint.wrap("1", "Notes"));
-        for n in &report.notes {
-            let at = n.line.map(|l| format!(":{l}")).unwrap_or_default();
-            let _ = writeln!(out, "  {}{at}: {}: {}", n.file, n.kind, n.message);
+
+    pub fn finish(
+        &mut self,
+        out: &mut impl Write,
+        notes: &[Note],
+        stats: &Stats,
+        totals: &Totals,
+        options: RenderOptions,
+    ) -> std::io::Result<()> {
+        let paint = Paint { on: options.color };
+        if self.wrote_any {
+            writeln!(out)?;
         }
-        out.push('\n');
-    }
-    let counts: Vec<String> = report
-        .severity_counts()
-        .into_iter()
-        .map(|(s, n)| {
-            if n > 0 {
-                paint.severity(s, &format!("{n} {s}"))
-            } else {
-                format!("{n} {s}")
+        if !notes.is_empty() {
+            writeln!(out, "{}", paint.wrap("1", "Notes"))?;
+            for n in notes {
+                let at = n.line.map(|l| format!(":{l}")).unwrap_or_default();
+                writeln!(out, "  {}{at}: {}: {}", n.file, n.kind, n.message)?;
             }
-        })
-        .collect();
-    let open = report.open_findings().count();
-    let excepted = report.findings.len() - open;
-    let _ = writeln!(
-        out,
-        "{} {open} open finding{} ({}), {excepted} excepted; {} object{} in {} file{}, {} skipped, {} error{}",
-        paint.wrap("1", "Summary:"),
-        plural(open),
-        counts.join(", "),
-        report.stats.objects,
-        plural(report.stats.objects),
-        report.stats.files,
-        plural(report.stats.files),
-        report.stats.skipped,
-        report.stats.errors,
-        plural(report.stats.errors),
-    );
-    out
+            writeln!(out)?;
+        }
+        let counts: Vec<String> = totals
+            .severity_counts()
+            .into_iter()
+            .map(|(s, n)| {
+                if n > 0 {
+                    paint.severity(s, &format!("{n} {s}"))
+                } else {
+                    format!("{n} {s}")
+                }
+            })
+            .collect();
+        let open = totals.open_total();
+        let not_evaluated = if totals.not_evaluated > 0 {
+            format!(", {} not evaluated", totals.not_evaluated)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{} {open} open finding{} ({}), {} excepted{not_evaluated}; {} object{} in {} file{}, {} skipped, {} error{}",
+            paint.wrap("1", "Summary:"),
+            plural(open),
+            counts.join(", "),
+            totals.excepted,
+            stats.objects,
+            plural(stats.objects),
+            stats.files,
+            plural(stats.files),
+            stats.skipped,
+            stats.errors,
+            plural(stats.errors),
+        )
+    }
 }
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn write_finding(out: &mut String, paint: &Paint, f: &Finding, width: usize) {
+fn write_finding(out: &mut impl Write, paint: &Paint, f: &Finding, width: usize) -> std::io::Result<()> {
     let label = format!("{:<8}", f.severity.as_str().to_uppercase());
     let line = finding_line(f)
         .map(|l| format!("  [line {l}]"))
         .unwrap_or_default();
     match &f.status {
         FindingStatus::Open => {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "    {} {:<width$}  {}{}",
                 paint.severity(f.severity, &label),
                 f.rule_id,
                 f.message,
                 paint.wrap("2", &line)
-            );
+            )
         }
         FindingStatus::Excepted { reason, expires, .. } => {
             let until = expires.map(|d| format!(" until {d}")).unwrap_or_default();
@@ -121,11 +156,11 @@ fn write_finding(out: &mut String, paint: &Paint, f: &Finding, width: usize) {
                 "    {label} {:<width$}  {}  (excepted{until}: {reason}){line}",
                 f.rule_id, f.message
             );
-            let _ = writeln!(out, "{}", paint.wrap("2", &text));
+            writeln!(out, "{}", paint.wrap("2", &text))
         }
         FindingStatus::NotEvaluated { reason } => {
             let text = format!("    {label} {:<width$}  not evaluated: {reason}{line}", f.rule_id);
-            let _ = writeln!(out, "{}", paint.wrap("2", &text));
+            writeln!(out, "{}", paint.wrap("2", &text))
         }
     }
 }
@@ -139,8 +174,13 @@ mod tests {
     fn golden_table() {
         let mut report = testdata::report();
         report.sort();
-        testdata::golden("report.txt", &render(&report, RenderOptions { color: false }));
-        let colored = render(&report, RenderOptions { color: true });
+        let plain = report
+            .render(crate::Format::Table, RenderOptions { color: false })
+            .unwrap();
+        testdata::golden("report.txt", &plain);
+        let colored = report
+            .render(crate::Format::Table, RenderOptions { color: true })
+            .unwrap();
         assert!(colored.contains("\x1b[1;31mCRITICAL"));
     }
 }
