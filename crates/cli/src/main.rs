@@ -1,5 +1,6 @@
 //! The `palisade` binary: argument parsing and wiring of the library crates, nothing else.
 
+mod admission_cmd;
 mod config;
 mod netpol_cmd;
 mod rules_cmd;
@@ -31,6 +32,9 @@ enum Command {
     /// The rule catalogue.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The admission webhook: serve it, print its cluster manifests, audit existing objects.
+    #[command(subcommand)]
+    Admission(AdmissionCommand),
     /// NetworkPolicy microsegmentation: suggested policies and a per-namespace summary.
     #[command(subcommand)]
     Netpol(NetpolCommand),
@@ -48,6 +52,16 @@ enum RulesCommand {
     List(rules_cmd::ListArgs),
     /// Explain one rule: what it checks, why, how to fix it, framework references, examples.
     Explain(rules_cmd::ExplainArgs),
+}
+
+#[derive(Subcommand)]
+enum AdmissionCommand {
+    /// Run the validating and mutating webhook over HTTPS.
+    Serve(admission_cmd::ServeArgs),
+    /// Print the Namespace, ServiceAccount, Deployment, Service and webhook configurations.
+    Manifests(admission_cmd::ManifestsArgs),
+    /// Evaluate existing objects against the admission policy (exit 1 when any would be denied).
+    Audit(admission_cmd::AuditArgs),
 }
 
 #[derive(Subcommand)]
@@ -76,11 +90,17 @@ pub struct OutputArgs {
 }
 
 fn main() -> ExitCode {
+    // One crypto provider for every TLS use; a dependency that brings aws-lc-rs must not make rustls
+    // choose at run time.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(ScanCommand::K8s(args)) => scan_k8s::run(args),
         Command::Rules(RulesCommand::List(args)) => rules_cmd::list(args),
         Command::Rules(RulesCommand::Explain(args)) => rules_cmd::explain(args),
+        Command::Admission(AdmissionCommand::Serve(args)) => admission_cmd::serve(args),
+        Command::Admission(AdmissionCommand::Manifests(args)) => admission_cmd::print_manifests(args),
+        Command::Admission(AdmissionCommand::Audit(args)) => admission_cmd::audit(args),
         Command::Netpol(NetpolCommand::Suggest(args)) => netpol_cmd::suggest(args),
         Command::Netpol(NetpolCommand::Summary(args)) => netpol_cmd::summary(args),
     };

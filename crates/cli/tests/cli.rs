@@ -546,3 +546,157 @@ sys.exit(1 if errors else 0)
     );
     assert!(report.contains("0 schema errors"), "{report}");
 }
+
+#[test]
+fn admission_manifests_pass_the_restricted_scan() {
+    let image = "ghcr.io/palisade-sec/palisade@sha256:0f3c9b2e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
+    let out = run(&[
+        "admission",
+        "manifests",
+        "--image",
+        image,
+        "--failure-policy",
+        "Ignore",
+        "--ca-bundle",
+        "Q0E=",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let objects = palisade_k8s_parse(&text);
+    let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "Deployment",
+        "Service",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ] {
+        assert!(kinds.contains(&kind), "{kinds:?}");
+    }
+    let validating = objects
+        .iter()
+        .find(|o| o["kind"] == "ValidatingWebhookConfiguration")
+        .unwrap();
+    let hook = &validating["webhooks"][0];
+    assert_eq!(hook["sideEffects"], "None");
+    assert_eq!(hook["failurePolicy"], "Ignore");
+    assert_eq!(hook["clientConfig"]["caBundle"], "Q0E=");
+    let excluded = hook["namespaceSelector"]["matchExpressions"][0]["values"].to_string();
+    assert!(
+        excluded.contains("kube-system") && excluded.contains("palisade-system"),
+        "{excluded}"
+    );
+    let scan = run_stdin(
+        &[
+            "scan",
+            "k8s",
+            "-",
+            "--pss-level",
+            "restricted",
+            "--fail-on",
+            "info",
+            "--format",
+            "json",
+        ],
+        &text,
+    );
+    assert_eq!(
+        scan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&scan.stdout)
+    );
+}
+
+#[test]
+fn admission_audit_evaluates_existing_objects() {
+    let out = bin()
+        .current_dir(repo())
+        .args(["admission", "audit", "examples/manifests", "-f", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the privileged worker would be denied"
+    );
+    let rows = json_of(&out);
+    let worker = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "worker")
+        .unwrap();
+    assert_eq!(worker["allowed"], false);
+    assert!(
+        worker["denied_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| id == "pss.privileged")
+    );
+    let web = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "web" && r["kind"] == "Deployment")
+        .unwrap();
+    assert!(
+        web["denied_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| id == "secret.env-literal"),
+        "{web}"
+    );
+    assert!(
+        rows.as_array().unwrap().iter().any(|r| r["allowed"] == true),
+        "some objects pass"
+    );
+}
+
+fn palisade_k8s_parse(text: &str) -> Vec<Value> {
+    let out = run_stdin(
+        &[
+            "scan",
+            "k8s",
+            "-",
+            "--format",
+            "json",
+            "--pss-level",
+            "privileged",
+        ],
+        text,
+    );
+    assert_eq!(json_of(&out)["stats"]["errors"], 0);
+    text.split("\n---\n")
+        .map(|doc| doc.trim_start_matches("---\n"))
+        .filter(|doc| !doc.trim().is_empty())
+        .map(yaml_to_json)
+        .collect()
+}
+
+/// Reads one emitted YAML document back with Python (an independent YAML reader).
+fn yaml_to_json(doc: &str) -> Value {
+    let out = run_python(
+        &[
+            "-c",
+            "import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ],
+        doc,
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn run_python(args: &[&str], input: &str) -> String {
+    let python = std::env::var("PALISADE_VALIDATOR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(python)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}

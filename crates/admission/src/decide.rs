@@ -1,0 +1,156 @@
+//! Turns per-rule outcomes into the webhook's answer: denials list every violated rule id with its
+//! message, warnings carry warn-mode rules, and every decision gets audit annotations.
+
+use crate::catalogue::{Action, CataloguePolicy, Outcome};
+use crate::mutate;
+use crate::review::{AdmissionRequest, Decision};
+use std::collections::BTreeMap;
+
+/// Everything that decides a request. Built once at start; shared by all requests.
+#[derive(Debug, Clone, Default)]
+pub struct Webhook {
+    pub catalogue: CataloguePolicy,
+}
+
+/// Longest message we put in one warning (the API server truncates at 256 characters).
+const WARNING_MAX: usize = 250;
+
+fn line(outcome: &Outcome) -> String {
+    format!("[{}] {}", outcome.finding.rule_id, outcome.finding.message)
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max.saturating_sub(1);
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+fn describe(request: &AdmissionRequest) -> String {
+    let name = if request.name.is_empty() {
+        request
+            .object
+            .as_ref()
+            .and_then(|o| o.pointer("/metadata/generateName"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+    } else {
+        request.name.as_str()
+    };
+    match &request.namespace {
+        Some(ns) => format!("{} {ns}/{name}", request.kind.kind),
+        None => format!("{} {name}", request.kind.kind),
+    }
+}
+
+impl Webhook {
+    /// The validating decision.
+    pub fn validate(&self, request: &AdmissionRequest) -> Decision {
+        let outcomes = self.catalogue.evaluate(request);
+        let mut decision = Decision::allow();
+        let mut denied = Vec::new();
+        let mut by_action: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for outcome in &outcomes {
+            by_action
+                .entry(outcome.action.as_str())
+                .or_default()
+                .push(&outcome.finding.rule_id);
+            match outcome.action {
+                Action::Enforce => denied.push(line(outcome)),
+                // A rule set to mutate that still fails here had no mutation that could fix it.
+                Action::Warn | Action::Mutate => decision.warnings.push(truncate(line(outcome), WARNING_MAX)),
+                Action::Audit | Action::Off => {}
+            }
+        }
+        if !denied.is_empty() {
+            decision.allowed = false;
+            decision.code = Some(403);
+            decision.message = Some(format!(
+                "palisade denied {}: {} rule{} violated: {}",
+                describe(request),
+                denied.len(),
+                if denied.len() == 1 { "" } else { "s" },
+                denied.join("; ")
+            ));
+        }
+        decision.audit_annotations.insert(
+            "decision".into(),
+            if decision.allowed { "allow" } else { "deny" }.into(),
+        );
+        for (action, ids) in by_action {
+            let mut ids = ids;
+            ids.sort_unstable();
+            ids.dedup();
+            decision
+                .audit_annotations
+                .insert(format!("rules-{action}"), ids.join(","));
+        }
+        if request.dry_run {
+            decision.audit_annotations.insert("dry-run".into(), "true".into());
+        }
+        decision
+    }
+
+    /// The mutating decision: always allowed; a JSONPatch when a secure default applies.
+    pub fn mutate(&self, request: &AdmissionRequest) -> Decision {
+        let (ops, applied) = mutate::patch_for(&self.catalogue, request);
+        let mut decision = Decision::allow();
+        decision.audit_annotations.insert(
+            "mutated".into(),
+            if ops.is_empty() { "false" } else { "true" }.into(),
+        );
+        if !applied.is_empty() {
+            decision
+                .audit_annotations
+                .insert("rules-mutate".into(), applied.join(","));
+            decision.patch = Some(ops);
+        }
+        decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::parse_review;
+    use serde_json::json;
+
+    fn request(object: serde_json::Value) -> AdmissionRequest {
+        let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "namespace": "shop", "name": "p",
+            "operation": "CREATE", "dryRun": true, "object": object}});
+        parse_review(&serde_json::to_vec(&body).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn denial_lists_every_enforced_rule() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"hostPID": true, "containers": [{"name": "c", "image": "nginx:1.27", "securityContext": {"privileged": true}}]}});
+        let d = Webhook::default().validate(&request(pod));
+        assert!(!d.allowed);
+        let message = d.message.unwrap();
+        assert!(
+            message.contains("[pss.privileged]") && message.contains("[pss.host-namespaces]"),
+            "{message}"
+        );
+        assert!(message.starts_with("palisade denied Pod shop/p"));
+        assert_eq!(d.audit_annotations["decision"], "deny");
+        assert_eq!(d.audit_annotations["dry-run"], "true");
+        assert!(d.warnings.iter().all(|w| w.len() <= 256));
+    }
+
+    #[test]
+    fn clean_pod_is_allowed_with_annotations() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}});
+        let d = Webhook::default().validate(&request(pod));
+        assert!(d.allowed, "{:?}", d.message);
+        assert_eq!(d.audit_annotations["decision"], "allow");
+        assert!(!d.warnings.is_empty(), "medium findings warn by default");
+    }
+}

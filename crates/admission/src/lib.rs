@@ -1,0 +1,32 @@
+//! The admission webhook: AdmissionReview v1 over HTTPS, `/validate` and `/mutate`, with the
+//! posture catalogue enforced, warned or audited per namespace. The decision logic (review,
+//! catalogue, mutate, decide) is pure; `server` and `tls` are the adapter around it.
+
+pub mod catalogue;
+pub mod decide;
+pub mod manifests;
+pub mod metrics;
+pub mod mutate;
+pub mod review;
+pub mod server;
+pub mod tls;
+
+pub use decide::Webhook;
+pub use server::{FailurePolicy, Server, ServerConfig};
+
+/// Errors from starting or running the webhook.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("certificate generation: {0}")]
+    CertGen(#[from] rcgen::Error),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,317 @@
+//! `palisade admission serve|manifests|audit`: the admission webhook, its cluster manifests, and an
+//! audit of existing objects against the same policy.
+
+use crate::config;
+use crate::write_output;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use palisade_admission::catalogue::{Action, AdmissionConfig};
+use palisade_admission::manifests::{ManifestOptions, manifests};
+use palisade_admission::review::parse_review;
+use palisade_admission::tls::{FixedResolver, ReloadingResolver, SelfSigned, certified_key, server_config};
+use palisade_admission::{FailurePolicy, Server, ServerConfig, Webhook};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain (reloaded when the file changes).
+    #[arg(long, requires = "key", conflicts_with = "self_signed")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Generate a CA and a serving certificate at start and print the caBundle.
+    #[arg(long)]
+    pub self_signed: bool,
+    /// DNS names (or IPs) for the self-signed serving certificate.
+    #[arg(long = "dns-name", default_values = ["palisade-admission.palisade-system.svc", "localhost", "127.0.0.1"])]
+    pub dns_names: Vec<String>,
+    /// Also write the self-signed CA certificate (PEM) to this file.
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
+    /// palisade.yaml with an `admission:` section (actions per rule and namespace, PSS level, ...).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// What to answer when an evaluation cannot finish: Fail (deny) or Ignore (allow).
+    #[arg(long, value_parser = ["Fail", "Ignore"])]
+    pub failure_policy: Option<String>,
+    /// Time budget of one evaluation in milliseconds.
+    #[arg(long)]
+    pub evaluation_timeout_ms: Option<u64>,
+    /// Largest AdmissionReview body accepted, in bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestsArgs {
+    #[arg(long, default_value = "palisade-system")]
+    pub namespace: String,
+    #[arg(long, default_value = "ghcr.io/palisade-sec/palisade:0.1.0")]
+    pub image: String,
+    #[arg(long, default_value = "Fail", value_parser = ["Fail", "Ignore"])]
+    pub failure_policy: String,
+    #[arg(long, default_value_t = 5)]
+    pub timeout_seconds: u32,
+    /// caBundle (base64 PEM) for the webhook configurations, e.g. from `serve --self-signed`.
+    #[arg(long)]
+    pub ca_bundle: Option<String>,
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Manifest files, directories or `-`.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+fn admission_config(path: Option<&PathBuf>) -> Result<AdmissionConfig> {
+    let Some(path) = path else {
+        return Ok(AdmissionConfig::default());
+    };
+    let config = config::load_config(path)?;
+    match config.admission {
+        None => Ok(AdmissionConfig::default()),
+        Some(value) => {
+            serde_json::from_value(value).with_context(|| format!("{}: admission", path.display()))
+        }
+    }
+}
+
+fn webhook(config: &AdmissionConfig, path: Option<&PathBuf>) -> Result<Webhook> {
+    let catalogue = config.catalogue_policy().map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}",
+            path.map(|p| p.display().to_string()).unwrap_or_default()
+        )
+    })?;
+    Ok(Webhook { catalogue })
+}
+
+pub fn serve(args: ServeArgs) -> Result<u8> {
+    let config = admission_config(args.config.as_ref())?;
+    let webhook = webhook(&config, args.config.as_ref())?;
+    let failure_policy = match args
+        .failure_policy
+        .as_deref()
+        .or(config.failure_policy.as_deref())
+        .unwrap_or("Fail")
+    {
+        "Fail" => FailurePolicy::Fail,
+        "Ignore" => FailurePolicy::Ignore,
+        other => bail!("failure policy {other:?}: expected Fail or Ignore"),
+    };
+    let mut listen_config = ServerConfig {
+        listen: args.listen,
+        max_body_bytes: args.max_body_bytes,
+        failure_policy,
+        ..ServerConfig::default()
+    };
+    if let Some(ms) = args.evaluation_timeout_ms.or(config.evaluation_timeout_ms) {
+        listen_config.evaluation_timeout = Duration::from_millis(ms.max(1));
+    }
+    let resolver: Arc<dyn rustls::server::ResolvesServerCert> = if args.self_signed {
+        let generated = SelfSigned::generate(&args.dns_names)?;
+        if let Some(path) = &args.ca_out {
+            std::fs::write(path, &generated.ca_pem)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        println!("caBundle: {}", generated.ca_bundle());
+        Arc::new(FixedResolver(Arc::new(certified_key(
+            generated.cert_pem.as_bytes(),
+            generated.key_pem.as_bytes(),
+        )?)))
+    } else {
+        match (&args.cert, &args.key) {
+            (Some(cert), Some(key)) => Arc::new(ReloadingResolver::new(cert.clone(), key.clone())?),
+            _ => bail!("give --cert and --key, or --self-signed"),
+        }
+    };
+    let tls = server_config(resolver)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let server = Server::bind(listen_config, tls, webhook).await?;
+        eprintln!(
+            "palisade admission: listening on https://{}",
+            server.local_addr()?
+        );
+        server.run(shutdown_signal()).await?;
+        eprintln!("palisade admission: stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(0)
+}
+
+/// Completes on SIGTERM (what Kubernetes sends) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub fn print_manifests(args: ManifestsArgs) -> Result<u8> {
+    let options = ManifestOptions {
+        namespace: args.namespace,
+        image: args.image,
+        failure_policy: args.failure_policy,
+        timeout_seconds: args.timeout_seconds.clamp(1, 30),
+        ca_bundle: args.ca_bundle,
+        ..ManifestOptions::default()
+    };
+    let mut text = String::new();
+    for object in manifests(&options) {
+        text.push_str("---\n");
+        text.push_str(&palisade_k8s::emit::to_yaml(&object));
+    }
+    write_output(args.output.as_deref(), &text)?;
+    Ok(0)
+}
+
+/// Evaluates existing objects as if each were created now, like Gatekeeper's audit.
+pub fn audit(args: AuditArgs) -> Result<u8> {
+    let config = admission_config(args.config.as_ref())?;
+    let webhook = webhook(&config, args.config.as_ref())?;
+    let limits = palisade_k8s::Limits::default();
+    let inputs =
+        palisade_k8s::discover(&args.paths, &limits).map_err(|(path, e)| anyhow::anyhow!("{path}: {e}"))?;
+    let mut rows = Vec::new();
+    let mut errors = 0usize;
+    for input in &inputs {
+        let name = input.display_name();
+        let text = match palisade_k8s::read_input(input, &limits) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("palisade: {name}: {e}");
+                errors += 1;
+                continue;
+            }
+        };
+        palisade_k8s::load_str(&text, &name, |loaded| match loaded {
+            palisade_k8s::Loaded::Object(obj) => {
+                let review = synthetic_review(&obj.value);
+                let Ok(request) = parse_review(&serde_json::to_vec(&review).unwrap_or_default()) else {
+                    return;
+                };
+                let outcomes = webhook.catalogue.evaluate(&request);
+                let decision = webhook.validate(&request);
+                let rules = |a: Action| -> Vec<String> {
+                    outcomes
+                        .iter()
+                        .filter(|o| o.action == a)
+                        .map(|o| o.finding.rule_id.clone())
+                        .collect()
+                };
+                rows.push(serde_json::json!({
+                    "file": name, "line": obj.line,
+                    "kind": obj.kind(), "namespace": request.namespace, "name": request.name,
+                    "allowed": decision.allowed,
+                    "denied_by": rules(Action::Enforce),
+                    "warned_by": rules(Action::Warn),
+                    "audited": rules(Action::Audit),
+                    "message": decision.message,
+                }));
+            }
+            palisade_k8s::Loaded::Note(palisade_k8s::Note::ParseError {
+                file, line, message, ..
+            }) => {
+                eprintln!("palisade: {file}:{line}: {message}");
+                errors += 1;
+            }
+            palisade_k8s::Loaded::Note(_) => {}
+        });
+    }
+    let denied = rows.iter().filter(|r| r["allowed"] == false).count();
+    let text = if args.format == "json" {
+        format!("{}\n", serde_json::to_string_pretty(&rows)?)
+    } else {
+        let mut out = String::new();
+        for r in &rows {
+            let verdict = if r["allowed"] == true { "allow" } else { "DENY " };
+            let ns = r["namespace"]
+                .as_str()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default();
+            let mut line = format!(
+                "{verdict} {} {ns}{}  ({}:{})",
+                r["kind"].as_str().unwrap_or(""),
+                r["name"].as_str().unwrap_or(""),
+                r["file"].as_str().unwrap_or(""),
+                r["line"]
+            );
+            for (label, key) in [("denied by", "denied_by"), ("warned by", "warned_by")] {
+                let ids: Vec<&str> = r[key]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                if !ids.is_empty() {
+                    line.push_str(&format!("\n      {label}: {}", ids.join(", ")));
+                }
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "\n{} objects: {} would be denied, {} allowed\n",
+            rows.len(),
+            denied,
+            rows.len() - denied
+        ));
+        out
+    };
+    write_output(None, &text)?;
+    Ok(if errors > 0 {
+        crate::EXIT_ERROR
+    } else if denied > 0 {
+        crate::EXIT_FINDINGS
+    } else {
+        0
+    })
+}
+
+/// The AdmissionReview the API server would send to create `object`.
+fn synthetic_review(object: &serde_json::Value) -> serde_json::Value {
+    let api_version = object.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let meta = object.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let namespace = meta.and_then(|m| m.get("namespace")).and_then(|v| v.as_str());
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "audit", "operation": "CREATE", "name": name, "namespace": namespace,
+            "kind": {"group": group, "version": version, "kind": object.get("kind").and_then(|v| v.as_str()).unwrap_or("")},
+            "object": object
+        }
+    })
+}

@@ -1,0 +1,270 @@
+//! End-to-end: the real `palisade admission serve` with a self-signed certificate, real
+//! AdmissionReview requests over HTTPS on loopback: allowed, denied, warned, mutated, malformed.
+
+use base64::Engine;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Webhook {
+    child: Child,
+    addr: String,
+    ca_pem: Vec<u8>,
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &str) -> Webhook {
+    let dir = std::env::temp_dir().join(format!(
+        "palisade-webhook-{}-{}",
+        std::process::id(),
+        config.len()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("palisade.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let ca = dir.join("ca.pem");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "admission",
+            "serve",
+            "--self-signed",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-body-bytes",
+            "200000",
+        ])
+        .arg("--ca-out")
+        .arg(&ca)
+        .arg("--config")
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("palisade admission: listening on https://") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server did not start");
+    Webhook {
+        child,
+        addr,
+        ca_pem: std::fs::read(&ca).unwrap(),
+    }
+}
+
+/// One HTTP/1.1 request over TLS, verified against the webhook's CA; returns (status, body).
+async fn call(w: &Webhook, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&w.ca_pem) {
+        let cert: rustls_pki_types::CertificateDer<'static> = cert.unwrap();
+        roots.add(cert).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(&w.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let _ = tls.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn review(uid: &str, namespace: &str, object: Value, dry_run: bool) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "name": object["metadata"]["name"], "namespace": namespace, "operation": "CREATE",
+                    "userInfo": {"username": "alice"}, "dryRun": dry_run, "object": object}
+    }))
+    .unwrap()
+}
+
+fn pod(name: &str, security_context: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+           "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1.0",
+                                    "securityContext": security_context}]}})
+}
+
+const CONFIG: &str = "admission:\n  actions:\n  - rules: [pss.seccomp-restricted, pss.allow-privilege-escalation, pss.capabilities-restricted]\n    action: mutate\n  - rules: ['image.*']\n    namespaces: ['dev-*']\n    action: off\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_over_https() {
+    let w = start(CONFIG);
+
+    let (status, body) = call(&w, "GET", "/healthz", "text/plain", b"").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+
+    // Denied: every enforced rule is listed.
+    let privileged = pod("bad", json!({"privileged": true}));
+    let (status, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("u-deny", "shop", privileged, true),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(resp["response"]["uid"], "u-deny");
+    assert_eq!(resp["response"]["allowed"], false);
+    let message = resp["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("[pss.privileged]"), "{message}");
+    assert_eq!(resp["response"]["auditAnnotations"]["decision"], "deny");
+    assert_eq!(resp["response"]["auditAnnotations"]["dry-run"], "true");
+
+    // Allowed with warnings (medium findings warn by default).
+    let plain = pod("ok", json!({}));
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("u-warn", "shop", plain.clone(), false),
+    )
+    .await;
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(resp["response"]["allowed"], true, "{body}");
+    let warnings = resp["response"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().starts_with("[")),
+        "{warnings:?}"
+    );
+
+    // Mutated: a JSONPatch with the secure defaults; applying it and asking again gives no patch.
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/mutate",
+        "application/json",
+        &review("u-mut", "shop", plain.clone(), false),
+    )
+    .await;
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(resp["response"]["patchType"], "JSONPatch", "{body}");
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(resp["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    let ops: Vec<Value> = serde_json::from_slice(&patch).unwrap();
+    let mut mutated = plain.clone();
+    palisade_admission::mutate::apply_adds(&mut mutated, &ops).unwrap();
+    assert_eq!(
+        mutated["spec"]["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        mutated["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/mutate",
+        "application/json",
+        &review("u-mut2", "shop", mutated, false),
+    )
+    .await;
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        resp["response"].get("patch").is_none(),
+        "second pass must not patch: {body}"
+    );
+
+    // Malformed, wrong version, wrong content type, oversized, unknown path.
+    let (status, body) = call(&w, "POST", "/validate", "application/json", b"{nope").await;
+    assert_eq!(status, 400, "{body}");
+    let v1beta1 = serde_json::to_vec(
+        &json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {}}),
+    )
+    .unwrap();
+    let (status, body) = call(&w, "POST", "/validate", "application/json", &v1beta1).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("admission.k8s.io/v1"), "{body}");
+    let (status, _) = call(&w, "POST", "/validate", "text/plain", b"{}").await;
+    assert_eq!(status, 415);
+    let huge = review(
+        "u-big",
+        "shop",
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "annotations": {"a": "x".repeat(300_000)}}}),
+        false,
+    );
+    let (status, _) = call(&w, "POST", "/validate", "application/json", &huge).await;
+    assert_eq!(status, 413);
+    let (status, _) = call(&w, "GET", "/validate", "application/json", b"").await;
+    assert_eq!(status, 405);
+    let (status, _) = call(&w, "GET", "/nowhere", "text/plain", b"").await;
+    assert_eq!(status, 404);
+
+    // The server is still healthy and counted everything.
+    let (status, metrics) = call(&w, "GET", "/metrics", "text/plain", b"").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("palisade_admission_requests_total{endpoint=\"validate\",result=\"denied\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("result=\"bad_request\""), "{metrics}");
+    assert!(
+        metrics.contains("palisade_admission_policy_evaluation_seconds_count{policy=\"posture-catalogue\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_gracefully() {
+    let mut w = start("admission: {}\n");
+    let (status, _) = call(&w, "GET", "/readyz", "text/plain", b"").await;
+    assert_eq!(status, 200);
+    let pid = w.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = w.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
