@@ -128,6 +128,9 @@ pub struct AdmissionConfig {
     /// Actions by severity for rules no entry in `actions` names.
     #[serde(default)]
     pub defaults: Option<SeverityDefaults>,
+    /// Who may be granted powerful roles; who may change RBAC in protected namespaces.
+    #[serde(default)]
+    pub role_assignment: Option<crate::role_guard::RoleAssignmentConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -4,12 +4,14 @@
 use crate::catalogue::{Action, CataloguePolicy, Outcome};
 use crate::mutate;
 use crate::review::{AdmissionRequest, Decision};
+use crate::role_guard::RoleGuard;
 use std::collections::BTreeMap;
 
 /// Everything that decides a request. Built once at start; shared by all requests.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Webhook {
     pub catalogue: CataloguePolicy,
+    pub role_guard: RoleGuard,
 }
 
 /// Longest message we put in one warning (the API server truncates at 256 characters).
@@ -67,6 +69,13 @@ impl Webhook {
                 Action::Audit | Action::Off => {}
             }
         }
+        for violation in self.role_guard.check(request) {
+            by_action
+                .entry(Action::Enforce.as_str())
+                .or_default()
+                .push(violation.rule.id);
+            denied.push(format!("[{}] {}", violation.rule.id, violation.message));
+        }
         if !denied.is_empty() {
             decision.allowed = false;
             decision.code = Some(403);
@@ -92,6 +101,10 @@ impl Webhook {
         }
         if request.dry_run {
             decision.audit_annotations.insert("dry-run".into(), "true".into());
+        }
+        if decision.allowed {
+            let ids: Vec<&str> = outcomes.iter().map(|o| o.finding.rule_id.as_str()).collect();
+            self.role_guard.learn(request, &ids);
         }
         decision
     }

@@ -8,6 +8,7 @@ pub mod manifests;
 pub mod metrics;
 pub mod mutate;
 pub mod review;
+pub mod role_guard;
 pub mod server;
 pub mod tls;
 

@@ -97,7 +97,12 @@ fn webhook(config: &AdmissionConfig, path: Option<&PathBuf>) -> Result<Webhook> 
             path.map(|p| p.display().to_string()).unwrap_or_default()
         )
     })?;
-    Ok(Webhook { catalogue })
+    let role_guard =
+        palisade_admission::role_guard::RoleGuard::new(config.role_assignment.clone().unwrap_or_default());
+    Ok(Webhook {
+        catalogue,
+        role_guard,
+    })
 }
 
 pub fn serve(args: ServeArgs) -> Result<u8> {

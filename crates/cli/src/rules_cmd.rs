@@ -29,9 +29,16 @@ pub struct ExplainArgs {
     pub format: String,
 }
 
+/// The posture catalogue and the admission-only rules.
+fn all_rules() -> Vec<&'static RuleMeta> {
+    let mut rules = catalogue::rules();
+    rules.extend(palisade_admission::role_guard::RULES.iter().copied());
+    rules
+}
+
 pub fn list(args: ListArgs) -> Result<u8> {
     let min: Option<Severity> = args.min_severity.as_deref().map(str::parse).transpose()?;
-    let rules: Vec<&RuleMeta> = catalogue::rules()
+    let rules: Vec<&RuleMeta> = all_rules()
         .into_iter()
         .filter(|r| args.prefix.as_deref().is_none_or(|p| r.id.starts_with(p)))
         .filter(|r| min.is_none_or(|m| r.severity >= m))
@@ -67,8 +74,8 @@ pub fn list(args: ListArgs) -> Result<u8> {
 }
 
 pub fn explain(args: ExplainArgs) -> Result<u8> {
-    let Some(rule) = catalogue::find(&args.id) else {
-        let close: Vec<&str> = catalogue::rules()
+    let Some(rule) = all_rules().into_iter().find(|r| r.id == args.id) else {
+        let close: Vec<&str> = all_rules()
             .into_iter()
             .map(|r| r.id)
             .filter(|id| {

@@ -121,7 +121,7 @@ fn pod(name: &str, security_context: Value) -> Value {
                                     "securityContext": security_context}]}})
 }
 
-const CONFIG: &str = "admission:\n  actions:\n  - rules: [pss.seccomp-restricted, pss.allow-privilege-escalation, pss.capabilities-restricted]\n    action: mutate\n  - rules: ['image.*']\n    namespaces: ['dev-*']\n    action: off\n";
+const CONFIG: &str = "admission:\n  roleAssignment:\n    allowedSubjects: ['Group:platform-admins']\n  actions:\n  - rules: [pss.seccomp-restricted, pss.allow-privilege-escalation, pss.capabilities-restricted]\n    action: mutate\n  - rules: ['image.*']\n    namespaces: ['dev-*']\n    action: off\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_over_https() {
@@ -206,6 +206,25 @@ async fn webhook_over_https() {
         "second pass must not patch: {body}"
     );
 
+    // Role assignment: cluster-admin only for allowed subjects.
+    let binding = serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u-rbac", "kind": {"group": "rbac.authorization.k8s.io", "version": "v1", "kind": "ClusterRoleBinding"},
+                    "name": "ci-admin", "operation": "CREATE", "userInfo": {"username": "ci"},
+                    "object": {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "ci-admin"},
+                               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                               "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": "tools"}]}}
+    }))
+    .unwrap();
+    let (_, body) = call(&w, "POST", "/validate", "application/json", &binding).await;
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(resp["response"]["allowed"], false, "{body}");
+    let message = resp["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("[admission.dangerous-role-binding]") && message.contains("ServiceAccount:tools:ci"),
+        "{message}"
+    );
+
     // Malformed, wrong version, wrong content type, oversized, unknown path.
     let (status, body) = call(&w, "POST", "/validate", "application/json", b"{nope").await;
     assert_eq!(status, 400, "{body}");
@@ -235,7 +254,7 @@ async fn webhook_over_https() {
     let (status, metrics) = call(&w, "GET", "/metrics", "text/plain", b"").await;
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("palisade_admission_requests_total{endpoint=\"validate\",result=\"denied\"} 1"),
+        metrics.contains("palisade_admission_requests_total{endpoint=\"validate\",result=\"denied\"} 2"),
         "{metrics}"
     );
     assert!(metrics.contains("result=\"bad_request\""), "{metrics}");
