@@ -171,6 +171,8 @@ impl AdmissionConfig {
 #[derive(Debug, Clone)]
 pub struct CataloguePolicy {
     pub pss: PssSettings,
+    /// The organisation policy of palisade.yaml (`policy:`): labels, registries, ...
+    pub policy: palisade_posture::labels::Policy,
     pub actions: Vec<ActionRule>,
     pub defaults: SeverityDefaults,
 }
@@ -182,6 +184,7 @@ impl Default for CataloguePolicy {
                 level: PssLevel::Baseline,
                 version: PssVersion::Latest,
             },
+            policy: Default::default(),
             actions: Vec::new(),
             defaults: SeverityDefaults::default(),
         }

@@ -77,26 +77,31 @@ pub struct AuditArgs {
     pub format: String,
 }
 
-fn admission_config(path: Option<&PathBuf>) -> Result<AdmissionConfig> {
+/// The `admission:` section and the organisation `policy:` of palisade.yaml.
+type LoadedConfig = (AdmissionConfig, palisade_posture::labels::Policy);
+
+fn admission_config(path: Option<&PathBuf>) -> Result<LoadedConfig> {
     let Some(path) = path else {
-        return Ok(AdmissionConfig::default());
+        return Ok(Default::default());
     };
     let config = config::load_config(path)?;
-    match config.admission {
-        None => Ok(AdmissionConfig::default()),
+    let admission = match config.admission {
+        None => AdmissionConfig::default(),
         Some(value) => {
-            serde_json::from_value(value).with_context(|| format!("{}: admission", path.display()))
+            serde_json::from_value(value).with_context(|| format!("{}: admission", path.display()))?
         }
-    }
+    };
+    Ok((admission, config.policy))
 }
 
-fn webhook(config: &AdmissionConfig, path: Option<&PathBuf>) -> Result<Webhook> {
-    let catalogue = config.catalogue_policy().map_err(|e| {
+fn webhook((config, policy): &LoadedConfig, path: Option<&PathBuf>) -> Result<Webhook> {
+    let mut catalogue = config.catalogue_policy().map_err(|e| {
         anyhow::anyhow!(
             "{}: {e}",
             path.map(|p| p.display().to_string()).unwrap_or_default()
         )
     })?;
+    catalogue.policy = policy.clone();
     let role_guard =
         palisade_admission::role_guard::RoleGuard::new(config.role_assignment.clone().unwrap_or_default());
     Ok(Webhook {
@@ -106,8 +111,9 @@ fn webhook(config: &AdmissionConfig, path: Option<&PathBuf>) -> Result<Webhook> 
 }
 
 pub fn serve(args: ServeArgs) -> Result<u8> {
-    let config = admission_config(args.config.as_ref())?;
-    let webhook = webhook(&config, args.config.as_ref())?;
+    let loaded = admission_config(args.config.as_ref())?;
+    let webhook = webhook(&loaded, args.config.as_ref())?;
+    let config = loaded.0;
     let failure_policy = match args
         .failure_policy
         .as_deref()
@@ -202,8 +208,7 @@ pub fn print_manifests(args: ManifestsArgs) -> Result<u8> {
 
 /// Evaluates existing objects as if each were created now, like Gatekeeper's audit.
 pub fn audit(args: AuditArgs) -> Result<u8> {
-    let config = admission_config(args.config.as_ref())?;
-    let webhook = webhook(&config, args.config.as_ref())?;
+    let webhook = webhook(&admission_config(args.config.as_ref())?, args.config.as_ref())?;
     let limits = palisade_k8s::Limits::default();
     let inputs =
         palisade_k8s::discover(&args.paths, &limits).map_err(|(path, e)| anyhow::anyhow!("{path}: {e}"))?;

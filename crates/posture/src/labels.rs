@@ -136,6 +136,34 @@ pub static REQUIRED_NODE_SELECTOR: RuleMeta = RuleMeta {
     },
 };
 
+pub static ALLOWED_REGISTRIES: RuleMeta = RuleMeta {
+    id: "policy.allowed-registries",
+    title: "Image from a registry the policy does not allow",
+    severity: Severity::High,
+    category: Category::Misconfiguration,
+    description: "A container image comes from a registry or repository outside the organisation's allowlist \
+                  (`policy.images.allowedRegistries` in palisade.yaml).",
+    rationale: "Images from arbitrary registries bypass the organisation's build, scanning and signing pipeline; \
+                typosquatted and poisoned public images are a common way into clusters (NIST SP 800-190 4.1.5, \
+                ATT&CK T1525 Implant Internal Image, T1610 Deploy Container).",
+    remediation: "Mirror the image into an allowed registry (after scanning it) and reference it from there.",
+    frameworks: &[
+        FrameworkRef::new(Framework::Nist800190, "4.1.5"),
+        FrameworkRef::new(Framework::NsaCisa, "Building secure container images"),
+        FrameworkRef::new(Framework::MitreAttack, "T1525"),
+        FrameworkRef::new(Framework::MitreAttack, "T1610"),
+    ],
+    fixtures: Fixtures {
+        pass: &[
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  initContainers:\n  - name: init\n    image: busybox:1.36\n  containers:\n  - name: app\n    image: registry.example.com:5000/shop/web:2.4\n",
+        ],
+        fail: &[
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: app\n    image: evil.example.net/shop/web:2.4\n",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: someone/miner:1.0\n",
+        ],
+    },
+};
+
 pub static RULES: &[RuleMeta] = &[
     REQUIRED_LABEL,
     FORBIDDEN_LABEL,
@@ -143,6 +171,7 @@ pub static RULES: &[RuleMeta] = &[
     FORBIDDEN_ANNOTATION,
     REQUIRED_TOLERATION,
     REQUIRED_NODE_SELECTOR,
+    ALLOWED_REGISTRIES,
 ];
 
 /// Which objects a requirement applies to. Empty `kinds` means the workload kinds.
@@ -231,7 +260,16 @@ struct RequiredList<T> {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ImagesSpec {
+    #[serde(default)]
+    allowed_registries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PolicySpec {
+    #[serde(default)]
+    images: ImagesSpec,
     #[serde(default)]
     labels: KeyRulesSpec,
     #[serde(default)]
@@ -251,6 +289,9 @@ pub struct Policy {
     pub forbidden_annotations: Vec<KeyRule>,
     pub required_tolerations: Vec<TolerationRule>,
     pub required_node_selectors: Vec<NodeSelectorRule>,
+    /// Where images may come from: `registry.example.com` (a whole registry) or globs over the
+    /// normalised `registry/path` (`docker.io/library/*`). Empty: any registry.
+    pub allowed_registries: Vec<String>,
 }
 
 /// Upper bound on a compiled pattern, so a hostile policy cannot exhaust memory.
@@ -293,6 +334,7 @@ impl Policy {
             forbidden_annotations: compile(spec.annotations.forbidden, "annotations.forbidden")?,
             required_tolerations: spec.tolerations.map(|t| t.required).unwrap_or_default(),
             required_node_selectors: spec.node_selectors.map(|t| t.required).unwrap_or_default(),
+            allowed_registries: spec.images.allowed_registries,
         })
     }
 
@@ -308,7 +350,8 @@ impl Policy {
                 "forbidden": [{"key": "kubectl.kubernetes.io/last-applied-configuration", "kinds": ["Secret"]}]
             },
             "tolerations": {"required": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule", "namespaces": ["gpu-*"]}]},
-            "nodeSelectors": {"required": [{"key": "kubernetes.io/os", "value": "linux"}]}
+            "nodeSelectors": {"required": [{"key": "kubernetes.io/os", "value": "linux"}]},
+            "images": {"allowedRegistries": ["registry.example.com:5000", "docker.io/library/*"]}
         });
         Policy::from_value(value).unwrap_or_default()
     }
@@ -320,6 +363,24 @@ impl Policy {
             && self.forbidden_annotations.is_empty()
             && self.required_tolerations.is_empty()
             && self.required_node_selectors.is_empty()
+            && self.allowed_registries.is_empty()
+    }
+
+    /// Whether an image reference comes from an allowed registry (always true with no allowlist).
+    pub fn registry_allowed(&self, image: &str) -> bool {
+        if self.allowed_registries.is_empty() {
+            return true;
+        }
+        let parsed = crate::workload::image::ImageRef::parse(image);
+        let normalized = parsed.normalized();
+        let registry = normalized.split('/').next().unwrap_or("");
+        self.allowed_registries.iter().any(|pattern| {
+            if pattern.contains('/') {
+                glob_match(pattern, &normalized)
+            } else {
+                glob_match(pattern, registry)
+            }
+        })
     }
 }
 
@@ -467,6 +528,24 @@ pub fn check(obj: &Object<'_>, policy: &Policy, out: &mut Vec<Finding>) {
     let Some(template) = obj.pod_template() else {
         return;
     };
+    if !policy.allowed_registries.is_empty() {
+        for container in template.containers() {
+            let Some(image) = container.image else { continue };
+            if crate::workload::image::is_templated(image) || policy.registry_allowed(image) {
+                continue;
+            }
+            let normalized = crate::workload::image::ImageRef::parse(image).normalized();
+            out.push(obj.container_finding(
+                &ALLOWED_REGISTRIES,
+                &container,
+                format!(
+                    "container {:?} uses image {image:?} ({normalized}) from a registry outside the allowlist",
+                    container.name
+                ),
+                &container.field("image"),
+            ));
+        }
+    }
     for rule in policy
         .required_tolerations
         .iter()

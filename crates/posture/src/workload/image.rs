@@ -48,13 +48,26 @@ impl<'a> ImageRef<'a> {
         self.path.rsplit('/').next().unwrap_or(self.path)
     }
 
+    /// `registry/path` with Docker Hub's implied parts filled in: `nginx` → `docker.io/library/nginx`.
+    pub fn normalized(&self) -> String {
+        let registry = match self.registry {
+            None | Some("index.docker.io") | Some("registry-1.docker.io") => "docker.io",
+            Some(r) => r,
+        };
+        if registry == "docker.io" && !self.path.contains('/') {
+            format!("docker.io/library/{}", self.path)
+        } else {
+            format!("{registry}/{}", self.path)
+        }
+    }
+
     pub fn is_latest(&self) -> bool {
         self.tag.is_some_and(|t| t.eq_ignore_ascii_case("latest"))
     }
 }
 
 /// Templating placeholders (`{{ .Values.image }}`, `$(IMAGE)`) are not references yet.
-fn is_templated(image: &str) -> bool {
+pub(crate) fn is_templated(image: &str) -> bool {
     image.contains(['{', '$', ' '])
 }
 

@@ -43,7 +43,7 @@ macro_rules! concatcp {
 mod containers;
 mod credentials;
 mod exposure;
-mod image;
+pub(crate) mod image;
 mod network;
 mod pod;
 mod secrets;
