@@ -131,6 +131,23 @@ pub struct AdmissionConfig {
     /// Who may be granted powerful roles; who may change RBAC in protected namespaces.
     #[serde(default)]
     pub role_assignment: Option<crate::role_guard::RoleAssignmentConfig>,
+    /// Image signature verification.
+    #[serde(default)]
+    pub images: Option<ImagesConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImagesConfig {
+    /// Images that must carry a cosign signature verifying with a key.
+    #[serde(default)]
+    pub verify: Vec<crate::cosign::VerifyEntry>,
+    /// Registries reached over plain HTTP (loopback always is).
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Time budget of the registry calls of one verification, in milliseconds.
+    #[serde(default)]
+    pub registry_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -2,16 +2,48 @@
 //! message, warnings carry warn-mode rules, and every decision gets audit annotations.
 
 use crate::catalogue::{Action, CataloguePolicy, Outcome};
+use crate::cosign::{IMAGE_SIGNATURE, ImageVerifier};
 use crate::mutate;
 use crate::review::{AdmissionRequest, Decision};
 use crate::role_guard::RoleGuard;
 use std::collections::BTreeMap;
 
 /// Everything that decides a request. Built once at start; shared by all requests.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Webhook {
     pub catalogue: CataloguePolicy,
     pub role_guard: RoleGuard,
+    /// Cosign verification of images, when configured.
+    pub images: Option<ImageVerifier>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("catalogue", &self.catalogue)
+            .field("role_guard", &self.role_guard)
+            .finish()
+    }
+}
+
+/// Images of the request's pod template (or Pod), each once.
+fn images_of(request: &AdmissionRequest) -> Vec<String> {
+    let Some(object) = request.object.as_ref() else {
+        return Vec::new();
+    };
+    let origin = palisade_posture::Origin::default();
+    let obj = palisade_posture::Object::new(object, &origin);
+    let Some(template) = obj.pod_template() else {
+        return Vec::new();
+    };
+    let mut images: Vec<String> = template
+        .containers()
+        .iter()
+        .filter_map(|c| c.image.map(str::to_string))
+        .collect();
+    images.sort();
+    images.dedup();
+    images
 }
 
 /// Longest message we put in one warning (the API server truncates at 256 characters).
@@ -67,6 +99,20 @@ impl Webhook {
                 // A rule set to mutate that still fails here had no mutation that could fix it.
                 Action::Warn | Action::Mutate => decision.warnings.push(truncate(line(outcome), WARNING_MAX)),
                 Action::Audit | Action::Off => {}
+            }
+        }
+        if let Some(verifier) = self.images.as_ref().filter(|v| !v.is_empty())
+            && matches!(request.operation.as_str(), "CREATE" | "UPDATE")
+            && request.sub_resource.is_none()
+        {
+            for image in images_of(request) {
+                if let Err(why) = verifier.check(&image) {
+                    by_action
+                        .entry(Action::Enforce.as_str())
+                        .or_default()
+                        .push(IMAGE_SIGNATURE.id);
+                    denied.push(format!("[{}] image {image:?}: {why}", IMAGE_SIGNATURE.id));
+                }
             }
         }
         for violation in self.role_guard.check(request) {

@@ -3,6 +3,7 @@
 //! catalogue, mutate, decide) is pure; `server` and `tls` are the adapter around it.
 
 pub mod catalogue;
+pub mod cosign;
 pub mod decide;
 pub mod manifests;
 pub mod metrics;

@@ -49,7 +49,11 @@ pub static PROTECTED_NAMESPACE_RBAC: RuleMeta = RuleMeta {
 };
 
 /// Admission-only rules (they need the requesting user), listed with the catalogue.
-pub static RULES: &[&RuleMeta] = &[&DANGEROUS_ROLE_BINDING, &PROTECTED_NAMESPACE_RBAC];
+pub static RULES: &[&RuleMeta] = &[
+    &DANGEROUS_ROLE_BINDING,
+    &PROTECTED_NAMESPACE_RBAC,
+    &crate::cosign::IMAGE_SIGNATURE,
+];
 
 /// The posture findings that make a role dangerous to grant.
 pub const DANGEROUS_ROLE_FINDINGS: &[&str] = &[

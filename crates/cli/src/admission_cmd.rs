@@ -104,9 +104,33 @@ fn webhook((config, policy): &LoadedConfig, path: Option<&PathBuf>) -> Result<We
     catalogue.policy = policy.clone();
     let role_guard =
         palisade_admission::role_guard::RoleGuard::new(config.role_assignment.clone().unwrap_or_default());
+    let images = match &config.images {
+        Some(images) if !images.verify.is_empty() => {
+            let docker_config = match palisade_registry::DockerConfig::default_path() {
+                Some(p) => palisade_registry::DockerConfig::load(&p)?,
+                None => Default::default(),
+            };
+            let client = palisade_registry::Client::new(palisade_registry::ClientOptions {
+                docker_config,
+                insecure_registries: images.insecure_registries.clone(),
+                timeout: std::time::Duration::from_millis(images.registry_timeout_ms.unwrap_or(1500).max(1)),
+                ..Default::default()
+            })?;
+            let verifier =
+                palisade_admission::cosign::ImageVerifier::new(&images.verify, client).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: {e}",
+                        path.map(|p| p.display().to_string()).unwrap_or_default()
+                    )
+                })?;
+            Some(verifier)
+        }
+        _ => None,
+    };
     Ok(Webhook {
         catalogue,
         role_guard,
+        images,
     })
 }
 

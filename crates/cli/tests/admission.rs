@@ -55,14 +55,20 @@ fn start(config: &str) -> Webhook {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("palisade admission: listening on https://") {
-                let _ = tx.send(addr.to_string());
-            }
+            let _ = match line.strip_prefix("palisade admission: listening on https://") {
+                Some(addr) => tx.send(Ok(addr.to_string())),
+                None => tx.send(Err(line)),
+            };
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("server did not start");
+    let mut said = Vec::new();
+    let addr = loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(addr)) => break addr,
+            Ok(Err(line)) => said.push(line),
+            Err(e) => panic!("server did not start ({e}): {}", said.join("\n")),
+        }
+    };
     Webhook {
         child,
         addr,
@@ -286,4 +292,178 @@ async fn sigterm_stops_gracefully() {
         assert!(started.elapsed() < Duration::from_secs(10), "did not stop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+struct Registry {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Debian's docker-registry on a free loopback port (installed by scripts/test.sh).
+fn start_registry() -> Option<Registry> {
+    if !std::path::Path::new("/usr/bin/docker-registry").exists() {
+        eprintln!("!!! SKIPPED: docker-registry is not installed (scripts/test.sh installs it) !!!");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("palisade-cosign-registry-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yml");
+    let yaml = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let child = Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "docker-registry did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Registry { child, addr })
+}
+
+/// Pushes a minimal image and returns its manifest digest.
+fn push_image(
+    client: &palisade_registry::Client,
+    reference: &palisade_registry::Reference,
+    marker: &str,
+) -> String {
+    use palisade_registry::MediaTypes;
+    let config =
+        format!(r#"{{"architecture":"amd64","os":"linux","config":{{"Labels":{{"m":"{marker}"}}}}}}"#)
+            .into_bytes();
+    let config_digest = client.put_blob(reference, &config).unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": MediaTypes::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": []
+    }))
+    .unwrap();
+    client
+        .put_manifest(reference, &manifest, MediaTypes::OCI_MANIFEST)
+        .unwrap()
+}
+
+/// Signs `digest` the way cosign does (simple signing payload, ECDSA P-256, tag sha256-X.sig).
+fn cosign_sign(
+    client: &palisade_registry::Client,
+    reference: &palisade_registry::Reference,
+    digest: &str,
+    key: &p256::ecdsa::SigningKey,
+) {
+    use p256::ecdsa::signature::Signer;
+    use palisade_registry::MediaTypes;
+    let payload = serde_json::to_vec(&json!({"critical": {
+        "identity": {"docker-reference": format!("{}/{}", reference.registry, reference.repository)},
+        "image": {"docker-manifest-digest": digest}, "type": "cosign container image signature"}, "optional": null}))
+    .unwrap();
+    let signature: p256::ecdsa::Signature = key.sign(&payload);
+    let payload_digest = client.put_blob(reference, &payload).unwrap();
+    let config = b"{}".to_vec();
+    let config_digest = client.put_blob(reference, &config).unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": MediaTypes::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": payload_digest, "size": payload.len(),
+                    "annotations": {"dev.cosignproject.cosign/signature": base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())}}]
+    }))
+    .unwrap();
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let sig_ref = palisade_registry::Reference {
+        tag: Some(tag),
+        digest: None,
+        ..reference.clone()
+    };
+    client
+        .put_manifest(&sig_ref, &manifest, MediaTypes::OCI_MANIFEST)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cosign_signatures_from_a_real_registry() {
+    use p256::pkcs8::EncodePublicKey;
+    let Some(registry) = start_registry() else { return };
+    let client = palisade_registry::Client::new(Default::default()).unwrap();
+    let trusted = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+    let stranger = p256::ecdsa::SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
+    let signed = palisade_registry::Reference::parse(&format!("{}/team/app:1.0", registry.addr)).unwrap();
+    let foreign =
+        palisade_registry::Reference::parse(&format!("{}/team/foreign:1.0", registry.addr)).unwrap();
+    let unsigned =
+        palisade_registry::Reference::parse(&format!("{}/team/unsigned:1.0", registry.addr)).unwrap();
+    let digest = push_image(&client, &signed, "a");
+    cosign_sign(&client, &signed, &digest, &trusted);
+    let foreign_digest = push_image(&client, &foreign, "b");
+    cosign_sign(&client, &foreign, &foreign_digest, &stranger);
+    push_image(&client, &unsigned, "c");
+
+    let pem = trusted
+        .verifying_key()
+        .to_public_key_pem(Default::default())
+        .unwrap();
+    let indented: String = pem.lines().map(|l| format!("        {l}\n")).collect();
+    let config = format!(
+        "admission:\n  defaults: {{critical: enforce, high: audit, medium: audit, low: audit, info: audit}}\n  images:\n    verify:\n    - images: ['127.0.0.1:*/team/*']\n      publicKey: |\n{indented}"
+    );
+    let w = start(&config);
+    let verdict = |image: String| {
+        let object = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                            "spec": {"containers": [{"name": "app", "image": image}]}});
+        review("u-img", "shop", object, false)
+    };
+    let w = &w;
+    let ask = |body: Vec<u8>| async move { call(w, "POST", "/validate", "application/json", &body).await.1 };
+    let body = ask(verdict(format!("{}/team/app:1.0", registry.addr))).await;
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(resp["response"]["allowed"], true, "signed image: {body}");
+    let body = ask(verdict(format!("{}/team/app@{digest}", registry.addr))).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["response"]["allowed"],
+        true,
+        "by digest: {body}"
+    );
+    for image in [
+        format!("{}/team/unsigned:1.0", registry.addr),
+        format!("{}/team/foreign:1.0", registry.addr),
+    ] {
+        let body = ask(verdict(image.clone())).await;
+        let resp: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(resp["response"]["allowed"], false, "{image}: {body}");
+        assert!(
+            resp["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("[admission.image-signature]"),
+            "{body}"
+        );
+    }
+    // Images no entry names are not checked.
+    let body = ask(verdict("docker.io/library/nginx:1.27".into())).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["response"]["allowed"],
+        true,
+        "{body}"
+    );
 }
