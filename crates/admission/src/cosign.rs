@@ -113,11 +113,14 @@ pub fn signature_tag(digest: &str) -> String {
     format!("{}.sig", digest.replace(':', "-"))
 }
 
+/// A verdict and when it was reached.
+type CachedVerdict = (Instant, Result<(), Unverified>);
+
 /// Image signature verification against a registry, with a small result cache.
 pub struct ImageVerifier {
     entries: Vec<(Vec<String>, VerifyingKey)>,
     client: Client,
-    cache: Mutex<HashMap<(String, usize), (Instant, Result<(), Unverified>)>>,
+    cache: Mutex<HashMap<(String, usize), CachedVerdict>>,
     ttl: Duration,
 }
 
