@@ -1,6 +1,7 @@
 //! The `palisade` binary: argument parsing and wiring of the library crates, nothing else.
 
 mod config;
+mod db_cmd;
 mod netpol_cmd;
 mod rules_cmd;
 mod scan_k8s;
@@ -34,6 +35,9 @@ enum Command {
     /// NetworkPolicy microsegmentation: suggested policies and a per-namespace summary.
     #[command(subcommand)]
     Netpol(NetpolCommand),
+    /// The vulnerability database (OSV): import, status.
+    #[command(subcommand)]
+    Db(db_cmd::DbCommand),
 }
 
 #[derive(Subcommand)]
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::Explain(args)) => rules_cmd::explain(args),
         Command::Netpol(NetpolCommand::Suggest(args)) => netpol_cmd::suggest(args),
         Command::Netpol(NetpolCommand::Summary(args)) => netpol_cmd::summary(args),
+        Command::Db(cmd) => db_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

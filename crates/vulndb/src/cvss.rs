@@ -19,21 +19,32 @@ pub struct CvssV3 {
 }
 
 const BASE: [&str; 8] = ["AV", "AC", "PR", "UI", "S", "C", "I", "A"];
-const OTHER: [&str; 14] = ["E", "RL", "RC", "CR", "IR", "AR", "MAV", "MAC", "MPR", "MUI", "MS", "MC", "MI", "MA"];
+const OTHER: [&str; 14] = [
+    "E", "RL", "RC", "CR", "IR", "AR", "MAV", "MAC", "MPR", "MUI", "MS", "MC", "MI", "MA",
+];
 
 impl CvssV3 {
     pub fn parse(vector: &str) -> Result<CvssV3> {
-        let err = |reason: String| VulnDbError::InvalidCvss { vector: vector.chars().take(200).collect(), reason };
+        let err = |reason: String| VulnDbError::InvalidCvss {
+            vector: vector.chars().take(200).collect(),
+            reason,
+        };
         let mut parts = vector.trim().split('/');
         let minor_version = match parts.next() {
             Some("CVSS:3.0") => 0,
             Some("CVSS:3.1") => 1,
-            other => return Err(err(format!("expected prefix CVSS:3.0 or CVSS:3.1, found {other:?}"))),
+            other => {
+                return Err(err(format!(
+                    "expected prefix CVSS:3.0 or CVSS:3.1, found {other:?}"
+                )));
+            }
         };
         let mut base: [Option<char>; 8] = [None; 8];
         let mut seen_other: Vec<&str> = Vec::new();
         for part in parts {
-            let (metric, value) = part.split_once(':').ok_or_else(|| err(format!("malformed metric {part:?}")))?;
+            let (metric, value) = part
+                .split_once(':')
+                .ok_or_else(|| err(format!("malformed metric {part:?}")))?;
             let mut chars = value.chars();
             let (Some(v), None) = (chars.next(), chars.next()) else {
                 return Err(err(format!("malformed value for {metric}")));
@@ -178,7 +189,10 @@ mod tests {
             ("CVSS:3.0/AV:N/AC:L/PR:L/UI:N/S:C/C:H/I:H/A:H", 9.9),
             ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", 0.0),
             // Temporal and environmental metrics do not change the base score.
-            ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:U/RL:O/RC:R/CR:H", 9.8),
+            (
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:U/RL:O/RC:R/CR:H",
+                9.8,
+            ),
         ] {
             let cvss = CvssV3::parse(vector).unwrap();
             assert_eq!(cvss.base_score(), score, "{vector}");

@@ -52,12 +52,16 @@ pub(crate) struct Reader<'a> {
 }
 
 fn extension_is(path: &str, ext: &str) -> bool {
-    path.rsplit_once('.').is_some_and(|(_, e)| e.eq_ignore_ascii_case(ext))
+    path.rsplit_once('.')
+        .is_some_and(|(_, e)| e.eq_ignore_ascii_case(ext))
 }
 
 impl Reader<'_> {
     fn skip(&mut self, file: String, reason: impl Into<String>) {
-        self.skipped.push(SkippedFile { file, reason: reason.into() });
+        self.skipped.push(SkippedFile {
+            file,
+            reason: reason.into(),
+        });
     }
 
     fn count_entry(&mut self) -> Result<()> {
@@ -76,7 +80,10 @@ impl Reader<'_> {
         if self.total_bytes > self.limits.max_total_bytes {
             return Err(VulnDbError::Limit {
                 path: self.root.clone(),
-                message: format!("more than {} bytes of records in one import", self.limits.max_total_bytes),
+                message: format!(
+                    "more than {} bytes of records in one import",
+                    self.limits.max_total_bytes
+                ),
             });
         }
         Ok(())
@@ -177,7 +184,11 @@ impl Reader<'_> {
         if archive.len() as u64 > self.limits.max_entries {
             return Err(VulnDbError::Limit {
                 path: path.to_path_buf(),
-                message: format!("{} entries, more than the {} allowed", archive.len(), self.limits.max_entries),
+                message: format!(
+                    "{} entries, more than the {} allowed",
+                    archive.len(),
+                    self.limits.max_entries
+                ),
             });
         }
         let limit = self.limits.max_file_bytes;
@@ -190,7 +201,10 @@ impl Reader<'_> {
                     continue;
                 }
             };
-            let entry_name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("#{i}"));
+            let entry_name = entry
+                .name()
+                .map(|n| n.into_owned())
+                .unwrap_or_else(|_| format!("#{i}"));
             let name = format!("{label}!{entry_name}");
             if entry.is_dir() {
                 continue;
@@ -200,7 +214,10 @@ impl Reader<'_> {
                 continue;
             }
             if entry.size() > limit {
-                self.skip(name, format!("declares {} bytes, more than {limit}", entry.size()));
+                self.skip(
+                    name,
+                    format!("declares {} bytes, more than {limit}", entry.size()),
+                );
                 continue;
             }
             let compressed = entry.compressed_size().max(1);
@@ -217,7 +234,14 @@ impl Reader<'_> {
             }
             // Small entries are exempt: a tiny record can compress far better than a large one.
             if size > 64 << 10 && size / compressed > self.limits.max_ratio {
-                self.skip(name, format!("compression ratio {} above the cap of {}", size / compressed, self.limits.max_ratio));
+                self.skip(
+                    name,
+                    format!(
+                        "compression ratio {} above the cap of {}",
+                        size / compressed,
+                        self.limits.max_ratio
+                    ),
+                );
                 continue;
             }
             self.count_bytes(size)?;
@@ -228,5 +252,8 @@ impl Reader<'_> {
 }
 
 pub(crate) fn io_error(path: &Path, e: std::io::Error) -> VulnDbError {
-    VulnDbError::Io { path: path.to_path_buf(), message: e.to_string() }
+    VulnDbError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }

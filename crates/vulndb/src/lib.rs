@@ -22,7 +22,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum VulnDbError {
     #[error("invalid {scheme} version {version:?}: {reason}")]
-    InvalidVersion { scheme: &'static str, version: String, reason: String },
+    InvalidVersion {
+        scheme: &'static str,
+        version: String,
+        reason: String,
+    },
     #[error("invalid CVSS vector {vector:?}: {reason}")]
     InvalidCvss { vector: String, reason: String },
     #[error("{file}: not a valid OSV record: {reason}")]
@@ -35,7 +39,11 @@ pub enum VulnDbError {
         "{}: database schema version {found}, this palisade reads version {expected}: import the data again",
         path.display()
     )]
-    SchemaMismatch { path: PathBuf, found: u32, expected: u32 },
+    SchemaMismatch {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
     #[error("{}: {message}", path.display())]
     Limit { path: PathBuf, message: String },
     #[error("{}: nothing to import: {message}", path.display())]

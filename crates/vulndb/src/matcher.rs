@@ -23,7 +23,12 @@ pub struct PackageRef {
 
 impl PackageRef {
     pub fn new(ecosystem: &str, name: &str, version: &str) -> PackageRef {
-        PackageRef { ecosystem: ecosystem.into(), name: name.into(), version: version.into(), source_name: None }
+        PackageRef {
+            ecosystem: ecosystem.into(),
+            name: name.into(),
+            version: version.into(),
+            source_name: None,
+        }
     }
 
     /// The name advisories for this package are indexed under.
@@ -124,7 +129,9 @@ pub fn index_key(ecosystem: &str, name: &str) -> String {
 }
 
 fn affected_applies(affected: &Affected, pkg_base: &str, pkg_release: Option<&str>, pkg_name: &str) -> bool {
-    let Some(package) = &affected.package else { return false };
+    let Some(package) = &affected.package else {
+        return false;
+    };
     let (base, release) = split_ecosystem(&package.ecosystem);
     if base != pkg_base || normalize_name(&base, &package.name) != pkg_name {
         return false;
@@ -146,7 +153,11 @@ enum Bound {
 
 /// Evaluates one SEMVER or ECOSYSTEM range. `Ok(Some(fixed))` when affected, with the fixed
 /// versions newer than `version`.
-fn evaluate_range(scheme: Scheme, version: &Version, events: &[Event]) -> Result<Option<Vec<String>>, String> {
+fn evaluate_range(
+    scheme: Scheme,
+    version: &Version,
+    events: &[Event],
+) -> Result<Option<Vec<String>>, String> {
     let mut sorted = Vec::with_capacity(events.len());
     let mut limits = Vec::new();
     for event in events {
@@ -201,7 +212,11 @@ pub fn match_advisory(advisory: &Advisory, pkg: &PackageRef) -> Result<Option<Vu
     let (pkg_base, pkg_release) = split_ecosystem(&pkg.ecosystem);
     let pkg_name = normalize_name(&pkg_base, pkg.lookup_name());
     let ecosystem_scheme = Scheme::for_ecosystem(&pkg_base);
-    let semver_scheme = if pkg_base == "go" { Scheme::Go } else { Scheme::Semver };
+    let semver_scheme = if pkg_base == "go" {
+        Scheme::Go
+    } else {
+        Scheme::Semver
+    };
     let mut problem = None;
     let mut hit: Option<(&Affected, Vec<String>)> = None;
     for affected in &advisory.affected {
@@ -212,8 +227,13 @@ pub fn match_advisory(advisory: &Advisory, pkg: &PackageRef) -> Result<Option<Vu
         let mut fixed = Vec::new();
         let listed = affected.versions.iter().any(|v| v.trim() == pkg.version.trim())
             || ecosystem_scheme.is_some_and(|s| {
-                let Ok(mine) = s.parse(&pkg.version) else { return false };
-                affected.versions.iter().any(|v| s.parse(v).is_ok_and(|v| v == mine))
+                let Ok(mine) = s.parse(&pkg.version) else {
+                    return false;
+                };
+                affected
+                    .versions
+                    .iter()
+                    .any(|v| s.parse(v).is_ok_and(|v| v == mine))
             });
         if listed {
             is_affected = true;
@@ -253,16 +273,19 @@ pub fn match_advisory(advisory: &Advisory, pkg: &PackageRef) -> Result<Option<Vu
         }
         if is_affected {
             match &mut hit {
-                Some((_, all)) => all.extend(fixed.into_iter()),
+                Some((_, all)) => {
+                    for v in fixed {
+                        if !all.contains(&v) {
+                            all.push(v);
+                        }
+                    }
+                }
                 None => hit = Some((affected, fixed)),
             }
         }
     }
     match hit {
-        Some((affected, mut fixed)) => {
-            fixed.dedup();
-            Ok(Some(build_match(advisory, affected, fixed)))
-        }
+        Some((affected, fixed)) => Ok(Some(build_match(advisory, affected, fixed))),
         None => match problem {
             Some(reason) => Err(reason),
             None => Ok(None),
@@ -298,10 +321,19 @@ fn severity_of(advisory: &Advisory, affected: &Affected) -> (Option<Severity>, O
         .as_ref()
         .and_then(|d| d.get("cvss"))
         .and_then(|v| v.as_str())
-        .map(|v| SeverityEntry { kind: "CVSS_V3".into(), score: v.to_string() });
-    let v3 = entries.iter().copied().chain(rustsec_vector.as_ref()).find_map(|e| {
-        (e.kind == "CVSS_V3").then(|| CvssV3::parse(&e.score).ok().map(|c| (e, c.base_score()))).flatten()
-    });
+        .map(|v| SeverityEntry {
+            kind: "CVSS_V3".into(),
+            score: v.to_string(),
+        });
+    let v3 = entries
+        .iter()
+        .copied()
+        .chain(rustsec_vector.as_ref())
+        .find_map(|e| {
+            (e.kind == "CVSS_V3")
+                .then(|| CvssV3::parse(&e.score).ok().map(|c| (e, c.base_score())))
+                .flatten()
+        });
     let database_rating = || {
         affected
             .database_specific
@@ -312,13 +344,21 @@ fn severity_of(advisory: &Advisory, affected: &Affected) -> (Option<Severity>, O
             .and_then(|s| s.parse::<Severity>().ok())
     };
     if let Some((entry, score)) = v3 {
-        let cvss = CvssScore { kind: entry.kind.clone(), vector: entry.score.clone(), score: Some(score) };
+        let cvss = CvssScore {
+            kind: entry.kind.clone(),
+            vector: entry.score.clone(),
+            score: Some(score),
+        };
         return (Some(severity_from_score(score)), Some(cvss));
     }
     let other = entries
         .iter()
         .find(|e| e.kind.starts_with("CVSS_"))
-        .map(|e| CvssScore { kind: e.kind.clone(), vector: e.score.clone(), score: None });
+        .map(|e| CvssScore {
+            kind: e.kind.clone(),
+            vector: e.score.clone(),
+            score: None,
+        });
     (database_rating(), other)
 }
 
@@ -333,7 +373,10 @@ pub fn lookup_in<'a>(advisories: impl IntoIterator<Item = &'a Advisory>, pkg: &P
                 }
             }
             Ok(None) => {}
-            Err(reason) => lookup.unevaluated.push(Unevaluated { id: advisory.id.clone(), reason }),
+            Err(reason) => lookup.unevaluated.push(Unevaluated {
+                id: advisory.id.clone(),
+                reason,
+            }),
         }
     }
     // Another record of the same id (a duplicate import) that did match settles it.

@@ -20,11 +20,19 @@ pub struct Advisory {
     pub modified: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub severity: Vec<SeverityEntry>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub affected: Vec<Affected>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub references: Vec<Reference>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_specific: Option<Value>,
@@ -48,11 +56,23 @@ pub struct Reference {
 pub struct Affected {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<Package>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub severity: Vec<SeverityEntry>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ranges: Vec<Range>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub versions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecosystem_specific: Option<Value>,
@@ -105,7 +125,10 @@ where
 impl Advisory {
     /// Parses one OSV record. `source` names the file in error messages.
     pub fn from_json(bytes: &[u8], source: &str) -> crate::Result<Advisory> {
-        let invalid = |reason: String| crate::VulnDbError::InvalidOsv { file: source.to_string(), reason };
+        let invalid = |reason: String| crate::VulnDbError::InvalidOsv {
+            file: source.to_string(),
+            reason,
+        };
         let mut advisory: Advisory = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
         if advisory.id.trim().is_empty() {
             return Err(invalid("empty id".into()));
@@ -144,7 +167,10 @@ mod tests {
         let a = Advisory::from_json(json, "t.json").unwrap();
         assert_eq!(a.summary.as_deref(), Some("First line."));
         assert_eq!(a.affected[0].ranges[0].events.len(), 4);
-        assert_eq!(a.affected[0].ranges[0].events[2], Event::LastAffected("0.5".into()));
+        assert_eq!(
+            a.affected[0].ranges[0].events[2],
+            Event::LastAffected("0.5".into())
+        );
         assert!(a.aliases.is_empty());
         // `details` is not part of the stored form.
         assert!(!serde_json::to_string(&a).unwrap().contains("More."));
@@ -155,8 +181,14 @@ mod tests {
         for (json, needle) in [
             (&br#"{"affected":[]}"#[..], "missing field `id`"),
             (br#"{"id":" "}"#, "empty id"),
-            (br#"{"id":"X","affected":[{"ranges":[{"type":"SEMVER","events":[{"bogus":"1"}]}]}]}"#, "unknown variant"),
-            (br#"{"id":"X","affected":[{"ranges":[{"type":"CALVER","events":[]}]}]}"#, "unknown variant"),
+            (
+                br#"{"id":"X","affected":[{"ranges":[{"type":"SEMVER","events":[{"bogus":"1"}]}]}]}"#,
+                "unknown variant",
+            ),
+            (
+                br#"{"id":"X","affected":[{"ranges":[{"type":"CALVER","events":[]}]}]}"#,
+                "unknown variant",
+            ),
             (b"{\"id\": \"X\"", "EOF"),
             (b"[1,2]", "expected"),
         ] {
@@ -172,7 +204,9 @@ mod tests {
         json.push_str(&"[".repeat(100_000));
         json.push_str(&"]".repeat(100_000));
         json.push('}');
-        let err = Advisory::from_json(json.as_bytes(), "deep.json").unwrap_err().to_string();
+        let err = Advisory::from_json(json.as_bytes(), "deep.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("recursion limit"), "{err}");
     }
 }

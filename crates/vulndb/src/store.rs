@@ -26,13 +26,20 @@ pub fn default_path() -> Option<PathBuf> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/share")))?;
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
     Some(data.join("palisade").join("vulndb.redb"))
 }
 
 fn store_error(path: &Path, e: impl Into<redb::Error>) -> VulnDbError {
     let e: redb::Error = e.into();
-    VulnDbError::Store { path: path.to_path_buf(), message: format!("not a readable palisade vulnerability database ({e})") }
+    VulnDbError::Store {
+        path: path.to_path_buf(),
+        message: format!("not a readable palisade vulnerability database ({e})"),
+    }
 }
 
 /// What an import did.
@@ -82,7 +89,10 @@ pub fn import(source: &Path, target: &Path, limits: ImportLimits) -> Result<Impo
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-    let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "vulndb.redb".into());
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vulndb.redb".into());
     let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = build(source, &temp, target, limits);
     match result {
@@ -128,19 +138,33 @@ fn build(source: &Path, temp: &Path, target: &Path, limits: ImportLimits) -> Res
                 Ok(a) => a,
                 Err(e) => {
                     let reason = e.to_string();
-                    let reason = reason.strip_prefix(&format!("{name}: ")).unwrap_or(&reason).to_string();
-                    invalid.push(SkippedFile { file: name.to_string(), reason });
+                    let reason = reason
+                        .strip_prefix(&format!("{name}: "))
+                        .unwrap_or(&reason)
+                        .to_string();
+                    invalid.push(SkippedFile {
+                        file: name.to_string(),
+                        reason,
+                    });
                     return Ok(());
                 }
             };
-            let stored = serde_json::to_vec(&advisory)
-                .map_err(|e| VulnDbError::InvalidOsv { file: name.to_string(), reason: e.to_string() })?;
-            advisories.insert(advisory.id.as_str(), stored.as_slice()).map_err(|e| store_error(temp, e))?;
+            let stored = serde_json::to_vec(&advisory).map_err(|e| VulnDbError::InvalidOsv {
+                file: name.to_string(),
+                reason: e.to_string(),
+            })?;
+            advisories
+                .insert(advisory.id.as_str(), stored.as_slice())
+                .map_err(|e| store_error(temp, e))?;
             let mut ecosystems = BTreeSet::new();
             for affected in &advisory.affected {
-                let Some(package) = &affected.package else { continue };
+                let Some(package) = &affected.package else {
+                    continue;
+                };
                 let key = index_key(&package.ecosystem, &package.name);
-                index.insert(key.as_str(), advisory.id.as_str()).map_err(|e| store_error(temp, e))?;
+                index
+                    .insert(key.as_str(), advisory.id.as_str())
+                    .map_err(|e| store_error(temp, e))?;
                 ecosystems.insert(ecosystem_label(&package.ecosystem));
             }
             if advisory.withdrawn.is_some() {
@@ -243,7 +267,12 @@ impl Database {
     pub fn open(path: &Path) -> Result<Database> {
         match std::fs::metadata(path) {
             Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(VulnDbError::Io { path: path.into(), message: "not a file".into() }),
+            Ok(_) => {
+                return Err(VulnDbError::Io {
+                    path: path.into(),
+                    message: "not a file".into(),
+                });
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(VulnDbError::Io {
                     path: path.into(),
@@ -253,16 +282,26 @@ impl Database {
             Err(e) => return Err(io_error(path, e)),
         }
         let db = redb::ReadOnlyDatabase::open(path).map_err(|e| store_error(path, e))?;
-        let database = Database { path: path.to_path_buf(), db };
+        let database = Database {
+            path: path.to_path_buf(),
+            db,
+        };
         let found = database
             .meta("schema_version")?
-            .ok_or_else(|| VulnDbError::Store { path: path.into(), message: "no schema version recorded".into() })?;
+            .ok_or_else(|| VulnDbError::Store {
+                path: path.into(),
+                message: "no schema version recorded".into(),
+            })?;
         let found: u32 = found.parse().map_err(|_| VulnDbError::Store {
             path: path.into(),
             message: format!("schema version {found:?} is not a number"),
         })?;
         if found != SCHEMA_VERSION {
-            return Err(VulnDbError::SchemaMismatch { path: path.into(), found, expected: SCHEMA_VERSION });
+            return Err(VulnDbError::SchemaMismatch {
+                path: path.into(),
+                found,
+                expected: SCHEMA_VERSION,
+            });
         }
         Ok(database)
     }
@@ -278,7 +317,8 @@ impl Database {
             Err(redb::TableError::TableDoesNotExist(_)) => {
                 return Err(VulnDbError::Store {
                     path: self.path.clone(),
-                    message: "a redb file, but not a palisade vulnerability database (no metadata table)".into(),
+                    message: "a redb file, but not a palisade vulnerability database (no metadata table)"
+                        .into(),
                 });
             }
             Err(e) => return Err(store_error(&self.path, e)),
@@ -291,20 +331,28 @@ impl Database {
     /// Reads only the advisories indexed under the package's (ecosystem, name).
     pub fn lookup(&self, pkg: &PackageRef) -> Result<Lookup> {
         let txn = self.db.begin_read().map_err(|e| store_error(&self.path, e))?;
-        let index = txn.open_multimap_table(INDEX).map_err(|e| store_error(&self.path, e))?;
-        let advisories = txn.open_table(ADVISORIES).map_err(|e| store_error(&self.path, e))?;
+        let index = txn
+            .open_multimap_table(INDEX)
+            .map_err(|e| store_error(&self.path, e))?;
+        let advisories = txn
+            .open_table(ADVISORIES)
+            .map_err(|e| store_error(&self.path, e))?;
         let (base, _) = split_ecosystem(&pkg.ecosystem);
         let key = index_key(&base, pkg.lookup_name());
         let mut found = Vec::new();
         for id in index.get(key.as_str()).map_err(|e| store_error(&self.path, e))? {
             let id = id.map_err(|e| store_error(&self.path, e))?;
-            let Some(bytes) = advisories.get(id.value()).map_err(|e| store_error(&self.path, e))? else {
+            let Some(bytes) = advisories
+                .get(id.value())
+                .map_err(|e| store_error(&self.path, e))?
+            else {
                 continue;
             };
-            let advisory: Advisory = serde_json::from_slice(bytes.value()).map_err(|e| VulnDbError::Store {
-                path: self.path.clone(),
-                message: format!("stored advisory {} is unreadable: {e}", id.value()),
-            })?;
+            let advisory: Advisory =
+                serde_json::from_slice(bytes.value()).map_err(|e| VulnDbError::Store {
+                    path: self.path.clone(),
+                    message: format!("stored advisory {} is unreadable: {e}", id.value()),
+                })?;
             found.push(advisory);
         }
         Ok(matcher::lookup_in(&found, pkg))
@@ -313,11 +361,18 @@ impl Database {
     /// One advisory by id, as stored.
     pub fn advisory(&self, id: &str) -> Result<Option<Advisory>> {
         let txn = self.db.begin_read().map_err(|e| store_error(&self.path, e))?;
-        let advisories = txn.open_table(ADVISORIES).map_err(|e| store_error(&self.path, e))?;
-        let Some(bytes) = advisories.get(id).map_err(|e| store_error(&self.path, e))? else { return Ok(None) };
+        let advisories = txn
+            .open_table(ADVISORIES)
+            .map_err(|e| store_error(&self.path, e))?;
+        let Some(bytes) = advisories.get(id).map_err(|e| store_error(&self.path, e))? else {
+            return Ok(None);
+        };
         serde_json::from_slice(bytes.value())
             .map(Some)
-            .map_err(|e| VulnDbError::Store { path: self.path.clone(), message: format!("stored advisory {id}: {e}") })
+            .map_err(|e| VulnDbError::Store {
+                path: self.path.clone(),
+                message: format!("stored advisory {id}: {e}"),
+            })
     }
 
     pub fn status(&self) -> Result<Status> {
@@ -337,7 +392,9 @@ impl Database {
     /// Recomputes the content checksum and compares it with the recorded one.
     pub fn verify(&self) -> Result<bool> {
         let txn = self.db.begin_read().map_err(|e| store_error(&self.path, e))?;
-        let advisories = txn.open_table(ADVISORIES).map_err(|e| store_error(&self.path, e))?;
+        let advisories = txn
+            .open_table(ADVISORIES)
+            .map_err(|e| store_error(&self.path, e))?;
         let actual = content_checksum(&advisories, &self.path)?;
         Ok(Some(actual) == self.meta("checksum")?)
     }

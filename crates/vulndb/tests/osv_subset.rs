@@ -14,14 +14,21 @@ fn shared_osv() -> Option<PathBuf> {
     if osv.is_dir() {
         Some(osv)
     } else {
-        eprintln!("\n*** SKIPPED: {} not found (set PALISADE_SHARED) ***\n", osv.display());
+        eprintln!(
+            "\n*** SKIPPED: {} not found (set PALISADE_SHARED) ***\n",
+            osv.display()
+        );
         None
     }
 }
 
 fn ids(db: &Database, ecosystem: &str, name: &str, version: &str) -> Vec<String> {
     let lookup = db.lookup(&PackageRef::new(ecosystem, name, version)).unwrap();
-    assert!(lookup.unevaluated.is_empty(), "{ecosystem}/{name}@{version}: {:?}", lookup.unevaluated);
+    assert!(
+        lookup.unevaluated.is_empty(),
+        "{ecosystem}/{name}@{version}: {:?}",
+        lookup.unevaluated
+    );
     lookup.matches.into_iter().map(|m| m.id).collect()
 }
 
@@ -43,7 +50,13 @@ fn planted_packages_match_the_expected_advisories() {
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     assert_eq!(report.advisories, 246);
     assert_eq!(report.ignored, 2, "SOURCES.md and LICENSES.md");
-    for (ecosystem, count) in [("Go", 203), ("PyPI", 28), ("crates.io", 8), ("npm", 6), ("Maven", 1)] {
+    for (ecosystem, count) in [
+        ("Go", 203),
+        ("PyPI", 28),
+        ("crates.io", 8),
+        ("npm", 6),
+        ("Maven", 1),
+    ] {
         assert_eq!(report.per_ecosystem.get(ecosystem), Some(&count), "{ecosystem}");
     }
 
@@ -68,13 +81,37 @@ fn planted_packages_match_the_expected_advisories() {
                 "PYSEC-2023-212",
             ],
         ),
-        ("npm", "lodash", "4.17.15", &["GHSA-29mw-wpgm-hmr9", "GHSA-35jh-r3h4-6jhm", "GHSA-p6mc-m468-83gw"]),
-        ("npm", "minimist", "1.2.0", &["GHSA-vh95-rmgr-6w4m", "GHSA-xvch-5gv4-984h"]),
+        (
+            "npm",
+            "lodash",
+            "4.17.15",
+            &[
+                "GHSA-29mw-wpgm-hmr9",
+                "GHSA-35jh-r3h4-6jhm",
+                "GHSA-p6mc-m468-83gw",
+            ],
+        ),
+        (
+            "npm",
+            "minimist",
+            "1.2.0",
+            &["GHSA-vh95-rmgr-6w4m", "GHSA-xvch-5gv4-984h"],
+        ),
         ("crates.io", "smallvec", "1.6.0", &["RUSTSEC-2021-0003"]),
         ("crates.io", "time", "0.1.43", &["RUSTSEC-2020-0071"]),
         ("crates.io", "regex", "1.5.4", &["RUSTSEC-2022-0013"]),
-        ("Go", "golang.org/x/text", "v0.3.5", &["GO-2021-0113", "GO-2022-1059", "GO-2026-5970"]),
-        ("Maven", "org.apache.logging.log4j:log4j-core", "2.14.1", &["GHSA-jfh8-c2jp-5v3q"]),
+        (
+            "Go",
+            "golang.org/x/text",
+            "v0.3.5",
+            &["GO-2021-0113", "GO-2022-1059", "GO-2026-5970"],
+        ),
+        (
+            "Maven",
+            "org.apache.logging.log4j:log4j-core",
+            "2.14.1",
+            &["GHSA-jfh8-c2jp-5v3q"],
+        ),
         // Fixed versions match nothing.
         ("PyPI", "jinja2", "3.1.4", &[]),
         ("npm", "lodash", "4.17.21", &[]),
@@ -86,23 +123,39 @@ fn planted_packages_match_the_expected_advisories() {
         ("Maven", "org.apache.logging.log4j:log4j-core", "2.17.1", &[]),
     ];
     for (ecosystem, name, version, want) in cases {
-        assert_eq!(ids(&db, ecosystem, name, version), *want, "{ecosystem}/{name}@{version}");
+        assert_eq!(
+            ids(&db, ecosystem, name, version),
+            *want,
+            "{ecosystem}/{name}@{version}"
+        );
     }
 
-    let log4shell = db.lookup(&PackageRef::new("Maven", "org.apache.logging.log4j:log4j-core", "2.14.1")).unwrap();
+    let log4shell = db
+        .lookup(&PackageRef::new(
+            "Maven",
+            "org.apache.logging.log4j:log4j-core",
+            "2.14.1",
+        ))
+        .unwrap();
     let m = &log4shell.matches[0];
     assert_eq!(m.aliases, vec!["CVE-2021-44228"]);
     assert_eq!(m.severity, Some(Severity::Critical));
     assert_eq!(m.cvss.as_ref().and_then(|c| c.score), Some(10.0));
     assert_eq!(m.fixed_versions, vec!["2.15.0"]);
 
-    let time = db.lookup(&PackageRef::new("crates.io", "time", "0.1.43")).unwrap();
+    let time = db
+        .lookup(&PackageRef::new("crates.io", "time", "0.1.43"))
+        .unwrap();
     assert_eq!(time.matches[0].cvss.as_ref().and_then(|c| c.score), Some(6.2));
     assert_eq!(time.matches[0].fixed_versions, vec!["0.2.0"]);
 
     // The Go standard library as a binary's build info reports it.
     let stdlib = ids(&db, "Go", "stdlib", "go1.19.1");
     assert!(stdlib.len() > 20, "{stdlib:?}");
-    assert!(ids(&db, "Go", "stdlib", "go1.19.1").iter().all(|id| id.starts_with("GO-")));
+    assert!(
+        ids(&db, "Go", "stdlib", "go1.19.1")
+            .iter()
+            .all(|id| id.starts_with("GO-"))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

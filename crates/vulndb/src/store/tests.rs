@@ -35,12 +35,19 @@ fn import_directory_then_lookup_and_status() {
     assert_eq!(report.per_ecosystem.get("npm"), Some(&1));
     assert_eq!(report.per_ecosystem.get("PyPI"), Some(&1));
     assert_eq!(report.skipped.len(), 1);
-    assert!(report.skipped[0].file.ends_with("broken.json"), "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].file.ends_with("broken.json"),
+        "{:?}",
+        report.skipped
+    );
     assert!(report.skipped[0].reason.contains("EOF"), "{:?}", report.skipped);
     assert_eq!(report.ignored, 1);
     assert_eq!(report.checksum.len(), 64);
     // No temporary file is left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("out")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("vulndb.redb")]);
 
     let db = Database::open(&db_path).unwrap();
@@ -49,10 +56,20 @@ fn import_directory_then_lookup_and_status() {
     assert_eq!(hit.matches[0].id, "GHSA-TEST-1");
     assert_eq!(hit.matches[0].severity, Some(palisade_core::Severity::High));
     assert_eq!(hit.matches[0].fixed_versions, vec!["4.17.12"]);
-    assert!(db.lookup(&PackageRef::new("npm", "lodash", "4.17.12")).unwrap().matches.is_empty());
+    assert!(
+        db.lookup(&PackageRef::new("npm", "lodash", "4.17.12"))
+            .unwrap()
+            .matches
+            .is_empty()
+    );
     let jinja = db.lookup(&PackageRef::new("PyPI", "jinja2", "2.10")).unwrap();
     assert_eq!(jinja.matches[0].summary.as_deref(), Some("jinja bug"));
-    assert!(db.lookup(&PackageRef::new("PyPI", "nothing", "1.0")).unwrap().matches.is_empty());
+    assert!(
+        db.lookup(&PackageRef::new("PyPI", "nothing", "1.0"))
+            .unwrap()
+            .matches
+            .is_empty()
+    );
     assert!(db.advisory("PYSEC-TEST-1").unwrap().is_some());
 
     let status = db.status().unwrap();
@@ -123,7 +140,11 @@ fn import_zip_with_bad_entries() {
     let report = import(&archive, &dir.join("db.redb"), ImportLimits::default()).unwrap();
     assert_eq!(report.advisories, 2);
     assert_eq!(report.skipped.len(), 1);
-    assert!(report.skipped[0].file.ends_with("npm.zip!bad.json"), "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].file.ends_with("npm.zip!bad.json"),
+        "{:?}",
+        report.skipped
+    );
     assert_eq!(report.ignored, 1);
 }
 
@@ -133,21 +154,43 @@ fn zip_bombs_and_oversized_files_are_refused() {
     // 8 MiB of zeros deflates to a few KiB: a ratio far above the cap.
     let zeros = vec![b' '; 8 << 20];
     let archive = dir.join("bomb.zip");
-    zip_of(&archive, &[("GHSA-TEST-1.json", LODASH.as_bytes()), ("big.json", &zeros)], zip::CompressionMethod::Deflated);
+    zip_of(
+        &archive,
+        &[("GHSA-TEST-1.json", LODASH.as_bytes()), ("big.json", &zeros)],
+        zip::CompressionMethod::Deflated,
+    );
     let report = import(&archive, &dir.join("db.redb"), ImportLimits::default()).unwrap();
     assert_eq!(report.advisories, 1);
-    assert!(report.skipped[0].reason.contains("compression ratio"), "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].reason.contains("compression ratio"),
+        "{:?}",
+        report.skipped
+    );
 
-    let small = ImportLimits { max_file_bytes: 1 << 20, ..ImportLimits::default() };
+    let small = ImportLimits {
+        max_file_bytes: 1 << 20,
+        ..ImportLimits::default()
+    };
     let report = import(&archive, &dir.join("db2.redb"), small).unwrap();
-    assert!(report.skipped[0].reason.contains("more than 1048576"), "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].reason.contains("more than 1048576"),
+        "{:?}",
+        report.skipped
+    );
 
     write(&dir.join("plain/big.json"), &" ".repeat(2 << 20));
     write(&dir.join("plain/ok.json"), LODASH);
     let report = import(&dir.join("plain"), &dir.join("db3.redb"), small).unwrap();
-    assert!(report.skipped[0].reason.contains("larger than"), "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].reason.contains("larger than"),
+        "{:?}",
+        report.skipped
+    );
 
-    let tiny_total = ImportLimits { max_total_bytes: 100, ..ImportLimits::default() };
+    let tiny_total = ImportLimits {
+        max_total_bytes: 100,
+        ..ImportLimits::default()
+    };
     let err = import(&dir.join("plain"), &dir.join("db4.redb"), tiny_total).unwrap_err();
     assert!(err.to_string().contains("bytes of records"), "{err}");
     assert!(!dir.join("db4.redb").exists());
@@ -159,7 +202,10 @@ fn corrupt_and_foreign_files_are_clear_errors() {
     let garbage = dir.join("garbage.redb");
     std::fs::write(&garbage, vec![0x5a; 10_000]).unwrap();
     let err = Database::open(&garbage).unwrap_err().to_string();
-    assert!(err.contains("garbage.redb") && err.contains("not a readable palisade vulnerability database"), "{err}");
+    assert!(
+        err.contains("garbage.redb") && err.contains("not a readable palisade vulnerability database"),
+        "{err}"
+    );
 
     let missing = Database::open(&dir.join("missing.redb")).unwrap_err().to_string();
     assert!(missing.contains("palisade db import"), "{missing}");
@@ -169,7 +215,10 @@ fn corrupt_and_foreign_files_are_clear_errors() {
     {
         let db = redb::Database::create(&foreign).unwrap();
         let txn = db.begin_write().unwrap();
-        txn.open_table(TableDefinition::<&str, &str>::new("other")).unwrap().insert("a", "b").unwrap();
+        txn.open_table(TableDefinition::<&str, &str>::new("other"))
+            .unwrap()
+            .insert("a", "b")
+            .unwrap();
         txn.commit().unwrap();
     }
     let err = Database::open(&foreign).unwrap_err().to_string();
@@ -180,9 +229,15 @@ fn corrupt_and_foreign_files_are_clear_errors() {
     {
         let db = redb::Database::create(&old).unwrap();
         let txn = db.begin_write().unwrap();
-        txn.open_table(META).unwrap().insert("schema_version", "0").unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", "0")
+            .unwrap();
         txn.commit().unwrap();
     }
     let err = Database::open(&old).unwrap_err().to_string();
-    assert!(err.contains("schema version 0") && err.contains("import the data again"), "{err}");
+    assert!(
+        err.contains("schema version 0") && err.contains("import the data again"),
+        "{err}"
+    );
 }

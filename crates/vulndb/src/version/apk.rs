@@ -21,8 +21,17 @@ enum Kind {
 }
 
 /// Suffix ranks: below `NONE` are pre-releases, above are post-releases.
-const SUFFIXES: [(&str, u8); 9] =
-    [("alpha", 1), ("beta", 2), ("pre", 3), ("rc", 4), ("cvs", 6), ("svn", 7), ("git", 8), ("hg", 9), ("p", 10)];
+const SUFFIXES: [(&str, u8); 9] = [
+    ("alpha", 1),
+    ("beta", 2),
+    ("pre", 3),
+    ("rc", 4),
+    ("cvs", 6),
+    ("svn", 7),
+    ("git", 8),
+    ("hg", 9),
+    ("p", 10),
+];
 const SUFFIX_NONE: u8 = 5;
 
 #[derive(Debug, Clone)]
@@ -62,7 +71,12 @@ impl ApkVersion {
             Ok((d, n))
         };
         let (t, n) = digits(&mut pos)?;
-        tokens.push(Token { kind: Kind::InitialDigit, text: t, number: n, suffix: 0 });
+        tokens.push(Token {
+            kind: Kind::InitialDigit,
+            text: t,
+            number: n,
+            suffix: 0,
+        });
         let mut last = Kind::InitialDigit;
         while pos < s.len() {
             let at = pos;
@@ -74,7 +88,12 @@ impl ApkVersion {
                         return Err(bad("a letter"));
                     }
                     pos += 1;
-                    Token { kind: Kind::Letter, text: (c as char).to_string(), number: Number::default(), suffix: 0 }
+                    Token {
+                        kind: Kind::Letter,
+                        text: (c as char).to_string(),
+                        number: Number::default(),
+                        suffix: 0,
+                    }
                 }
                 b'.' | b'0'..=b'9' => {
                     if c == b'.' {
@@ -89,7 +108,12 @@ impl ApkVersion {
                         _ => return Err(bad("a number")),
                     };
                     let (t, n) = digits(&mut pos)?;
-                    Token { kind, text: t, number: n, suffix: 0 }
+                    Token {
+                        kind,
+                        text: t,
+                        number: n,
+                        suffix: 0,
+                    }
                 }
                 b'_' => {
                     if last > Kind::SuffixNumber {
@@ -100,7 +124,12 @@ impl ApkVersion {
                     let Some(&(_, rank)) = SUFFIXES.iter().find(|(n, _)| *n == name) else {
                         return Err(format!("unknown suffix _{name}"));
                     };
-                    Token { kind: Kind::Suffix, text: name, number: Number::default(), suffix: rank }
+                    Token {
+                        kind: Kind::Suffix,
+                        text: name,
+                        number: Number::default(),
+                        suffix: rank,
+                    }
                 }
                 b'~' => {
                     if last >= Kind::CommitHash {
@@ -111,7 +140,12 @@ impl ApkVersion {
                     if hash.is_empty() {
                         return Err("empty commit hash after '~'".into());
                     }
-                    Token { kind: Kind::CommitHash, text: hash, number: Number::default(), suffix: 0 }
+                    Token {
+                        kind: Kind::CommitHash,
+                        text: hash,
+                        number: Number::default(),
+                        suffix: 0,
+                    }
                 }
                 b'-' => {
                     if last >= Kind::Revision || s.get(pos + 1) != Some(&b'r') {
@@ -119,7 +153,12 @@ impl ApkVersion {
                     }
                     pos += 2;
                     let (t, n) = digits(&mut pos)?;
-                    Token { kind: Kind::Revision, text: t, number: n, suffix: 0 }
+                    Token {
+                        kind: Kind::Revision,
+                        text: t,
+                        number: n,
+                        suffix: 0,
+                    }
                 }
                 _ => return Err(format!("invalid character {:?}", c as char)),
             };
@@ -141,7 +180,12 @@ fn token_cmp(a: &Token, b: &Token) -> Ordering {
 
 impl Ord for ApkVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        let end = Token { kind: Kind::End, text: String::new(), number: Number::default(), suffix: 0 };
+        let end = Token {
+            kind: Kind::End,
+            text: String::new(),
+            number: Number::default(),
+            suffix: 0,
+        };
         let mut i = 0;
         loop {
             let a = self.tokens.get(i).unwrap_or(&end);
@@ -190,9 +234,30 @@ mod tests {
     fn pre_and_post_release_suffixes() {
         assert_ascending(
             Apk,
-            &["1.0_alpha", "1.0_alpha1", "1.0_alpha2", "1.0_beta", "1.0_pre1", "1.0_rc1", "1.0_rc2", "1.0"],
+            &[
+                "1.0_alpha",
+                "1.0_alpha1",
+                "1.0_alpha2",
+                "1.0_beta",
+                "1.0_pre1",
+                "1.0_rc1",
+                "1.0_rc2",
+                "1.0",
+            ],
         );
-        assert_ascending(Apk, &["1.0", "1.0_cvs", "1.0_svn", "1.0_git20240101", "1.0_hg", "1.0_p1", "1.0_p2", "1.0.1"]);
+        assert_ascending(
+            Apk,
+            &[
+                "1.0",
+                "1.0_cvs",
+                "1.0_svn",
+                "1.0_git20240101",
+                "1.0_hg",
+                "1.0_p1",
+                "1.0_p2",
+                "1.0.1",
+            ],
+        );
         assert_ascending(Apk, &["1.0_rc1", "1.0_rc1_p1", "1.0_rc2"]);
         assert_ascending(Apk, &["1.0_alpha_beta", "1.0_alpha"]);
     }
@@ -201,7 +266,10 @@ mod tests {
     fn revisions() {
         assert_ascending(Apk, &["1.0", "1.0-r0", "1.0-r1", "1.0-r2", "1.0-r10", "1.0.1-r0"]);
         assert_ascending(Apk, &["3.3.2-r0", "3.3.2-r1", "3.3.3-r0"]);
-        assert_ascending(Apk, &["1.2.4_git20230717-r0", "1.2.4_git20230717-r1", "1.2.4_p1-r0"]);
+        assert_ascending(
+            Apk,
+            &["1.2.4_git20230717-r0", "1.2.4_git20230717-r1", "1.2.4_p1-r0"],
+        );
     }
 
     #[test]
@@ -221,7 +289,19 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "a1", "1.0-1", "1.0_foo", "1.0A", "1.0-r", "1..0", "1.0_", "1.0~", "1.0-r1-r2", "1.0 1"] {
+        for bad in [
+            "",
+            "a1",
+            "1.0-1",
+            "1.0_foo",
+            "1.0A",
+            "1.0-r",
+            "1..0",
+            "1.0_",
+            "1.0~",
+            "1.0-r1-r2",
+            "1.0 1",
+        ] {
             assert_invalid(Apk, bad);
         }
         // The suffix is mandatory after '_', but an empty name is simply unknown.

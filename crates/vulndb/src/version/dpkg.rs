@@ -60,7 +60,11 @@ impl DpkgVersion {
         if let Some(c) = revision.chars().find(|&c| !revision_ok(c)) {
             return Err(format!("invalid character {c:?} in revision"));
         }
-        Ok(DpkgVersion { epoch, upstream: upstream.to_string(), revision: revision.to_string() })
+        Ok(DpkgVersion {
+            epoch,
+            upstream: upstream.to_string(),
+            revision: revision.to_string(),
+        })
     }
 }
 
@@ -130,7 +134,12 @@ mod tests {
 
     #[test]
     fn tilde_sorts_before_everything_even_the_end() {
-        assert_ascending(Dpkg, &["1.0~~", "1.0~~a", "1.0~", "1.0~rc1", "1.0", "1.0a", "1.0+b1", "1.0.1"]);
+        assert_ascending(
+            Dpkg,
+            &[
+                "1.0~~", "1.0~~a", "1.0~", "1.0~rc1", "1.0", "1.0a", "1.0+b1", "1.0.1",
+            ],
+        );
         assert_ascending(Dpkg, &["2.30~rc1-1", "2.30-1", "2.30-1+deb12u1", "2.30-2"]);
     }
 
@@ -186,7 +195,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", " ", "1.0 1", ":1.0", "a:1.0", "1:", "1.0-", "1.0_1", "-1", "99999999999:1"] {
+        for bad in [
+            "",
+            " ",
+            "1.0 1",
+            ":1.0",
+            "a:1.0",
+            "1:",
+            "1.0-",
+            "1.0_1",
+            "-1",
+            "99999999999:1",
+        ] {
             assert_invalid(Dpkg, bad);
         }
     }

@@ -65,7 +65,10 @@ mod tests {
         assert_equal(Go, "v0.3.7", "0.3.7");
         assert_equal(Go, "v1", "v1.0.0");
         assert_equal(Go, "v1.2", "v1.2.0");
-        assert_ascending(Go, &["v0.3.6", "v0.3.7", "0.3.8", "v0.14.0", "v1.0.0-rc.1", "v1.0.0"]);
+        assert_ascending(
+            Go,
+            &["v0.3.6", "v0.3.7", "0.3.8", "v0.14.0", "v1.0.0-rc.1", "v1.0.0"],
+        );
     }
 
     #[test]
@@ -90,8 +93,22 @@ mod tests {
     #[test]
     fn incompatible_is_build_metadata() {
         assert_equal(Go, "v2.0.0+incompatible", "v2.0.0");
-        assert_ascending(Go, &["v1.9.9", "v2.0.0+incompatible", "v2.0.1+incompatible", "v3.0.0+incompatible"]);
-        assert_ascending(Go, &["v2.0.0-20180101000000-abcdefabcdef+incompatible", "v2.0.0+incompatible"]);
+        assert_ascending(
+            Go,
+            &[
+                "v1.9.9",
+                "v2.0.0+incompatible",
+                "v2.0.1+incompatible",
+                "v3.0.0+incompatible",
+            ],
+        );
+        assert_ascending(
+            Go,
+            &[
+                "v2.0.0-20180101000000-abcdefabcdef+incompatible",
+                "v2.0.0+incompatible",
+            ],
+        );
     }
 
     #[test]
@@ -100,7 +117,16 @@ mod tests {
         assert_equal(Go, "go1.21rc2", "1.21.0-rc.2");
         assert_ascending(
             Go,
-            &["go1.9beta1", "go1.9", "go1.20.14", "go1.21rc1", "go1.21rc2", "go1.21.0", "go1.21.13", "go1.22.0"],
+            &[
+                "go1.9beta1",
+                "go1.9",
+                "go1.20.14",
+                "go1.21rc1",
+                "go1.21rc2",
+                "go1.21.0",
+                "go1.21.13",
+                "go1.22.0",
+            ],
         );
         // OSV's stdlib ranges use the semver spelling.
         assert_ascending(Go, &["1.17.12", "go1.17.13", "1.18.0-0", "go1.18"]);
@@ -108,7 +134,19 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "v", "vx", "v1.2.3.4", "v01.2.3", "go", "go1.x", "go1.21RC1", "go1.2.3.4", "v1.2.3-", "latest"] {
+        for bad in [
+            "",
+            "v",
+            "vx",
+            "v1.2.3.4",
+            "v01.2.3",
+            "go",
+            "go1.x",
+            "go1.21RC1",
+            "go1.2.3.4",
+            "v1.2.3-",
+            "latest",
+        ] {
             assert_invalid(Go, bad);
         }
     }

@@ -104,7 +104,13 @@ fn parse_list(s: &str) -> Vec<Item> {
     let mut stack: Vec<Vec<Item>> = vec![Vec::new()];
     let mut start = 0;
     let mut digit = false;
-    let item = |digit: bool, text: &str| if digit { Item::Int(Number::new(text)) } else { qualifier(text, false) };
+    let item = |digit: bool, text: &str| {
+        if digit {
+            Item::Int(Number::new(text))
+        } else {
+            qualifier(text, false)
+        }
+    };
     let push = |stack: &mut Vec<Vec<Item>>, item: Item| {
         if let Some(top) = stack.last_mut() {
             top.push(item);
@@ -113,7 +119,11 @@ fn parse_list(s: &str) -> Vec<Item> {
     for (i, &c) in bytes.iter().enumerate() {
         match c {
             b'.' | b'-' => {
-                let it = if i == start { Item::Int(Number::default()) } else { item(digit, &s[start..i]) };
+                let it = if i == start {
+                    Item::Int(Number::default())
+                } else {
+                    item(digit, &s[start..i])
+                };
                 push(&mut stack, it);
                 start = i + 1;
                 if c == b'-' {
@@ -166,7 +176,9 @@ impl MavenVersion {
         if let Some(c) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("invalid character {c:?}"));
         }
-        Ok(MavenVersion { items: parse_list(&text.to_lowercase()) })
+        Ok(MavenVersion {
+            items: parse_list(&text.to_lowercase()),
+        })
     }
 }
 
@@ -219,9 +231,9 @@ mod tests {
         assert_ascending(
             Maven,
             &[
-                "2.0", "2-1", "2.0.a", "2.0.0.a", "2.0.2", "2.0.123", "2.1.0", "2.1-a", "2.1b", "2.1-c", "2.1-1",
-                "2.1.0.1", "2.2", "2.123", "11.a2", "11.a11", "11.b2", "11.b11", "11.m2", "11.m11", "11", "11.a",
-                "11b", "11c", "11m",
+                "2.0", "2-1", "2.0.a", "2.0.0.a", "2.0.2", "2.0.123", "2.1.0", "2.1-a", "2.1b", "2.1-c",
+                "2.1-1", "2.1.0.1", "2.2", "2.123", "11.a2", "11.a11", "11.b2", "11.b11", "11.m2", "11.m11",
+                "11", "11.a", "11b", "11c", "11m",
             ],
         );
     }
@@ -266,10 +278,37 @@ mod tests {
     fn real_maven_versions() {
         assert_ascending(
             Maven,
-            &["2.0-beta9", "2.0-rc1", "2.0", "2.3", "2.3.1", "2.12.1", "2.12.2", "2.13.0", "2.14.1", "2.15.0", "2.16.0", "2.17.1"],
+            &[
+                "2.0-beta9",
+                "2.0-rc1",
+                "2.0",
+                "2.3",
+                "2.3.1",
+                "2.12.1",
+                "2.12.2",
+                "2.13.0",
+                "2.14.1",
+                "2.15.0",
+                "2.16.0",
+                "2.17.1",
+            ],
         );
-        assert_ascending(Maven, &["5.3.0-SNAPSHOT", "5.3.0.M1", "5.3.0.RC1", "5.3.0", "5.3.0.SP1"]);
-        assert_ascending(Maven, &["1.0-alpha-1", "1.0-beta-1", "1.0-rc-1", "1.0-SNAPSHOT", "1.0", "1.0-sp-1", "1.0.1"]);
+        assert_ascending(
+            Maven,
+            &["5.3.0-SNAPSHOT", "5.3.0.M1", "5.3.0.RC1", "5.3.0", "5.3.0.SP1"],
+        );
+        assert_ascending(
+            Maven,
+            &[
+                "1.0-alpha-1",
+                "1.0-beta-1",
+                "1.0-rc-1",
+                "1.0-SNAPSHOT",
+                "1.0",
+                "1.0-sp-1",
+                "1.0.1",
+            ],
+        );
         assert_ascending(Maven, &["99999999999999999999", "100000000000000000000"]);
     }
 

@@ -71,7 +71,11 @@ impl Scheme {
 
     pub fn parse(self, text: &str) -> Result<Version, VulnDbError> {
         if text.len() > MAX_VERSION_LEN {
-            return Err(invalid(self, text, format!("longer than {MAX_VERSION_LEN} bytes")));
+            return Err(invalid(
+                self,
+                text,
+                format!("longer than {MAX_VERSION_LEN} bytes"),
+            ));
         }
         let parsed = match self {
             Scheme::Dpkg => DpkgVersion::parse(text).map(Version::Dpkg),
@@ -102,7 +106,11 @@ fn invalid(scheme: Scheme, text: &str, reason: String) -> VulnDbError {
     if shown.len() < text.len() {
         shown.push('…');
     }
-    VulnDbError::InvalidVersion { scheme: scheme.name(), version: shown, reason }
+    VulnDbError::InvalidVersion {
+        scheme: scheme.name(),
+        version: shown,
+        reason,
+    }
 }
 
 /// A parsed version. Versions of different schemes order by scheme first, which never matters
@@ -141,7 +149,10 @@ impl Number {
 
 impl Ord for Number {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.len().cmp(&other.0.len()).then_with(|| self.0.cmp(&other.0))
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.cmp(&other.0))
     }
 }
 impl PartialOrd for Number {
@@ -178,19 +189,113 @@ pub(crate) mod test_support {
     pub fn assert_ascending(scheme: Scheme, versions: &[&str]) {
         for (i, a) in versions.iter().enumerate() {
             for b in &versions[i + 1..] {
-                assert_eq!(scheme.compare(a, b).unwrap(), Ordering::Less, "{scheme}: {a} < {b}");
-                assert_eq!(scheme.compare(b, a).unwrap(), Ordering::Greater, "{scheme}: {b} > {a}");
+                assert_eq!(
+                    scheme.compare(a, b).unwrap(),
+                    Ordering::Less,
+                    "{scheme}: {a} < {b}"
+                );
+                assert_eq!(
+                    scheme.compare(b, a).unwrap(),
+                    Ordering::Greater,
+                    "{scheme}: {b} > {a}"
+                );
             }
-            assert_eq!(scheme.compare(a, a).unwrap(), Ordering::Equal, "{scheme}: {a} == {a}");
+            assert_eq!(
+                scheme.compare(a, a).unwrap(),
+                Ordering::Equal,
+                "{scheme}: {a} == {a}"
+            );
         }
     }
 
     pub fn assert_equal(scheme: Scheme, a: &str, b: &str) {
-        assert_eq!(scheme.compare(a, b).unwrap(), Ordering::Equal, "{scheme}: {a} == {b}");
-        assert_eq!(scheme.compare(b, a).unwrap(), Ordering::Equal, "{scheme}: {b} == {a}");
+        assert_eq!(
+            scheme.compare(a, b).unwrap(),
+            Ordering::Equal,
+            "{scheme}: {a} == {b}"
+        );
+        assert_eq!(
+            scheme.compare(b, a).unwrap(),
+            Ordering::Equal,
+            "{scheme}: {b} == {a}"
+        );
     }
 
     pub fn assert_invalid(scheme: Scheme, text: &str) {
-        assert!(scheme.parse(text).is_err(), "{scheme}: {text:?} should be rejected");
+        assert!(
+            scheme.parse(text).is_err(),
+            "{scheme}: {text:?} should be rejected"
+        );
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    const ALL: [Scheme; 7] = [
+        Scheme::Dpkg,
+        Scheme::Rpm,
+        Scheme::Apk,
+        Scheme::Pep440,
+        Scheme::Semver,
+        Scheme::Go,
+        Scheme::Maven,
+    ];
+
+    /// Hostile inputs: errors or orderings, never panics, and bounded length.
+    #[test]
+    fn hostile_inputs_never_panic() {
+        let long_digits = "9".repeat(200);
+        let nested = "1-".repeat(120) + "1";
+        let inputs = [
+            "",
+            " ",
+            "é",
+            "1é",
+            "1.é-ü",
+            "ß1",
+            "1.0+ü",
+            "~",
+            "^",
+            "-",
+            ".",
+            "_",
+            "+",
+            "!",
+            ":",
+            "1:",
+            "v",
+            "go",
+            "1..2",
+            "1--2",
+            long_digits.as_str(),
+            nested.as_str(),
+            "1.0\u{0}",
+            "0:0-0",
+            "1.0-r1~x",
+        ];
+        for scheme in ALL {
+            for a in &inputs {
+                for b in &inputs {
+                    let _ = scheme.compare(a, b);
+                }
+            }
+            let too_long = "1".repeat(MAX_VERSION_LEN + 1);
+            assert!(scheme.parse(&too_long).is_err(), "{scheme}");
+        }
+    }
+
+    #[test]
+    fn ecosystems_map_to_schemes() {
+        assert_eq!(Scheme::for_ecosystem("Debian:13"), Some(Scheme::Dpkg));
+        assert_eq!(Scheme::for_ecosystem("Alpine:v3.20"), Some(Scheme::Apk));
+        assert_eq!(Scheme::for_ecosystem("Rocky Linux:9"), Some(Scheme::Rpm));
+        assert_eq!(Scheme::for_ecosystem("PyPI"), Some(Scheme::Pep440));
+        assert_eq!(Scheme::for_ecosystem("npm"), Some(Scheme::Semver));
+        assert_eq!(Scheme::for_ecosystem("crates.io"), Some(Scheme::Semver));
+        assert_eq!(Scheme::for_ecosystem("Go"), Some(Scheme::Go));
+        assert_eq!(Scheme::for_ecosystem("Maven"), Some(Scheme::Maven));
+        assert_eq!(Scheme::for_ecosystem("Hackage"), None);
     }
 }

@@ -6,17 +6,17 @@
 use super::Number;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Pre {
+enum PreRelease {
     /// A dev release of a final release (`1.0.dev1`) sorts before its pre-releases.
-    DevOfRelease,
-    Pre(u8, Number),
-    None,
+    DevOfFinal,
+    Labelled(u8, Number),
+    Absent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Dev {
-    Dev(Number),
-    None,
+    Numbered(Number),
+    Absent,
 }
 
 /// Local segments: strings sort before numbers; numbers compare by value.
@@ -32,7 +32,7 @@ pub struct Pep440Version {
     epoch: Number,
     /// Without trailing zeros: `1.0` and `1` are the same version.
     release: Vec<Number>,
-    pre: Pre,
+    pre: PreRelease,
     post: Option<Number>,
     dev: Dev,
     local: Option<Vec<LocalSegment>>,
@@ -74,7 +74,9 @@ impl Cursor<'_> {
     }
     /// `[-_.]?N?` after a label; a separator not followed by digits is left unconsumed.
     fn optional_number(&mut self) -> Option<Number> {
-        if matches!(self.peek(), Some(b'-' | b'_' | b'.')) && self.peek_at(1).is_some_and(|c| c.is_ascii_digit()) {
+        if matches!(self.peek(), Some(b'-' | b'_' | b'.'))
+            && self.peek_at(1).is_some_and(|c| c.is_ascii_digit())
+        {
             self.pos += 1;
         }
         self.digits()
@@ -87,14 +89,20 @@ impl Pep440Version {
         if lower.is_empty() {
             return Err("empty version".into());
         }
-        let mut c = Cursor { s: lower.as_bytes(), pos: 0 };
+        let mut c = Cursor {
+            s: lower.as_bytes(),
+            pos: 0,
+        };
         if c.peek() == Some(b'v') {
             c.pos += 1;
         }
         let first = c.digits().ok_or("expected a release number")?;
         let (epoch, mut release) = if c.peek() == Some(b'!') {
             c.pos += 1;
-            (first, vec![c.digits().ok_or("expected a release number after the epoch")?])
+            (
+                first,
+                vec![c.digits().ok_or("expected a release number after the epoch")?],
+            )
         } else {
             (Number::default(), vec![first])
         };
@@ -137,11 +145,11 @@ impl Pep440Version {
             }
         }
 
-        let mut dev = Dev::None;
+        let mut dev = Dev::Absent;
         let start = c.pos;
         c.separator();
         if c.word(&["dev"]).is_some() {
-            dev = Dev::Dev(c.optional_number().unwrap_or_default());
+            dev = Dev::Numbered(c.optional_number().unwrap_or_default());
         } else {
             c.pos = start;
         }
@@ -165,14 +173,24 @@ impl Pep440Version {
             local = Some(segments);
         }
         if c.pos != c.s.len() {
-            return Err(format!("unexpected text {:?}", String::from_utf8_lossy(&c.s[c.pos..])));
+            return Err(format!(
+                "unexpected text {:?}",
+                String::from_utf8_lossy(&c.s[c.pos..])
+            ));
         }
         let pre = match pre {
-            Some((rank, n)) => Pre::Pre(rank, n),
-            None if post.is_none() && dev != Dev::None => Pre::DevOfRelease,
-            None => Pre::None,
+            Some((rank, n)) => PreRelease::Labelled(rank, n),
+            None if post.is_none() && dev != Dev::Absent => PreRelease::DevOfFinal,
+            None => PreRelease::Absent,
         };
-        Ok(Pep440Version { epoch, release, pre, post, dev, local })
+        Ok(Pep440Version {
+            epoch,
+            release,
+            pre,
+            post,
+            dev,
+            local,
+        })
     }
 }
 
@@ -247,21 +265,57 @@ mod tests {
 
     #[test]
     fn local_versions() {
-        assert_ascending(Pep440, &["1.0", "1.0+a", "1.0+a.b", "1.0+a.1", "1.0+b", "1.0+0", "1.0+1", "1.0+10", "1.0.post1"]);
+        assert_ascending(
+            Pep440,
+            &[
+                "1.0",
+                "1.0+a",
+                "1.0+a.b",
+                "1.0+a.1",
+                "1.0+b",
+                "1.0+0",
+                "1.0+1",
+                "1.0+10",
+                "1.0.post1",
+            ],
+        );
         assert_equal(Pep440, "1.0+007", "1.0+7");
     }
 
     #[test]
     fn real_pypi_versions() {
-        assert_ascending(Pep440, &["2.11.2", "2.11.3", "3.0.0a1", "3.0.0rc1", "3.0.0", "3.1.4", "3.1.5"]);
-        assert_ascending(Pep440, &["1.26.4", "1.26.5", "1.26.17", "1.26.18", "2.0.0a1", "2.0.0", "2.2.2"]);
+        assert_ascending(
+            Pep440,
+            &[
+                "2.11.2", "2.11.3", "3.0.0a1", "3.0.0rc1", "3.0.0", "3.1.4", "3.1.5",
+            ],
+        );
+        assert_ascending(
+            Pep440,
+            &[
+                "1.26.4", "1.26.5", "1.26.17", "1.26.18", "2.0.0a1", "2.0.0", "2.2.2",
+            ],
+        );
         assert_ascending(Pep440, &["2017.4.17", "2022.12.7", "2023.7.22", "2024.7.4"]);
         assert_ascending(Pep440, &["5.3.1", "5.4b1", "5.4b2", "5.4", "5.4.1", "6.0"]);
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "abc", "1.0x", "1.0+", "1.0+a..b", "1.0+a_", "1!", "!1", "1.0 1", "1.0a1a2", "1.0.dev1.post1", "1.0-"] {
+        for bad in [
+            "",
+            "abc",
+            "1.0x",
+            "1.0+",
+            "1.0+a..b",
+            "1.0+a_",
+            "1!",
+            "!1",
+            "1.0 1",
+            "1.0a1a2",
+            "1.0.dev1.post1",
+            "1.0-",
+        ] {
             assert_invalid(Pep440, bad);
         }
     }

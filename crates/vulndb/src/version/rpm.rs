@@ -41,7 +41,11 @@ impl RpmVersion {
         if release == Some("") {
             return Err("empty release".into());
         }
-        Ok(RpmVersion { epoch, version: version.to_string(), release: release.map(str::to_string) })
+        Ok(RpmVersion {
+            epoch,
+            version: version.to_string(),
+            release: release.map(str::to_string),
+        })
     }
 }
 
@@ -87,7 +91,13 @@ pub(crate) fn rpmvercmp(a: &str, b: &str) -> Ordering {
         }
         let (Some(ca), Some(_)) = (ca, cb) else { break };
         let numeric = ca.is_ascii_digit();
-        let in_segment = |c: u8| if numeric { c.is_ascii_digit() } else { c.is_ascii_alphabetic() };
+        let in_segment = |c: u8| {
+            if numeric {
+                c.is_ascii_digit()
+            } else {
+                c.is_ascii_alphabetic()
+            }
+        };
         let (start_a, start_b) = (i, j);
         while i < a.len() && in_segment(a[i]) {
             i += 1;
@@ -97,7 +107,11 @@ pub(crate) fn rpmvercmp(a: &str, b: &str) -> Ordering {
         }
         // Segments of different kinds: the numeric one is newer.
         if j == start_b {
-            return if numeric { Ordering::Greater } else { Ordering::Less };
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
         }
         let sa = std::str::from_utf8(&a[start_a..i]).unwrap_or("");
         let sb = std::str::from_utf8(&b[start_b..j]).unwrap_or("");
@@ -116,14 +130,15 @@ pub(crate) fn rpmvercmp(a: &str, b: &str) -> Ordering {
 
 impl Ord for RpmVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.epoch.cmp(&other.epoch).then_with(|| rpmvercmp(&self.version, &other.version)).then_with(
-            || match (&self.release, &other.release) {
+        self.epoch
+            .cmp(&other.epoch)
+            .then_with(|| rpmvercmp(&self.version, &other.version))
+            .then_with(|| match (&self.release, &other.release) {
                 (Some(a), Some(b)) => rpmvercmp(a, b),
                 (Some(_), None) => Ordering::Greater,
                 (None, Some(_)) => Ordering::Less,
                 (None, None) => Ordering::Equal,
-            },
-        )
+            })
     }
 }
 order_by_cmp!(RpmVersion);
@@ -192,10 +207,16 @@ mod tests {
 
     #[test]
     fn epoch_version_release() {
-        assert_ascending(Rpm, &["1.0-1.el8", "1.0-2.el8", "1.1-1.el8", "1:0.9-1.el8", "2:0.1-1"]);
+        assert_ascending(
+            Rpm,
+            &["1.0-1.el8", "1.0-2.el8", "1.1-1.el8", "1:0.9-1.el8", "2:0.1-1"],
+        );
         assert_equal(Rpm, "0:1.2.3-4.el9", "1.2.3-4.el9");
         assert_ascending(Rpm, &["1.0", "1.0-1"]);
-        assert_ascending(Rpm, &["3.0.7-24.el9", "3.0.7-25.el9", "3.0.7-27.el9_4", "3.2.2-6.el9_5"]);
+        assert_ascending(
+            Rpm,
+            &["3.0.7-24.el9", "3.0.7-25.el9", "3.0.7-27.el9_4", "3.2.2-6.el9_5"],
+        );
     }
 
     #[test]

@@ -73,7 +73,8 @@ impl SemverVersion {
             None => (rest, Vec::new()),
         };
         let mut parts = core.split('.');
-        let (Some(major), Some(minor), Some(patch), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(major), Some(minor), Some(patch), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err("expected MAJOR.MINOR.PATCH".into());
         };
@@ -139,7 +140,12 @@ mod tests {
 
     #[test]
     fn numeric_fields_compare_by_value() {
-        assert_ascending(Semver, &["0.0.0-0", "0.0.0", "0.0.1", "0.1.0", "0.9.0", "0.10.0", "1.9.9", "1.10.0", "10.0.0"]);
+        assert_ascending(
+            Semver,
+            &[
+                "0.0.0-0", "0.0.0", "0.0.1", "0.1.0", "0.9.0", "0.10.0", "1.9.9", "1.10.0", "10.0.0",
+            ],
+        );
         assert_ascending(Semver, &["1.0.0-2", "1.0.0-10", "1.0.0-a", "1.0.0-a-b"]);
         assert_ascending(Semver, &["18446744073709551615.0.0", "18446744073709551616.0.0"]);
     }
@@ -153,16 +159,37 @@ mod tests {
 
     #[test]
     fn real_npm_and_crates_versions() {
-        assert_ascending(Semver, &["4.17.4", "4.17.11", "4.17.12", "4.17.15", "4.17.19", "4.17.21"]);
-        assert_ascending(Semver, &["0.2.7-0", "0.2.7", "0.2.22", "0.2.23", "0.3.0-alpha-1", "0.3.0"]);
+        assert_ascending(
+            Semver,
+            &["4.17.4", "4.17.11", "4.17.12", "4.17.15", "4.17.19", "4.17.21"],
+        );
+        assert_ascending(
+            Semver,
+            &["0.2.7-0", "0.2.7", "0.2.22", "0.2.23", "0.3.0-alpha-1", "0.3.0"],
+        );
         assert_ascending(Semver, &["1.2.5", "1.2.6", "1.2.8"]);
     }
 
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "", "1", "1.2", "1.2.3.4", "01.2.3", "1.02.3", "1.2.03", "1.2.3-", "1.2.3-01", "1.2.3-a..b", "1.2.3+",
-            "1.2.3+a+b", "1.2.x", "a.b.c", "1.2.3 ", "-1.2.3", "1.2.3-é",
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "01.2.3",
+            "1.02.3",
+            "1.2.03",
+            "1.2.3-",
+            "1.2.3-01",
+            "1.2.3-a..b",
+            "1.2.3+",
+            "1.2.3+a+b",
+            "1.2.x",
+            "a.b.c",
+            "1.2.3 ",
+            "-1.2.3",
+            "1.2.3-é",
         ] {
             if bad == "1.2.3 " {
                 continue; // surrounding whitespace is trimmed
