@@ -2,6 +2,7 @@
 
 mod admission_cmd;
 mod config;
+mod db_cmd;
 mod netpol_cmd;
 mod rules_cmd;
 mod scan_k8s;
@@ -38,6 +39,9 @@ enum Command {
     /// NetworkPolicy microsegmentation: suggested policies and a per-namespace summary.
     #[command(subcommand)]
     Netpol(NetpolCommand),
+    /// The vulnerability database (OSV): import, status.
+    #[command(subcommand)]
+    Db(db_cmd::DbCommand),
 }
 
 #[derive(Subcommand)]
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::Admission(AdmissionCommand::Audit(args)) => admission_cmd::audit(args),
         Command::Netpol(NetpolCommand::Suggest(args)) => netpol_cmd::suggest(args),
         Command::Netpol(NetpolCommand::Summary(args)) => netpol_cmd::summary(args),
+        Command::Db(cmd) => db_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),
