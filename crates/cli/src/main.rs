@@ -2,6 +2,7 @@
 
 mod config;
 mod netpol_cmd;
+mod policy_cmd;
 mod rules_cmd;
 mod scan_k8s;
 
@@ -34,6 +35,9 @@ enum Command {
     /// NetworkPolicy microsegmentation: suggested policies and a per-namespace summary.
     #[command(subcommand)]
     Netpol(NetpolCommand),
+    /// Admission policies: run Gatekeeper test suites.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
 }
 
 #[derive(Subcommand)]
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::Explain(args)) => rules_cmd::explain(args),
         Command::Netpol(NetpolCommand::Suggest(args)) => netpol_cmd::suggest(args),
         Command::Netpol(NetpolCommand::Summary(args)) => netpol_cmd::summary(args),
+        Command::Policy(cmd) => policy_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

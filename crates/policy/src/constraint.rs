@@ -248,9 +248,11 @@ impl Match {
         }
 
         let has_namespace = !obj_namespace.is_empty() || namespace.is_some();
+        // A Namespace counts as cluster-scoped; anything else by whether it has a namespace.
+        let cluster_scoped = is_namespace || !has_namespace;
         match self.scope {
-            Scope::Cluster if !(is_namespace || !has_namespace) => return Ok(false),
-            Scope::Namespaced if !(!is_namespace && has_namespace) => return Ok(false),
+            Scope::Cluster if !cluster_scoped => return Ok(false),
+            Scope::Namespaced if cluster_scoped => return Ok(false),
             _ => {}
         }
 
