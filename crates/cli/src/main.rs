@@ -4,6 +4,7 @@ mod admission_cmd;
 mod config;
 mod db_cmd;
 mod netpol_cmd;
+mod policy_cmd;
 mod rules_cmd;
 mod scan_k8s;
 
@@ -42,6 +43,9 @@ enum Command {
     /// The vulnerability database (OSV): import, status.
     #[command(subcommand)]
     Db(db_cmd::DbCommand),
+    /// Admission policies: run Gatekeeper test suites.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
 }
 
 #[derive(Subcommand)]
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::Netpol(NetpolCommand::Suggest(args)) => netpol_cmd::suggest(args),
         Command::Netpol(NetpolCommand::Summary(args)) => netpol_cmd::summary(args),
         Command::Db(cmd) => db_cmd::run(cmd),
+        Command::Policy(cmd) => policy_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,297 @@
+//! Admission policy engine, Gatekeeper-compatible: ConstraintTemplates (Rego, compiled once with
+//! regorus), Constraints with `spec.match` and `enforcementAction`, `data.inventory`, and a runner
+//! for Gatekeeper `suite.yaml` files with `gator verify` semantics. Sans-I/O: documents come in as
+//! `serde_json::Value`, files through the [`suite::SuiteFiles`] trait; never a file or a socket.
+//!
+//! ```
+//! use palisade_policy::{AdmissionRequest, PolicySet};
+//! use serde_json::json;
+//!
+//! let mut set = PolicySet::new();
+//! set.add_template(&json!({
+//!     "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+//!     "metadata": {"name": "k8sdenyall"},
+//!     "spec": {"crd": {"spec": {"names": {"kind": "K8sDenyAll"}}},
+//!              "targets": [{"target": "admission.k8s.gatekeeper.sh",
+//!                           "rego": "package k8sdenyall\nviolation[{\"msg\": \"denied\"}] { true }"}]}
+//! })).unwrap();
+//! set.add_constraint(&json!({
+//!     "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sDenyAll",
+//!     "metadata": {"name": "deny-pods"},
+//!     "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}}
+//! })).unwrap();
+//! let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"}});
+//! let review = set.review(&AdmissionRequest::from_object(&pod).unwrap());
+//! assert_eq!(review.violations[0].msg, "denied");
+//! ```
+
+mod constraint;
+mod error;
+mod inventory;
+mod request;
+mod rewrite;
+pub mod suite;
+mod template;
+mod util;
+
+pub use constraint::EnforcementAction;
+pub use error::{PolicyError, Result};
+pub use request::AdmissionRequest;
+pub use template::ADMISSION_TARGET;
+
+use constraint::Constraint;
+use inventory::Inventory;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use template::CompiledTemplate;
+
+/// Default time budget for evaluating one constraint against one request.
+pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_millis(100);
+
+/// A template that was added: its name and the constraint kind it defines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateId {
+    pub name: String,
+    pub kind: String,
+}
+
+/// One `violation[{"msg": ..., "details": ...}]` result of one constraint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    pub msg: String,
+    /// `details` from the rule, `{}` when the rule gives none.
+    pub details: Value,
+    pub template: String,
+    pub constraint_kind: String,
+    pub constraint_name: String,
+    pub enforcement_action: EnforcementAction,
+}
+
+/// A constraint that matched the kind but could not be decided (for example a namespaceSelector
+/// without the Namespace object). Never a pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotEvaluated {
+    pub constraint_kind: String,
+    pub constraint_name: String,
+    pub reason: String,
+}
+
+/// The outcome of reviewing one request against every constraint.
+#[derive(Debug, Default)]
+pub struct Review {
+    pub violations: Vec<Violation>,
+    pub not_evaluated: Vec<NotEvaluated>,
+    /// Constraints whose evaluation failed (time budget, run-time error); the caller decides
+    /// between fail-open and fail-closed.
+    pub errors: Vec<PolicyError>,
+}
+
+/// Compiled templates, their constraints and the inventory. Compile once, review many times;
+/// `review` takes `&self` and is safe to call from several threads.
+#[derive(Clone)]
+pub struct PolicySet {
+    templates: BTreeMap<String, CompiledTemplate>,
+    constraints: BTreeMap<(String, String), Constraint>,
+    inventory: Inventory,
+    budget: Duration,
+}
+
+impl Default for PolicySet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PolicySet {
+    pub fn new() -> Self {
+        Self {
+            templates: BTreeMap::new(),
+            constraints: BTreeMap::new(),
+            inventory: Inventory::default(),
+            budget: DEFAULT_TIME_BUDGET,
+        }
+    }
+
+    /// Sets the time budget for evaluating one constraint (default [`DEFAULT_TIME_BUDGET`]).
+    pub fn set_time_budget(&mut self, budget: Duration) {
+        self.budget = budget;
+        for t in self.templates.values_mut() {
+            t.engine
+                .set_execution_timer_config(template::timer_config(budget));
+        }
+    }
+
+    /// Compiles a ConstraintTemplate. A template for a kind already present replaces it.
+    pub fn add_template(&mut self, doc: &Value) -> Result<TemplateId> {
+        let compiled = CompiledTemplate::compile(doc, self.budget, &self.inventory.data_document())?;
+        let id = TemplateId {
+            name: compiled.name.clone(),
+            kind: compiled.kind.clone(),
+        };
+        self.templates.insert(compiled.kind.clone(), compiled);
+        Ok(id)
+    }
+
+    /// Adds (or replaces) a Constraint; its kind must be a template's CRD kind.
+    pub fn add_constraint(&mut self, doc: &Value) -> Result<()> {
+        let kind = util::str_at(doc, &["kind"]).unwrap_or("");
+        let template = self
+            .templates
+            .get(kind)
+            .ok_or_else(|| PolicyError::InvalidConstraint {
+                constraint: format!(
+                    "{kind}/{}",
+                    util::str_at(doc, &["metadata", "name"]).unwrap_or("<unnamed>")
+                ),
+                message: format!("no ConstraintTemplate defines the kind {kind:?}"),
+            })?;
+        let constraint = Constraint::parse(doc, template.parameters_schema.as_ref())?;
+        self.constraints
+            .insert((constraint.kind.clone(), constraint.name.clone()), constraint);
+        Ok(())
+    }
+
+    /// Replaces `data.inventory` with these objects (and the Namespaces `namespaceSelector` uses).
+    pub fn set_inventory(&mut self, objects: Vec<Value>) -> Result<()> {
+        let inventory = Inventory::from_objects(objects)?;
+        let data = inventory.data_document();
+        for t in self.templates.values_mut() {
+            t.set_data(&data)?;
+        }
+        self.inventory = inventory;
+        Ok(())
+    }
+
+    /// The templates, in kind order.
+    pub fn templates(&self) -> impl Iterator<Item = TemplateId> + '_ {
+        self.templates.values().map(|t| TemplateId {
+            name: t.name.clone(),
+            kind: t.kind.clone(),
+        })
+    }
+
+    /// The constraints as (kind, name), in order.
+    pub fn constraints(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.constraints.keys().map(|(k, n)| (k.as_str(), n.as_str()))
+    }
+
+    /// Reviews a request against every constraint; the request's Namespace, when one is needed,
+    /// comes from the inventory.
+    pub fn review(&self, request: &AdmissionRequest) -> Review {
+        let namespace = match request.namespace() {
+            "" => None,
+            ns => self.inventory.namespace(ns),
+        };
+        self.review_with_namespace(request, namespace)
+    }
+
+    /// Reviews a request with a caller-supplied Namespace object (the webhook's cache).
+    pub fn review_with_namespace(&self, request: &AdmissionRequest, namespace: Option<&Value>) -> Review {
+        let mut out = Review::default();
+        let mut review_json = request.as_json().clone();
+        if let Value::Object(map) = &mut review_json {
+            map.insert(
+                "namespaceObject".into(),
+                namespace.cloned().unwrap_or(Value::Null),
+            );
+        }
+        let review_value = regorus::Value::from(review_json);
+        for constraint in self.constraints.values() {
+            let Some(template) = self.templates.get(&constraint.kind) else {
+                continue;
+            };
+            let mut matched = false;
+            let mut unknown = None;
+            for obj in request.match_targets() {
+                match constraint.matcher.matches(obj, namespace) {
+                    Ok(true) => {
+                        matched = true;
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(reason) => {
+                        unknown = Some(reason.0);
+                        break;
+                    }
+                }
+            }
+            if let Some(reason) = unknown {
+                out.not_evaluated.push(NotEvaluated {
+                    constraint_kind: constraint.kind.clone(),
+                    constraint_name: constraint.name.clone(),
+                    reason,
+                });
+                continue;
+            }
+            if !matched {
+                continue;
+            }
+            match self.evaluate(template, constraint, &review_value) {
+                Ok(mut violations) => out.violations.append(&mut violations),
+                Err(e) => out.errors.push(e),
+            }
+        }
+        out
+    }
+
+    fn evaluate(
+        &self,
+        template: &CompiledTemplate,
+        constraint: &Constraint,
+        review: &regorus::Value,
+    ) -> Result<Vec<Violation>> {
+        let mut input = BTreeMap::new();
+        input.insert(regorus::Value::from("review"), review.clone());
+        input.insert(regorus::Value::from("parameters"), constraint.parameters.clone());
+        let mut engine = template.engine.clone();
+        engine.set_input(regorus::Value::from(input));
+        let result = engine.eval_rule(template.rule.clone()).map_err(|e| {
+            let message = format!("{e:#}");
+            if message.contains("execution exceeded time limit") {
+                PolicyError::Budget {
+                    template: template.name.clone(),
+                    constraint: format!("{}/{}", constraint.kind, constraint.name),
+                    budget: self.budget,
+                }
+            } else {
+                PolicyError::Evaluation {
+                    template: template.name.clone(),
+                    constraint: format!("{}/{}", constraint.kind, constraint.name),
+                    message,
+                }
+            }
+        })?;
+        let mut violations = Vec::new();
+        let results: Vec<&regorus::Value> = match &result {
+            regorus::Value::Set(set) => set.iter().collect(),
+            regorus::Value::Array(items) => items.iter().collect(),
+            _ => Vec::new(),
+        };
+        let msg_key = regorus::Value::from("msg");
+        let details_key = regorus::Value::from("details");
+        for r in results {
+            let Ok(obj) = r.as_object() else { continue };
+            // Gatekeeper's hook reads `r.msg`: a result without one is undefined and dropped.
+            let msg = match obj.get(&msg_key) {
+                None | Some(regorus::Value::Undefined) => continue,
+                Some(regorus::Value::String(s)) => s.to_string(),
+                Some(other) => serde_json::to_string(other).unwrap_or_default(),
+            };
+            let details = obj
+                .get(&details_key)
+                .and_then(|d| serde_json::to_value(d).ok())
+                .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+            violations.push(Violation {
+                msg,
+                details,
+                template: template.name.clone(),
+                constraint_kind: constraint.kind.clone(),
+                constraint_name: constraint.name.clone(),
+                enforcement_action: constraint.enforcement_action,
+            });
+        }
+        Ok(violations)
+    }
+}

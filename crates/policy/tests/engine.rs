@@ -1,0 +1,234 @@
+//! Engine behaviour beyond the library suites: time budget against adversarial templates,
+//! malformed input never panics, matching and enforcement actions reach the violations, and the
+//! cost of one Pod review through all library templates.
+
+use palisade_policy::{AdmissionRequest, EnforcementAction, PolicyError, PolicySet};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn template(kind: &str, rego: &str) -> Value {
+    json!({
+        "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+        "metadata": {"name": kind.to_lowercase()},
+        "spec": {"crd": {"spec": {"names": {"kind": kind}}},
+                 "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}]}
+    })
+}
+
+fn constraint(kind: &str, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": kind, "metadata": {"name": name}, "spec": spec})
+}
+
+fn pod(ns: &str) -> AdmissionRequest {
+    AdmissionRequest::from_object(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": ns},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn an_exponential_policy_ends_with_a_budget_error() {
+    let mut set = PolicySet::new();
+    set.set_time_budget(Duration::from_millis(50));
+    // 10^4 * 10^4 * 10^4 iterations, driven by the input so it cannot run at compile time.
+    set.add_template(&template(
+        "K8sSlow",
+        r#"package k8sslow
+n := numbers.range(1, count(input.review.object.metadata.name) * 10000)
+violation[{"msg": "slow"}] {
+  x := [1 | n[_]; n[_]; n[_]]
+  count(x) > 0
+}"#,
+    ))
+    .unwrap();
+    set.add_constraint(&constraint("K8sSlow", "slow", json!({})))
+        .unwrap();
+    let start = Instant::now();
+    let review = set.review(&pod("a"));
+    let elapsed = start.elapsed();
+    assert!(review.violations.is_empty());
+    assert_eq!(review.errors.len(), 1, "{:?}", review.errors);
+    let err = &review.errors[0];
+    assert!(matches!(err, PolicyError::Budget { .. }), "{err}");
+    assert!(err.to_string().contains("K8sSlow/slow"), "{err}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+}
+
+#[test]
+fn rego_errors_name_the_template_and_line() {
+    let mut set = PolicySet::new();
+    let err = set
+        .add_template(&template(
+            "K8sBroken",
+            "package k8sbroken\nviolation[{\"msg\": m}] {\n  m := \n}\n",
+        ))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, PolicyError::Rego { .. }), "{text}");
+    assert!(text.contains("k8sbroken/rego:"), "{text}");
+    let err = set
+        .add_template(&template("K8sNoViolation", "package x\ndeny[m] { m := 1 }\n"))
+        .unwrap_err();
+    assert!(err.to_string().contains("violation"), "{err}");
+}
+
+#[test]
+fn malformed_documents_are_errors_not_panics() {
+    let mut set = PolicySet::new();
+    for doc in [
+        json!(null),
+        json!("x"),
+        json!({"kind": "ConstraintTemplate"}),
+        json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate", "metadata": {"name": "a"}}),
+        json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate", "metadata": {"name": "k"},
+               "spec": {"crd": {"spec": {"names": {"kind": "K"}}}, "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": 5}]}}),
+        json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate", "metadata": {"name": "k"},
+               "spec": {"crd": {"spec": {"names": {"kind": "K"}}}, "targets": [{"target": "admission.k8s.gatekeeper.sh",
+               "code": [{"engine": "K8sNativeValidation", "source": {}}]}]}}),
+        template(
+            "K8sBad",
+            "package k8sbad\nviolation[{\"msg\": m}] { m := \"unterminated }\n",
+        ),
+        json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate", "metadata": {"name": "k8slib"},
+               "spec": {"crd": {"spec": {"names": {"kind": "K8sLib"}}}, "targets": [{"target": "admission.k8s.gatekeeper.sh",
+               "rego": "package k8slib\nviolation[{\"msg\": \"x\"}] { true }\n", "libs": ["package inventory\nx := 1\n"]}]}}),
+    ] {
+        assert!(set.add_template(&doc).is_err(), "{doc}");
+    }
+    assert!(
+        set.add_constraint(&constraint("Unknown", "c", json!({})))
+            .is_err()
+    );
+    assert!(AdmissionRequest::from_object(&json!([1])).is_err());
+    assert!(AdmissionRequest::from_object(&json!({"kind": "Pod"})).is_err());
+    assert!(set.set_inventory(vec![json!(1)]).is_err());
+}
+
+#[test]
+fn matching_enforcement_and_namespace_selector() {
+    let mut set = PolicySet::new();
+    set.add_template(&template(
+        "K8sDeny",
+        "package k8sdeny\nviolation[{\"msg\": msg, \"details\": {\"p\": object.get(input.parameters, \"p\", 0)}}] { msg := sprintf(\"%v in %v\", [input.review.name, input.review.namespace]) }\n",
+    ))
+    .unwrap();
+    set.add_constraint(&constraint(
+        "K8sDeny",
+        "warn-prod",
+        json!({"enforcementAction": "warn", "parameters": {"p": 1},
+               "match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}], "namespaces": ["prod-*"]}}),
+    ))
+    .unwrap();
+    set.add_constraint(&constraint(
+        "K8sDeny",
+        "by-label",
+        json!({"match": {"namespaceSelector": {"matchLabels": {"tier": "gold"}}}}),
+    ))
+    .unwrap();
+
+    let review = set.review(&pod("prod-1"));
+    assert_eq!(review.violations.len(), 1);
+    assert_eq!(review.violations[0].msg, "p in prod-1");
+    assert_eq!(review.violations[0].details, json!({"p": 1}));
+    assert_eq!(review.violations[0].enforcement_action, EnforcementAction::Warn);
+    // Without the Namespace the selector cannot be decided: reported, never a pass.
+    assert_eq!(review.not_evaluated.len(), 1);
+    assert_eq!(review.not_evaluated[0].constraint_name, "by-label");
+
+    set.set_inventory(vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod-1", "labels": {"tier": "gold"}}})])
+        .unwrap();
+    let review = set.review(&pod("prod-1"));
+    assert!(review.not_evaluated.is_empty());
+    assert_eq!(review.violations.len(), 2);
+    let review = set.review(&pod("dev"));
+    assert_eq!(review.violations.len(), 0);
+    assert_eq!(review.not_evaluated.len(), 1);
+}
+
+fn shared_dir() -> PathBuf {
+    match std::env::var_os("PALISADE_SHARED") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
+fn collect(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect(&p, name, out);
+        } else if p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(name))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// One Pod review through all 49 library templates, each with one of its sample constraints.
+/// Prints the figure; asserts only a generous bound (debug builds, a shared machine).
+#[test]
+fn cost_of_one_pod_review_through_the_library() {
+    let library = shared_dir().join("data/gatekeeper-library/library");
+    if !library.is_dir() {
+        eprintln!(
+            "\n\n*** SKIPPED: Gatekeeper library not found at {} ***\n\n",
+            library.display()
+        );
+        return;
+    }
+    let load = |p: &Path| palisade_k8s::parse_documents(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let mut templates = Vec::new();
+    collect(&library, "template.yaml", &mut templates);
+    let mut set = PolicySet::new();
+    let start = Instant::now();
+    for t in &templates {
+        set.add_template(&load(t)[0]).unwrap();
+    }
+    let compile = start.elapsed();
+    for t in &templates {
+        let mut constraints = Vec::new();
+        collect(
+            &t.parent().unwrap().join("samples"),
+            "constraint",
+            &mut constraints,
+        );
+        // One constraint per template: the first sample's, matched to Pods where it can be.
+        if let Some(c) = constraints.first() {
+            let mut doc = load(c).remove(0);
+            if let Some(m) = doc.pointer_mut("/spec/match") {
+                m["kinds"] = json!([{"apiGroups": ["*"], "kinds": ["*"]}]);
+                if let Some(m) = m.as_object_mut() {
+                    m.remove("namespaces");
+                    m.remove("excludedNamespaces");
+                }
+            }
+            set.add_constraint(&doc).unwrap();
+        }
+    }
+    assert_eq!(set.templates().count(), 49);
+    assert_eq!(set.constraints().count(), 49);
+    let request = pod("default");
+    let runs = 50;
+    let start = Instant::now();
+    let mut violations = 0;
+    for _ in 0..runs {
+        let review = set.review(&request);
+        assert!(review.errors.is_empty(), "{:?}", review.errors);
+        violations = review.violations.len();
+    }
+    let per_review = start.elapsed() / runs;
+    eprintln!(
+        "compiled {} templates in {compile:?}; one Pod review through {} constraints: {per_review:?} ({violations} violations)",
+        templates.len(),
+        set.constraints().count()
+    );
+    assert!(per_review < Duration::from_millis(500), "{per_review:?}");
+}
