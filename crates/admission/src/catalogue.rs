@@ -134,6 +134,21 @@ pub struct AdmissionConfig {
     /// Image signature verification.
     #[serde(default)]
     pub images: Option<ImagesConfig>,
+    /// Gatekeeper ConstraintTemplates and Constraints to enforce.
+    #[serde(default)]
+    pub gatekeeper: Option<GatekeeperConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GatekeeperConfig {
+    /// Files or directories (searched recursively) holding ConstraintTemplates and Constraints;
+    /// other objects in them are ignored.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Time budget of one constraint evaluation, in milliseconds (default 100).
+    #[serde(default)]
+    pub time_budget_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -15,6 +15,10 @@ pub struct Webhook {
     pub role_guard: RoleGuard,
     /// Cosign verification of images, when configured.
     pub images: Option<ImageVerifier>,
+    /// Gatekeeper ConstraintTemplates and Constraints.
+    pub gatekeeper: Option<palisade_policy::PolicySet>,
+    /// Deny (true) or allow (false) when a policy cannot be evaluated.
+    pub fail_closed: bool,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -85,8 +89,12 @@ fn describe(request: &AdmissionRequest) -> String {
 impl Webhook {
     /// The validating decision.
     pub fn validate(&self, request: &AdmissionRequest) -> Decision {
+        let started = std::time::Instant::now();
         let outcomes = self.catalogue.evaluate(request);
         let mut decision = Decision::allow();
+        decision
+            .timings
+            .push(("posture-catalogue".to_string(), started.elapsed()));
         let mut denied = Vec::new();
         let mut by_action: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for outcome in &outcomes {
@@ -114,6 +122,9 @@ impl Webhook {
                     denied.push(format!("[{}] image {image:?}: {why}", IMAGE_SIGNATURE.id));
                 }
             }
+        }
+        if let Some(policies) = &self.gatekeeper {
+            self.gatekeeper(policies, request, &mut decision, &mut denied);
         }
         for violation in self.role_guard.check(request) {
             by_action
@@ -153,6 +164,111 @@ impl Webhook {
             self.role_guard.learn(request, &ids);
         }
         decision
+    }
+
+    /// Gatekeeper constraints: deny, warn or dryrun per constraint; evaluation errors follow the
+    /// failure policy; undecidable constraints are recorded, never passed silently.
+    fn gatekeeper(
+        &self,
+        policies: &palisade_policy::PolicySet,
+        request: &AdmissionRequest,
+        decision: &mut Decision,
+        denied: &mut Vec<String>,
+    ) {
+        // The object of a CREATE may not carry its namespace yet; the request's is the truth.
+        let mut raw = request.raw.clone();
+        if let Some(ns) = &request.namespace {
+            for field in ["object", "oldObject"] {
+                if let Some(meta) = raw
+                    .get_mut(field)
+                    .and_then(|o| o.get_mut("metadata"))
+                    .and_then(|m| m.as_object_mut())
+                {
+                    meta.entry("namespace")
+                        .or_insert_with(|| serde_json::Value::String(ns.clone()));
+                }
+            }
+        }
+        let gk_request = match palisade_policy::AdmissionRequest::from_request(&raw) {
+            Ok(r) => r,
+            Err(e) => {
+                decision
+                    .audit_annotations
+                    .insert("gatekeeper-error".into(), truncate(e.to_string(), 512));
+                if self.fail_closed {
+                    denied.push(format!(
+                        "[gatekeeper] the request could not be prepared for policy evaluation: {e}"
+                    ));
+                }
+                return;
+            }
+        };
+        let review = policies.review(&gk_request);
+        let mut by_template: BTreeMap<String, std::time::Duration> = BTreeMap::new();
+        for (template, spent) in review.timings {
+            *by_template.entry(template).or_default() += spent;
+        }
+        decision.timings.extend(
+            by_template
+                .into_iter()
+                .map(|(t, d)| (format!("gatekeeper/{t}"), d)),
+        );
+        let mut dryrun = Vec::new();
+        for v in &review.violations {
+            let line = format!("[{}:{}] {}", v.constraint_kind, v.constraint_name, v.msg);
+            match v.enforcement_action {
+                palisade_policy::EnforcementAction::Deny => denied.push(line),
+                palisade_policy::EnforcementAction::Warn => {
+                    decision.warnings.push(truncate(line, WARNING_MAX))
+                }
+                palisade_policy::EnforcementAction::Dryrun => {
+                    dryrun.push(format!("{}/{}", v.constraint_kind, v.constraint_name))
+                }
+            }
+        }
+        if !dryrun.is_empty() {
+            dryrun.sort();
+            dryrun.dedup();
+            decision
+                .audit_annotations
+                .insert("gatekeeper-dryrun".into(), dryrun.join(","));
+        }
+        if !review.not_evaluated.is_empty() {
+            let names: Vec<String> = review
+                .not_evaluated
+                .iter()
+                .map(|n| format!("{}/{}: {}", n.constraint_kind, n.constraint_name, n.reason))
+                .collect();
+            decision.audit_annotations.insert(
+                "gatekeeper-not-evaluated".into(),
+                truncate(names.join("; "), 1024),
+            );
+        }
+        if !review.errors.is_empty() {
+            let errors: Vec<String> = review.errors.iter().map(|e| e.to_string()).collect();
+            eprintln!(
+                "palisade admission: policy evaluation failed: {}",
+                errors.join("; ")
+            );
+            decision
+                .audit_annotations
+                .insert("gatekeeper-errors".into(), truncate(errors.join("; "), 1024));
+            if self.fail_closed {
+                denied.extend(
+                    errors
+                        .iter()
+                        .map(|e| format!("[gatekeeper] could not evaluate: {e}")),
+                );
+            } else {
+                decision.warnings.push(truncate(
+                    format!(
+                        "palisade could not evaluate every policy ({}); allowed by failure policy",
+                        errors.join("; ")
+                    ),
+                    WARNING_MAX,
+                ));
+            }
+        }
     }
 
     /// The mutating decision: always allowed; a JSONPatch when a secure default applies.

@@ -142,6 +142,8 @@ pub struct Decision {
     pub audit_annotations: BTreeMap<String, String>,
     /// A JSONPatch (RFC 6902) for mutating webhooks.
     pub patch: Option<Vec<Value>>,
+    /// Time spent per policy (for metrics; not part of the response).
+    pub timings: Vec<(String, std::time::Duration)>,
 }
 
 impl Decision {

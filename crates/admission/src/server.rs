@@ -331,7 +331,10 @@ async fn review(state: &Arc<State>, req: Request<Incoming>, endpoint: Endpoint) 
     let elapsed = started.elapsed().as_secs_f64();
     let decision = match outcome {
         Ok(Ok((decision, _))) => {
-            state.metrics.evaluation("posture-catalogue", elapsed);
+            for (policy, spent) in &decision.timings {
+                state.metrics.evaluation(policy, spent.as_secs_f64());
+            }
+            state.metrics.evaluation("all", elapsed);
             decision
         }
         Ok(Err(join_error)) => failed(state, &uid, name, &format!("evaluation failed: {join_error}")),

@@ -127,11 +127,59 @@ fn webhook((config, policy): &LoadedConfig, path: Option<&PathBuf>) -> Result<We
         }
         _ => None,
     };
+    let gatekeeper = match &config.gatekeeper {
+        Some(gk) if !gk.paths.is_empty() => Some(load_gatekeeper(&gk.paths, gk.time_budget_ms)?),
+        _ => None,
+    };
+    let fail_closed = config.failure_policy.as_deref() != Some("Ignore");
     Ok(Webhook {
         catalogue,
         role_guard,
         images,
+        gatekeeper,
+        fail_closed,
     })
+}
+
+/// Reads every ConstraintTemplate, then every Constraint, under `paths`.
+fn load_gatekeeper(paths: &[String], budget_ms: Option<u64>) -> Result<palisade_policy::PolicySet> {
+    let limits = palisade_k8s::Limits::default();
+    let inputs =
+        palisade_k8s::discover(paths, &limits).map_err(|(path, e)| anyhow::anyhow!("{path}: {e}"))?;
+    let mut templates = Vec::new();
+    let mut constraints = Vec::new();
+    for input in &inputs {
+        let name = input.display_name();
+        let text = palisade_k8s::read_input(input, &limits).with_context(|| name.clone())?;
+        palisade_k8s::load_str(&text, &name, |loaded| {
+            if let palisade_k8s::Loaded::Object(obj) = loaded {
+                let api = obj.value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+                if obj.kind() == "ConstraintTemplate" && api.starts_with("templates.gatekeeper.sh/") {
+                    templates.push((name.clone(), obj.value));
+                } else if api.starts_with("constraints.gatekeeper.sh/") {
+                    constraints.push((name.clone(), obj.value));
+                }
+            }
+        });
+    }
+    let mut set = palisade_policy::PolicySet::new();
+    if let Some(ms) = budget_ms {
+        set.set_time_budget(std::time::Duration::from_millis(ms.max(1)));
+    }
+    for (file, template) in &templates {
+        set.add_template(template)
+            .with_context(|| format!("{file}: ConstraintTemplate"))?;
+    }
+    for (file, constraint) in &constraints {
+        set.add_constraint(constraint)
+            .with_context(|| format!("{file}: constraint"))?;
+    }
+    eprintln!(
+        "palisade admission: {} ConstraintTemplates, {} constraints loaded",
+        templates.len(),
+        constraints.len()
+    );
+    Ok(set)
 }
 
 pub fn serve(args: ServeArgs) -> Result<u8> {

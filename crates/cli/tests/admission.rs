@@ -467,3 +467,127 @@ async fn cosign_signatures_from_a_real_registry() {
         "{body}"
     );
 }
+
+const SLOW_TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sslow
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sSlow
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8sslow
+      n := numbers.range(1, count(input.review.object.metadata.name) * 10000)
+      violation[{"msg": "slow"}] {
+        x := [1 | n[_]; n[_]; n[_]]
+        count(x) > 0
+      }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sSlow
+metadata:
+  name: slow
+spec:
+  match:
+    namespaces: ["slow"]
+"#;
+
+fn shared_dir() -> std::path::PathBuf {
+    std::env::var_os("PALISADE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatekeeper_constraints_in_the_webhook() {
+    let library = shared_dir().join("data/gatekeeper-library/library/general/allowedrepos");
+    if !library.exists() {
+        eprintln!(
+            "!!! SKIPPED: {} is missing (set PALISADE_SHARED) !!!",
+            library.display()
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("palisade-gk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("slow.yaml"), SLOW_TEMPLATE).unwrap();
+    for failure_policy in ["Fail", "Ignore"] {
+        let config = format!(
+            "admission:\n  failurePolicy: {failure_policy}\n  defaults: {{critical: audit, high: audit, medium: audit, low: audit, info: audit}}\n  gatekeeper:\n    timeBudgetMs: 50\n    paths: ['{}', '{}']\n",
+            library.join("template.yaml").display(),
+            dir.join("slow.yaml").display()
+        );
+        // The library's sample constraint allows only openpolicyagent/ images in "default".
+        let constraint = library.join("samples/repo-must-be-openpolicyagent/constraint.yaml");
+        let config = config.replace("paths: [", &format!("paths: ['{}', ", constraint.display()));
+        let w = start(&config);
+        let pod = |image: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                       "spec": {"containers": [{"name": "c", "image": image}]}})
+        };
+        let (_, body) = call(
+            &w,
+            "POST",
+            "/validate",
+            "application/json",
+            &review("gk1", "default", pod("nginx:1.27"), false),
+        )
+        .await;
+        let resp: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(resp["response"]["allowed"], false, "{body}");
+        assert!(
+            resp["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("[K8sAllowedRepos:repo-is-openpolicyagent]"),
+            "{body}"
+        );
+        let (_, body) = call(
+            &w,
+            "POST",
+            "/validate",
+            "application/json",
+            &review("gk2", "default", pod("openpolicyagent/opa:0.9.2"), false),
+        )
+        .await;
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["response"]["allowed"],
+            true,
+            "{body}"
+        );
+
+        // A policy that would run for hours is stopped by its budget; the failure policy decides.
+        let started = Instant::now();
+        let (_, body) = call(
+            &w,
+            "POST",
+            "/validate",
+            "application/json",
+            &review("gk3", "slow", pod("openpolicyagent/opa:0.9.2"), false),
+        )
+        .await;
+        assert!(started.elapsed() < Duration::from_secs(5), "budget not enforced");
+        let resp: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            resp["response"]["allowed"],
+            failure_policy == "Ignore",
+            "{failure_policy}: {body}"
+        );
+        assert!(
+            resp["response"]["auditAnnotations"]["gatekeeper-errors"]
+                .as_str()
+                .unwrap()
+                .contains("K8sSlow/slow"),
+            "{body}"
+        );
+        let (_, metrics) = call(&w, "GET", "/metrics", "text/plain", b"").await;
+        assert!(
+            metrics.contains("policy=\"gatekeeper/k8sallowedrepos\""),
+            "{metrics}"
+        );
+    }
+}

@@ -86,6 +86,8 @@ pub struct Review {
     /// Constraints whose evaluation failed (time budget, run-time error); the caller decides
     /// between fail-open and fail-closed.
     pub errors: Vec<PolicyError>,
+    /// How long each evaluated constraint took, by template name (for per-policy metrics).
+    pub timings: Vec<(String, Duration)>,
 }
 
 /// Compiled templates, their constraints and the inventory. Compile once, review many times;
@@ -228,7 +230,10 @@ impl PolicySet {
             if !matched {
                 continue;
             }
-            match self.evaluate(template, constraint, &review_value) {
+            let started = std::time::Instant::now();
+            let result = self.evaluate(template, constraint, &review_value);
+            out.timings.push((template.name.clone(), started.elapsed()));
+            match result {
                 Ok(mut violations) => out.violations.append(&mut violations),
                 Err(e) => out.errors.push(e),
             }
