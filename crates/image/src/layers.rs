@@ -253,7 +253,16 @@ impl<R: Read> Read for Bounded<R> {
 enum Decompressor<R: BufRead> {
     Plain(R),
     Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
-    Zstd(Option<Box<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>>),
+    Zstd(ZstdState<R>),
+}
+
+type ZstdFrame<R> = ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>;
+
+enum ZstdState<R: Read> {
+    Frame(Box<ZstdFrame<R>>),
+    Done(R),
+    /// Only seen if creating the next frame's decoder failed (and an error was returned).
+    Failed,
 }
 
 impl<R: BufRead> Read for Decompressor<R> {
@@ -261,24 +270,29 @@ impl<R: BufRead> Read for Decompressor<R> {
         match self {
             Decompressor::Plain(r) => r.read(buf),
             Decompressor::Gzip(r) => r.read(buf),
-            Decompressor::Zstd(slot) => loop {
-                let Some(dec) = slot.as_mut() else { return Ok(0) };
+            Decompressor::Zstd(state) => loop {
+                let dec = match state {
+                    ZstdState::Frame(d) => d,
+                    ZstdState::Done(_) => return Ok(0),
+                    ZstdState::Failed => return Err(io::Error::other("zstd stream failed earlier")),
+                };
                 let n = dec.read(buf)?;
                 if n > 0 || buf.is_empty() {
                     return Ok(n);
                 }
                 // End of a frame: continue with the next one if more input follows (zstd:chunked
                 // and parallel compressors write many frames).
-                let mut inner = slot
-                    .take()
-                    .map(|d| d.into_inner())
-                    .ok_or_else(|| io::Error::other("zstd"))?;
+                let ZstdState::Frame(dec) = std::mem::replace(state, ZstdState::Failed) else {
+                    return Ok(0);
+                };
+                let mut inner = dec.into_inner();
                 if inner.fill_buf()?.is_empty() {
+                    *state = ZstdState::Done(inner);
                     return Ok(0);
                 }
                 let next = ruzstd::decoding::StreamingDecoder::new(inner)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                *slot = Some(Box::new(next));
+                *state = ZstdState::Frame(Box::new(next));
             },
         }
     }
@@ -368,7 +382,7 @@ impl<'v> LayerWalker<'v> {
                 layer: label.to_string(),
                 message: format!("invalid zstd stream: {e}"),
             })?;
-            ("zstd", Decompressor::Zstd(Some(Box::new(d))))
+            ("zstd", Decompressor::Zstd(ZstdState::Frame(Box::new(d))))
         } else if magic.starts_with(b"BZh") || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z']) {
             return Err(ImageError::Layer {
                 layer: label.to_string(),
@@ -512,34 +526,22 @@ impl<'v> LayerWalker<'v> {
         let bounded = tar.into_inner();
         let uncompressed = bounded.count;
         let diff = sha256_hex(bounded.hasher);
-        let mut dec = bounded.inner;
+        let dec = bounded.inner;
         // Whatever follows the compressed stream still belongs to the blob and its digest.
-        let raw_hasher = match &mut dec {
-            Decompressor::Plain(_) => None,
-            _ => Some(()),
-        };
-        let hashing = match dec {
-            Decompressor::Plain(b) => b.into_inner(),
-            Decompressor::Gzip(g) => {
-                let mut b = g.into_inner();
-                io::copy(&mut b, &mut io::sink()).map_err(|e| layer_io(label, e, &limits))?;
-                b.into_inner()
-            }
-            Decompressor::Zstd(z) => {
-                let mut b = match z {
-                    Some(d) => d.into_inner(),
-                    None => {
-                        return Err(ImageError::Layer {
-                            layer: label.into(),
-                            message: "zstd state lost".into(),
-                        });
-                    }
-                };
-                io::copy(&mut b, &mut io::sink()).map_err(|e| layer_io(label, e, &limits))?;
-                b.into_inner()
+        let mut rest = match dec {
+            Decompressor::Plain(b) => b,
+            Decompressor::Gzip(g) => g.into_inner(),
+            Decompressor::Zstd(ZstdState::Frame(d)) => d.into_inner(),
+            Decompressor::Zstd(ZstdState::Done(b)) => b,
+            Decompressor::Zstd(ZstdState::Failed) => {
+                return Err(ImageError::Layer {
+                    layer: label.into(),
+                    message: "invalid zstd stream".into(),
+                });
             }
         };
-        let _ = raw_hasher;
+        io::copy(&mut rest, &mut io::sink()).map_err(|e| layer_io(label, e, &limits))?;
+        let hashing = rest.into_inner();
         let blob = sha256_hex(hashing.hasher);
         check_digest(label, "blob", spec.blob_digest.as_deref(), &blob)?;
         check_digest(label, "diff id", spec.diff_id.as_deref(), &diff)?;
