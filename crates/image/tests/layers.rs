@@ -224,19 +224,19 @@ fn bombs_hit_limits() {
         max_ratio: 50,
         ..Limits::default()
     };
-    let err = walk(&[blob.clone()], limits).err().unwrap();
+    let err = walk(std::slice::from_ref(&blob), limits).err().unwrap();
     assert!(err.to_string().contains("decompression ratio"), "{err}");
     let limits = Limits {
         max_total_bytes: 1 << 20,
         ..Limits::default()
     };
-    let err = walk(&[blob.clone()], limits).err().unwrap();
+    let err = walk(std::slice::from_ref(&blob), limits).err().unwrap();
     assert!(err.to_string().contains("total uncompressed size"), "{err}");
     let limits = Limits {
         max_file_bytes: 1 << 20,
         ..Limits::default()
     };
-    let err = walk(&[blob.clone()], limits).err().unwrap();
+    let err = walk(std::slice::from_ref(&blob), limits).err().unwrap();
     assert!(err.to_string().contains("single file size"), "{err}");
     // Over the per-file content limit: skipped with a warning, not read into memory.
     let limits = Limits {
