@@ -3,6 +3,7 @@
 mod admission_cmd;
 mod config;
 mod db_cmd;
+mod image_cmd;
 mod netpol_cmd;
 mod policy_cmd;
 mod rules_cmd;
@@ -52,6 +53,10 @@ enum Command {
 enum ScanCommand {
     /// Posture of Kubernetes manifests: files, directories (recursively) and `-` for stdin.
     K8s(scan_k8s::ScanK8sArgs),
+    /// Packages and layers of a docker-archive, OCI archive or OCI layout image.
+    Image(image_cmd::ScanImageArgs),
+    /// Packages in a directory or unpacked root filesystem.
+    Fs(image_cmd::ScanFsArgs),
 }
 
 #[derive(Subcommand)]
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(ScanCommand::K8s(args)) => scan_k8s::run(args),
+        Command::Scan(ScanCommand::Image(args)) => image_cmd::scan_image(args),
+        Command::Scan(ScanCommand::Fs(args)) => image_cmd::scan_fs(args),
         Command::Rules(RulesCommand::List(args)) => rules_cmd::list(args),
         Command::Rules(RulesCommand::Explain(args)) => rules_cmd::explain(args),
         Command::Admission(AdmissionCommand::Serve(args)) => admission_cmd::serve(args),

@@ -1,0 +1,112 @@
+//! End to end: the real binary on the app test image (docker-archive), and `scan fs` on a directory.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn images_dir() -> Option<PathBuf> {
+    match std::env::var_os("PALISADE_TEST_IMAGES").map(PathBuf::from) {
+        Some(d) if d.join("app-vuln/docker-archive.tar").is_file() => Some(d),
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED: set PALISADE_TEST_IMAGES to the output folder of ../shared/tools/build-test-images.sh ***\n"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn scan_image_json_on_docker_archive() {
+    let Some(dir) = images_dir() else { return };
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["scan", "image", "--platform", "linux/amd64", "--format", "json"])
+        .arg(dir.join("app-vuln/docker-archive.tar"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["os"]["id"], "debian");
+    assert_eq!(v["layers"].as_array().unwrap().len(), 4);
+    let pkgs = v["packages"].as_array().unwrap();
+    let log4j = pkgs
+        .iter()
+        .find(|p| p["name"] == "log4j-core")
+        .expect("log4j-core");
+    assert_eq!(
+        log4j["purl"],
+        "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"
+    );
+    assert_eq!(log4j["layer"], 2);
+    assert!(log4j["layer_created_by"].as_str().unwrap().starts_with("layer 3"));
+    assert!(pkgs.iter().any(|p| p["purl"] == "pkg:pypi/pyyaml@5.3"));
+    assert!(pkgs.iter().any(|p| p["ecosystem"] == "deb" && p["layer"] == 0));
+
+    let table = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["scan", "image", "--sbom-only"])
+        .arg(dir.join("app-vuln/oci"))
+        .output()
+        .unwrap();
+    assert_eq!(table.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("OS: debian") && text.contains("lodash") && !text.contains("Layers:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn scan_errors_exit_2() {
+    let dir = std::env::temp_dir().join(format!("palisade-not-an-image-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["scan", "image"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a docker-archive"));
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["scan", "image", "--platform", "linux"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn scan_fs_reads_lockfiles_without_following_symlinks() {
+    let dir = std::env::temp_dir().join(format!("palisade-scan-fs-{}", std::process::id()));
+    let outside = std::env::temp_dir().join(format!("palisade-scan-fs-outside-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(dir.join("app/requirements.txt"), "flask==0.12\n").unwrap();
+    std::fs::write(outside.join("requirements.txt"), "django==1.0\n").unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("escape")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["scan", "fs", "-f", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["flask"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&outside).unwrap();
+}
