@@ -42,6 +42,17 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import jsonschema, sarif_
 fi
 export PALISADE_VALIDATOR_PYTHON="$PWD/.venv/bin/python"
 
+# Real container images for the image-scanning tests (Debian base + an app image with planted
+# packages, secrets and whiteouts; about two minutes, cached in target/).
+export PALISADE_TEST_IMAGES="${PALISADE_TEST_IMAGES:-$PWD/target/test-images}"
+if [ ! -f "$PALISADE_TEST_IMAGES/app-vuln/expected.json" ]; then
+  if [ "$(id -u)" = 0 ] && [ -x "$PALISADE_SHARED/tools/build-test-images.sh" ]; then
+    bash "$PALISADE_SHARED/tools/build-test-images.sh" "$PALISADE_TEST_IMAGES"
+  else
+    echo "!!! cannot build test images (needs root and $PALISADE_SHARED/tools): image tests will be SKIPPED !!!" >&2
+  fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
