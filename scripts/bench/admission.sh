@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Admission webhook benchmark: direct HTTPS load with real AdmissionReview bodies at fixed request
+# rates, with 1, 10 and all 49 Gatekeeper library policies (plus the posture catalogue), using
+# `hey` (Debian). Reports p50, p99, achieved rate and the webhook's CPU use as a markdown table.
+#
+# Usage: scripts/bench/admission.sh [SECONDS_PER_RUN]   (default 10)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+shared=${PALISADE_SHARED:-$(cd .. && pwd)/shared}
+library="$shared/data/gatekeeper-library/library"
+command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
+cargo build --release -q -p palisade-cli
+bin=$PWD/target/release/palisade
+work=$(mktemp -d)
+trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# Policy sets: the first N templates (sorted), each with the constraint of its first sample.
+mapfile -t templates < <(find "$library" -name template.yaml | sort)
+make_set() {
+  local n=$1 dir=$work/policies-$1
+  mkdir -p "$dir"
+  for t in "${templates[@]:0:$n}"; do
+    local d name constraint
+    d=$(dirname "$t"); name=$(basename "$d")
+    cp "$t" "$dir/$name-template.yaml"
+    constraint=$(find "$d/samples" -name 'constraint*.yaml' | sort | head -1)
+    [ -n "$constraint" ] && cp "$constraint" "$dir/$name-constraint.yaml"
+  done
+  echo "$dir"
+}
+
+# A realistic Pod: two containers, resources, probes, a securityContext, in a namespace the
+# library's sample constraints select.
+cat > "$work/review.json" <<'JSON'
+{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+ "uid":"bench","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+ "name":"web-7d9f8","namespace":"default","operation":"CREATE","userInfo":{"username":"system:serviceaccount:kube-system:replicaset-controller","groups":["system:serviceaccounts"]},
+ "object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-7d9f8","namespace":"default","labels":{"app":"web","owner":"shop"}},
+  "spec":{"serviceAccountName":"web","securityContext":{"runAsNonRoot":true,"seccompProfile":{"type":"RuntimeDefault"}},
+   "containers":[
+    {"name":"app","image":"openpolicyagent/opa:0.9.2","ports":[{"containerPort":8080}],
+     "resources":{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"cpu":"500m","memory":"256Mi"}},
+     "securityContext":{"allowPrivilegeEscalation":false,"readOnlyRootFilesystem":true,"capabilities":{"drop":["ALL"]}},
+     "livenessProbe":{"httpGet":{"path":"/healthz","port":8080}},"readinessProbe":{"httpGet":{"path":"/ready","port":8080}}},
+    {"name":"proxy","image":"openpolicyagent/envoy:1.30","resources":{"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"cpu":"200m","memory":"128Mi"}},
+     "securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}}}
+JSON
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+echo "| policies | target rps | achieved rps | p50 ms | p99 ms | webhook CPU (cores) | errors |"
+echo "|---|---|---|---|---|---|---|"
+for n in 1 10 ${#templates[@]}; do
+  dir=$(make_set "$n")
+  printf 'admission:\n  gatekeeper:\n    paths: ["%s"]\n' "$dir" > "$work/palisade.yaml"
+  "$bin" admission serve --self-signed --listen 127.0.0.1:0 --config "$work/palisade.yaml" \
+    >/dev/null 2>"$work/server.log" &
+  server=$!
+  for _ in $(seq 100); do grep -q "listening on" "$work/server.log" && break; sleep 0.1; done
+  addr=$(sed -n 's/.*listening on https:\/\///p' "$work/server.log")
+  for rate in 200 500 1000; do
+    workers=50
+    qps=$((rate / workers))
+    hey -z 2s -c 10 -m POST -T application/json -D "$work/review.json" "https://$addr/validate" >/dev/null  # warm-up
+    before=$(cpu_ticks "$server")
+    out=$(hey -z "${secs}s" -c "$workers" -q "$qps" -m POST -T application/json -D "$work/review.json" "https://$addr/validate")
+    after=$(cpu_ticks "$server")
+    achieved=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+    p50=$(echo "$out" | awk '/ 50% in / {printf "%.2f", $3 * 1000}')
+    p99=$(echo "$out" | awk '/ 99% in / {printf "%.2f", $3 * 1000}')
+    errors=$(echo "$out" | awk '/\[200\]/ {ok=$2} /responses/ && !/\[200\]/ {bad+=$2} END {print bad+0}')
+    cores=$(echo "($after - $before) / $hz / $secs" | bc -l)
+    printf '| %s | %s | %s | %s | %s | %.2f | %s |\n' "$n" "$rate" "$achieved" "$p50" "$p99" "$cores" "$errors"
+  done
+  kill "$server"; wait "$server" 2>/dev/null || true
+done
+grep -h "loaded" "$work/server.log" >&2 || true
