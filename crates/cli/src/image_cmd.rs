@@ -41,6 +41,114 @@ pub struct InventoryArgs {
     /// Write the report to this file instead of standard output.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Vulnerability database (`palisade db import`) [default: $XDG_DATA_HOME/palisade/vulndb.redb].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Leave out vulnerabilities that have no fixed version yet.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Exit with code 1 when a vulnerability reaches this severity.
+    #[arg(long, value_parser = ["critical", "high", "medium", "low", "info"])]
+    pub fail_on: Option<String>,
+}
+
+/// One vulnerable package, with where it came from.
+#[derive(Debug, serde::Serialize)]
+pub struct VulnerabilityRow {
+    pub package: String,
+    pub version: String,
+    pub ecosystem: String,
+    pub purl: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_created_by: Option<String>,
+    pub advisory: palisade_vulndb::VulnMatch,
+}
+
+/// Vulnerability matching of the report's packages, or why it did not run.
+#[derive(Debug, serde::Serialize)]
+pub struct Vulnerabilities {
+    /// `evaluated`, or `not evaluated: <reason>`: a missing database is never a clean result.
+    pub status: String,
+    pub matches: Vec<VulnerabilityRow>,
+    /// Advisories that apply to a package but whose ranges could not be evaluated.
+    pub unevaluated: Vec<serde_json::Value>,
+}
+
+fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerabilities {
+    let path = args.db.clone().or_else(palisade_vulndb::default_path);
+    let not_evaluated = |reason: String| Vulnerabilities {
+        status: format!("not evaluated: {reason}"),
+        matches: Vec::new(),
+        unevaluated: Vec::new(),
+    };
+    let Some(path) = path else {
+        return not_evaluated("no database path (set --db)".into());
+    };
+    if !path.exists() {
+        return not_evaluated(format!(
+            "no vulnerability database at {} (run `palisade db import`)",
+            path.display()
+        ));
+    }
+    let db = match palisade_vulndb::Database::open(&path) {
+        Ok(db) => db,
+        Err(e) => return not_evaluated(e.to_string()),
+    };
+    let mut out = Vulnerabilities {
+        status: "evaluated".into(),
+        matches: Vec::new(),
+        unevaluated: Vec::new(),
+    };
+    for p in &report.packages {
+        let query = palisade_vulndb::PackageRef {
+            ecosystem: p.osv_ecosystem(report.os.as_ref()),
+            name: match &p.namespace {
+                Some(ns) if p.ecosystem.osv_name() == "Maven" => format!("{ns}:{}", p.name),
+                _ => p.name.clone(),
+            },
+            version: p.version.clone(),
+            source_name: p.source_name.clone(),
+        };
+        let lookup = match db.lookup(&query) {
+            Ok(l) => l,
+            Err(e) => {
+                out.unevaluated.push(serde_json::json!({"package": query.name, "version": query.version, "reason": e.to_string()}));
+                continue;
+            }
+        };
+        for u in lookup.unevaluated {
+            out.unevaluated.push(serde_json::json!({"package": query.name, "version": query.version, "id": u.id, "reason": u.reason}));
+        }
+        for m in lookup.matches {
+            if args.ignore_unfixed && m.fixed_versions.is_empty() {
+                continue;
+            }
+            out.matches.push(VulnerabilityRow {
+                package: display_name(p),
+                version: p.version.clone(),
+                ecosystem: query.ecosystem.clone(),
+                purl: p.purl.clone(),
+                path: p.path.clone(),
+                layer: p.layer,
+                layer_digest: p.layer_digest.clone(),
+                layer_created_by: p.layer_created_by.clone(),
+                advisory: m,
+            });
+        }
+    }
+    out.matches.sort_by(|a, b| {
+        b.advisory
+            .severity
+            .cmp(&a.advisory.severity)
+            .then(a.package.cmp(&b.package))
+            .then(a.advisory.id.cmp(&b.advisory.id))
+    });
+    out
 }
 
 pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
@@ -74,17 +182,93 @@ pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
 }
 
 fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
+    let fail_on: Option<palisade_core::Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
+    let vulns = if args.sbom_only {
+        None
+    } else {
+        Some(match_vulnerabilities(report, args))
+    };
+    let failed = fail_on.is_some_and(|limit| {
+        vulns.as_ref().is_some_and(|v| {
+            v.matches
+                .iter()
+                .any(|m| m.advisory.severity.is_some_and(|s| s >= limit))
+        })
+    });
     let text = match args.format.as_str() {
         "json" if args.sbom_only => {
             let v =
                 serde_json::json!({ "target": report.target, "os": report.os, "packages": report.packages });
             serde_json::to_string_pretty(&v)? + "\n"
         }
-        "json" => serde_json::to_string_pretty(report)? + "\n",
-        _ => table(report, args.sbom_only),
+        "json" => {
+            let mut v = serde_json::to_value(report)?;
+            if let (Some(map), Some(vulns)) = (v.as_object_mut(), &vulns) {
+                map.insert("vulnerabilities".into(), serde_json::to_value(vulns)?);
+            }
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        _ => {
+            let mut text = table(report, args.sbom_only);
+            if let Some(v) = &vulns {
+                vulnerability_table(&mut text, v);
+            }
+            text
+        }
     };
     write_output(args.output.as_deref(), &text)?;
-    Ok(0)
+    Ok(if failed { crate::EXIT_FINDINGS } else { 0 })
+}
+
+fn vulnerability_table(s: &mut String, v: &Vulnerabilities) {
+    if v.status != "evaluated" {
+        let _ = writeln!(s, "\nVulnerabilities: {}", v.status);
+        return;
+    }
+    let _ = writeln!(s, "\nVulnerabilities: {}", v.matches.len());
+    for m in &v.matches {
+        let severity = m
+            .advisory
+            .severity
+            .map(|s| s.as_str().to_uppercase())
+            .unwrap_or_else(|| "UNKNOWN".into());
+        let score = m
+            .advisory
+            .cvss
+            .as_ref()
+            .and_then(|c| c.score)
+            .map(|s| format!("{s:.1}"))
+            .unwrap_or_default();
+        let cve = m
+            .advisory
+            .aliases
+            .iter()
+            .find(|a| a.starts_with("CVE-"))
+            .cloned()
+            .unwrap_or_default();
+        let fixed = if m.advisory.fixed_versions.is_empty() {
+            "no fix".to_string()
+        } else {
+            m.advisory.fixed_versions.join(", ")
+        };
+        let layer = m.layer.map(|l| format!("layer {l}")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {severity:<8} {score:>4}  {:<22} {:<16} {:<30} {:<14} fixed: {fixed:<16} {layer:<8} {}",
+            m.advisory.id,
+            cve,
+            format!("{} {}", m.package, m.version),
+            m.ecosystem,
+            m.path
+        );
+    }
+    if !v.unevaluated.is_empty() {
+        let _ = writeln!(
+            s,
+            "  ({} advisories could not be evaluated; see --format json)",
+            v.unevaluated.len()
+        );
+    }
 }
 
 fn short(digest: &str) -> &str {

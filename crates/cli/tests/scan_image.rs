@@ -110,3 +110,90 @@ fn scan_fs_reads_lockfiles_without_following_symlinks() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&outside).unwrap();
 }
+
+#[test]
+fn scan_image_matches_vulnerabilities_with_layer_attribution() {
+    let Some(dir) = images_dir() else { return };
+    let shared = std::env::var_os("PALISADE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let db = std::env::temp_dir().join(format!("palisade-scan-vulns-{}.redb", std::process::id()));
+    let import = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["db", "import"])
+        .arg(shared.join("data/osv"))
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let scan = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args([
+                "scan",
+                "image",
+                "--platform",
+                "linux/amd64",
+                "--format",
+                "json",
+                "--db",
+            ])
+            .arg(&db)
+            .args(extra)
+            .arg(dir.join("app-vuln/docker-archive.tar"))
+            .output()
+            .unwrap()
+    };
+    let out = scan(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["vulnerabilities"]["status"], "evaluated");
+    let matches = v["vulnerabilities"]["matches"].as_array().unwrap();
+    let log4shell = matches
+        .iter()
+        .find(|m| {
+            m["advisory"]["aliases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "CVE-2021-44228")
+        })
+        .expect("Log4Shell found");
+    assert_eq!(log4shell["advisory"]["severity"], "critical");
+    assert!(log4shell["layer_digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(log4shell["layer_created_by"].as_str().is_some());
+    for package in ["PyYAML", "lodash", "minimist", "smallvec", "golang.org/x/text"] {
+        assert!(
+            matches
+                .iter()
+                .any(|m| m["package"].as_str().unwrap().ends_with(package)),
+            "{package}"
+        );
+    }
+    assert_eq!(scan(&["--fail-on", "critical"]).status.code(), Some(1));
+
+    // Without a database the result says so instead of looking clean.
+    let none = std::env::temp_dir().join("palisade-no-such-db.redb");
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["scan", "image", "--format", "json", "--db"])
+        .arg(&none)
+        .arg(dir.join("app-vuln/docker-archive.tar"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["vulnerabilities"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("not evaluated")
+    );
+    let _ = std::fs::remove_file(&db);
+}
