@@ -294,56 +294,6 @@ async fn sigterm_stops_gracefully() {
     }
 }
 
-struct Registry {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Debian's docker-registry on a free loopback port (installed by scripts/test.sh).
-fn start_registry() -> Option<Registry> {
-    if !std::path::Path::new("/usr/bin/docker-registry").exists() {
-        eprintln!("!!! SKIPPED: docker-registry is not installed (scripts/test.sh installs it) !!!");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("palisade-cosign-registry-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yml");
-    let yaml = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-        dir.join("data").display()
-    );
-    std::fs::write(&config, yaml).unwrap();
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "docker-registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(Registry { child, addr })
-}
-
 /// Pushes a minimal image and returns its manifest digest.
 fn push_image(
     client: &palisade_registry::Client,
@@ -404,7 +354,9 @@ fn cosign_sign(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cosign_signatures_from_a_real_registry() {
     use p256::pkcs8::EncodePublicKey;
-    let Some(registry) = start_registry() else { return };
+    let Some(registry) = palisade_registry::testing::LocalRegistry::start() else {
+        return;
+    };
     let client = palisade_registry::Client::new(Default::default()).unwrap();
     let trusted = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
     let stranger = p256::ecdsa::SigningKey::from_bytes(&[9u8; 32].into()).unwrap();

@@ -6,6 +6,8 @@
 mod client;
 mod credentials;
 mod reference;
+#[doc(hidden)]
+pub mod testing;
 
 pub use client::{Client, ClientOptions, Manifest, MediaTypes};
 pub use credentials::{Credential, DockerConfig};

@@ -12,9 +12,7 @@ use palisade_registry::{
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Served content: path → (content type, bytes).
 type Objects = HashMap<String, (String, Vec<u8>)>;
@@ -213,65 +211,9 @@ fn bearer_tokens_anonymous_and_with_credentials() {
     );
 }
 
-struct Registry {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Debian's docker-registry (distribution 2.8) on a free loopback port, storage in a temp dir.
-fn start_docker_registry() -> Option<Registry> {
-    let binary = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(binary) = binary else {
-        eprintln!("!!! SKIPPED: docker-registry is not installed (scripts/test.sh installs it) !!!");
-        return None;
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("palisade-registry-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(binary)
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "docker-registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(Registry { child, addr })
-}
-
 #[test]
 fn push_and_pull_with_a_real_registry() {
-    let Some(registry) = start_docker_registry() else {
+    let Some(registry) = palisade_registry::testing::LocalRegistry::start() else {
         return;
     };
     let client = Client::new(ClientOptions::default()).unwrap();
