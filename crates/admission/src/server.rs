@@ -138,6 +138,9 @@ impl Server {
                     }
                 },
             };
+            // Responses are small and written in more than one TLS record: without NODELAY, Nagle
+            // holds the last record until the client's delayed ACK (tens of milliseconds).
+            let _ = stream.set_nodelay(true);
             let acceptor = self.acceptor.clone();
             let state = self.state.clone();
             let watcher = graceful.watcher();
