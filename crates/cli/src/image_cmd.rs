@@ -188,12 +188,17 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
     } else {
         Some(match_vulnerabilities(report, args))
     };
+    let misconfigurations = if args.sbom_only {
+        Vec::new()
+    } else {
+        palisade_image::audit::audit(report)
+    };
     let failed = fail_on.is_some_and(|limit| {
         vulns.as_ref().is_some_and(|v| {
             v.matches
                 .iter()
                 .any(|m| m.advisory.severity.is_some_and(|s| s >= limit))
-        })
+        }) || misconfigurations.iter().any(|f| f.severity >= limit)
     });
     let text = match args.format.as_str() {
         "json" if args.sbom_only => {
@@ -205,6 +210,10 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
             let mut v = serde_json::to_value(report)?;
             if let (Some(map), Some(vulns)) = (v.as_object_mut(), &vulns) {
                 map.insert("vulnerabilities".into(), serde_json::to_value(vulns)?);
+                map.insert(
+                    "misconfigurations".into(),
+                    serde_json::to_value(&misconfigurations)?,
+                );
             }
             serde_json::to_string_pretty(&v)? + "\n"
         }
@@ -212,6 +221,16 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
             let mut text = table(report, args.sbom_only);
             if let Some(v) = &vulns {
                 vulnerability_table(&mut text, v);
+                let _ = writeln!(text, "\nConfiguration: {}", misconfigurations.len());
+                for f in &misconfigurations {
+                    let _ = writeln!(
+                        text,
+                        "  {:<8} {:<26} {}",
+                        f.severity.as_str().to_uppercase(),
+                        f.rule_id,
+                        f.message
+                    );
+                }
             }
             text
         }

@@ -33,6 +33,7 @@ pub struct ExplainArgs {
 fn all_rules() -> Vec<&'static RuleMeta> {
     let mut rules = catalogue::rules();
     rules.extend(palisade_admission::role_guard::RULES.iter().copied());
+    rules.extend(palisade_image::audit::RULES.iter().copied());
     rules
 }
 

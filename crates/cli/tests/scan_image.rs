@@ -179,6 +179,30 @@ fn scan_image_matches_vulnerabilities_with_layer_attribution() {
         );
     }
     assert_eq!(scan(&["--fail-on", "critical"]).status.code(), Some(1));
+    // The app image runs as root, exposes 22 and carries secrets in ENV (see build-test-images.sh).
+    let rules: Vec<&str> = v["misconfigurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
+    for rule in [
+        "image.runs-as-root",
+        "image.ssh-port-exposed",
+        "image.secret-in-env",
+    ] {
+        assert!(rules.contains(&rule), "{rule} in {rules:?}");
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("app-vuln/expected.json")).unwrap()).unwrap();
+    for secret in expected
+        .to_string()
+        .split('"')
+        .filter(|s| s.len() > 12 && s.starts_with("AKIA"))
+    {
+        assert!(!text.contains(secret), "ENV secrets must be redacted");
+    }
 
     // Without a database the result says so instead of looking clean.
     let none = std::env::temp_dir().join("palisade-no-such-db.redb");

@@ -4,6 +4,7 @@
 //! databases and lockfiles into packages with purls. It never writes to disk and never trusts a size,
 //! a path or a link it reads from an image: every bound is in [`Limits`].
 
+pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod dirscan;
