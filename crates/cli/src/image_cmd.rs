@@ -11,9 +11,13 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct ScanImageArgs {
-    /// A docker-archive (`docker save`) or OCI archive file, or an OCI image layout directory.
-    #[arg(value_name = "ARCHIVE|DIR")]
+    /// A docker-archive (`docker save`) or OCI archive file, an OCI image layout directory, or a
+    /// registry reference (`registry/repo:tag`, `@sha256:...`) pulled with ~/.docker/config.json credentials.
+    #[arg(value_name = "ARCHIVE|DIR|REF")]
     pub image: PathBuf,
+    /// Registries to reach over plain HTTP (loopback always is).
+    #[arg(long)]
+    pub insecure_registry: Vec<String>,
     /// Platform to pick from a multi-platform index: os/arch[/variant] [default: linux/<this machine>].
     #[arg(long)]
     pub platform: Option<String>,
@@ -159,8 +163,44 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
-    let report = match palisade_image::scan_image(&args.image, platform.as_ref(), &Limits::default(), &mut [])
-    {
+    // A path that exists is a local archive or layout; anything else is a registry reference,
+    // pulled into a temporary OCI layout (removed afterwards) and scanned from there.
+    let pulled;
+    let path = if args.image.exists() {
+        args.image.clone()
+    } else {
+        let text = args.image.to_string_lossy().to_string();
+        let reference = match palisade_registry::Reference::parse(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!(
+                    "palisade: {}: no such file, and not an image reference: {e}",
+                    args.image.display()
+                );
+                return Ok(EXIT_ERROR);
+            }
+        };
+        let docker_config = match palisade_registry::DockerConfig::default_path() {
+            Some(p) => palisade_registry::DockerConfig::load(&p)?,
+            None => Default::default(),
+        };
+        let client = palisade_registry::Client::new(palisade_registry::ClientOptions {
+            docker_config,
+            insecure_registries: args.insecure_registry.clone(),
+            ..Default::default()
+        })?;
+        pulled = tempfile::tempdir()?;
+        let wanted = platform
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| format!("linux/{}", default_arch()));
+        if let Err(e) = client.pull_to_layout(&reference, &wanted, pulled.path()) {
+            eprintln!("palisade: {e}");
+            return Ok(EXIT_ERROR);
+        }
+        pulled.path().to_path_buf()
+    };
+    let report = match palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), &mut []) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: {e}");
@@ -376,5 +416,16 @@ fn display_name(p: &palisade_image::Package) -> String {
     match &p.namespace {
         Some(ns) => format!("{ns}:{}", p.name),
         None => p.name.clone(),
+    }
+}
+
+/// The OCI architecture name of this machine.
+fn default_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
     }
 }

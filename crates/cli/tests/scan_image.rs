@@ -221,3 +221,92 @@ fn scan_image_matches_vulnerabilities_with_layer_attribution() {
     );
     let _ = std::fs::remove_file(&db);
 }
+
+/// Pushes an OCI image layout (the test image) to a registry under `reference`.
+fn push_layout(
+    layout: &std::path::Path,
+    client: &palisade_registry::Client,
+    reference: &palisade_registry::Reference,
+) {
+    let blob = |digest: &str| {
+        std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest_bytes = blob(manifest_digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    client
+        .put_blob(reference, &blob(manifest["config"]["digest"].as_str().unwrap()))
+        .unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        client
+            .put_blob(reference, &blob(layer["digest"].as_str().unwrap()))
+            .unwrap();
+    }
+    client
+        .put_manifest(
+            reference,
+            &manifest_bytes,
+            palisade_registry::MediaTypes::OCI_MANIFEST,
+        )
+        .unwrap();
+}
+
+#[test]
+fn scan_image_pulls_from_a_registry() {
+    let Some(dir) = images_dir() else { return };
+    let Some(registry) = palisade_registry::testing::LocalRegistry::start() else {
+        return;
+    };
+    let client = palisade_registry::Client::new(Default::default()).unwrap();
+    let reference =
+        palisade_registry::Reference::parse(&format!("{}/test/app-vuln:1.0", registry.addr)).unwrap();
+    push_layout(&dir.join("app-vuln/oci"), &client, &reference);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "scan",
+            "image",
+            "--format",
+            "json",
+            "--platform",
+            "linux/amd64",
+            &reference.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pkgs = v["packages"].as_array().unwrap();
+    assert!(
+        pkgs.iter().any(|p| p["name"] == "log4j-core"),
+        "pulled image has the planted jar"
+    );
+    assert!(
+        pkgs.iter().filter(|p| p["layer"] == 0).count() > 50,
+        "dpkg packages of the base layer"
+    );
+    assert_eq!(v["layers"].as_array().unwrap().len(), 4);
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["scan", "image", &format!("{}/test/nothing:1.0", registry.addr)])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}

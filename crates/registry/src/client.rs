@@ -517,6 +517,128 @@ impl Client {
         Ok(bytes)
     }
 
+    /// Streams a blob into `out`, verifying its digest and size limit as it goes (layers can be
+    /// larger than memory should hold).
+    pub fn download_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        limit: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, RegistryError> {
+        use sha2::Digest;
+        use std::io::Read;
+        let url = format!(
+            "{}/{}/blobs/{digest}",
+            self.base(&reference.registry),
+            reference.repository
+        );
+        let scope = format!("repository:{}:pull", reference.repository);
+        let response = self.send("GET", &url, reference, &scope, &[], None)?;
+        Self::check_status(&response, &url, &[200])?;
+        let limit = limit.min(self.options.max_blob_bytes);
+        let io_err = |e: std::io::Error| RegistryError::Http {
+            url: url.clone(),
+            message: e.to_string(),
+        };
+        let mut body = response.into_body();
+        let mut reader = body.with_config().limit(limit.saturating_add(1)).reader();
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf).map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > limit {
+                return Err(RegistryError::TooLarge {
+                    what: format!("blob {digest}"),
+                    limit,
+                });
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(io_err)?;
+        }
+        let actual: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if format!("sha256:{actual}") != digest {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("blob of {reference}"),
+                expected: digest.to_string(),
+                actual: format!("sha256:{actual}"),
+            });
+        }
+        Ok(total)
+    }
+
+    /// Pulls the image `reference` names (for `platform` when it is an index) into an OCI image
+    /// layout directory `dir` (which must exist and be empty): `oci-layout`, `index.json` and the
+    /// manifest, config and layer blobs. Returns the manifest digest.
+    pub fn pull_to_layout(
+        &self,
+        reference: &Reference,
+        platform: &str,
+        dir: &std::path::Path,
+    ) -> Result<String, RegistryError> {
+        let io = |e: std::io::Error| RegistryError::Invalid(format!("{}: {e}", dir.display()));
+        let top = self.get_manifest(reference)?;
+        let manifest = self.resolve_platform(reference, top, platform)?;
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(io)?;
+        let blob_path = |digest: &str| -> Result<std::path::PathBuf, RegistryError> {
+            let hex = digest
+                .strip_prefix("sha256:")
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            hex.map(|h| blobs.join(h))
+                .ok_or_else(|| RegistryError::Invalid(format!("unsupported digest {digest:?}")))
+        };
+        std::fs::write(blob_path(&manifest.digest)?, &manifest.bytes).map_err(io)?;
+        let mut wanted = Vec::new();
+        if let Some(config) = manifest.json.pointer("/config/digest").and_then(Value::as_str) {
+            wanted.push((config.to_string(), self.options.max_manifest_bytes));
+        }
+        for layer in manifest
+            .json
+            .get("layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(d) = layer.get("digest").and_then(Value::as_str) {
+                wanted.push((d.to_string(), self.options.max_blob_bytes));
+            }
+        }
+        for (digest, limit) in wanted {
+            let path = blob_path(&digest)?;
+            if path.exists() {
+                continue; // the same blob twice in one image
+            }
+            let partial = path.with_extension("partial");
+            let mut file = std::fs::File::create(&partial).map_err(io)?;
+            self.download_blob(reference, &digest, limit, &mut file)?;
+            std::fs::rename(&partial, &path).map_err(io)?;
+        }
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
+        let media_type = if manifest.media_type.is_empty() {
+            MediaTypes::OCI_MANIFEST.to_string()
+        } else {
+            manifest.media_type.clone()
+        };
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MediaTypes::OCI_INDEX,
+            "manifests": [{"mediaType": media_type, "digest": manifest.digest, "size": manifest.bytes.len(),
+                           "annotations": {"org.opencontainers.image.ref.name": reference.to_string()}}]
+        });
+        std::fs::write(
+            dir.join("index.json"),
+            serde_json::to_vec_pretty(&index).unwrap_or_default(),
+        )
+        .map_err(io)?;
+        Ok(manifest.digest)
+    }
+
     /// Uploads a blob (monolithic POST + PUT); returns its digest.
     pub fn put_blob(&self, reference: &Reference, bytes: &[u8]) -> Result<String, RegistryError> {
         let digest = sha256_digest(bytes);
