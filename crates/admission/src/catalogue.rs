@@ -163,6 +163,9 @@ pub struct ImagesConfig {
     /// Time budget of the registry calls of one verification, in milliseconds.
     #[serde(default)]
     pub registry_timeout_ms: Option<u64>,
+    /// Deny images whose scan has findings at or above a severity.
+    #[serde(default)]
+    pub scan: Option<crate::scan_gate::ScanGateConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

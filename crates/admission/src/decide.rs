@@ -17,6 +17,8 @@ pub struct Webhook {
     pub images: Option<ImageVerifier>,
     /// Gatekeeper ConstraintTemplates and Constraints.
     pub gatekeeper: Option<palisade_policy::PolicySet>,
+    /// Deny images whose scan result is too severe.
+    pub scan_gate: Option<crate::scan_gate::ScanGate>,
     /// Deny (true) or allow (false) when a policy cannot be evaluated.
     pub fail_closed: bool,
 }
@@ -120,6 +122,20 @@ impl Webhook {
                         .or_default()
                         .push(IMAGE_SIGNATURE.id);
                     denied.push(format!("[{}] image {image:?}: {why}", IMAGE_SIGNATURE.id));
+                }
+            }
+        }
+        if let Some(gate) = &self.scan_gate
+            && matches!(request.operation.as_str(), "CREATE" | "UPDATE")
+            && request.sub_resource.is_none()
+        {
+            for image in images_of(request) {
+                if let Err(why) = gate.check(&image) {
+                    by_action
+                        .entry(Action::Enforce.as_str())
+                        .or_default()
+                        .push(crate::scan_gate::IMAGE_SCAN.id);
+                    denied.push(format!("[{}] {why}", crate::scan_gate::IMAGE_SCAN.id));
                 }
             }
         }

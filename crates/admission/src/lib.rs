@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod mutate;
 pub mod review;
 pub mod role_guard;
+pub mod scan_gate;
 pub mod server;
 pub mod tls;
 

@@ -131,12 +131,38 @@ fn webhook((config, policy): &LoadedConfig, path: Option<&PathBuf>) -> Result<We
         Some(gk) if !gk.paths.is_empty() => Some(load_gatekeeper(&gk.paths, gk.time_budget_ms)?),
         _ => None,
     };
+    let scan_gate = match config
+        .images
+        .as_ref()
+        .and_then(|i| i.scan.as_ref().map(|s| (i, s)))
+    {
+        Some((images, scan)) => {
+            let docker_config = match palisade_registry::DockerConfig::default_path() {
+                Some(p) => palisade_registry::DockerConfig::load(&p)?,
+                None => Default::default(),
+            };
+            let client = palisade_registry::Client::new(palisade_registry::ClientOptions {
+                docker_config,
+                insecure_registries: images.insecure_registries.clone(),
+                ..Default::default()
+            })?;
+            let gate = palisade_admission::scan_gate::ScanGate::new(scan, client).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e}",
+                    path.map(|p| p.display().to_string()).unwrap_or_default()
+                )
+            })?;
+            Some(gate)
+        }
+        None => None,
+    };
     let fail_closed = config.failure_policy.as_deref() != Some("Ignore");
     Ok(Webhook {
         catalogue,
         role_guard,
         images,
         gatekeeper,
+        scan_gate,
         fail_closed,
     })
 }

@@ -4,6 +4,7 @@
 use crate::{EXIT_ERROR, write_output};
 use anyhow::Result;
 use clap::Args;
+use palisade_image::vulns::Vulnerabilities;
 use palisade_image::{ImageReport, Limits, Platform};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,6 +19,10 @@ pub struct ScanImageArgs {
     /// Registries to reach over plain HTTP (loopback always is).
     #[arg(long)]
     pub insecure_registry: Vec<String>,
+    /// Keep a summary of the result by image digest in this directory, for the admission webhook's
+    /// scan gate (`admission.images.scan.cacheDir`).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// Platform to pick from a multi-platform index: os/arch[/variant] [default: linux/<this machine>].
     #[arg(long)]
     pub platform: Option<String>,
@@ -56,103 +61,9 @@ pub struct InventoryArgs {
     pub fail_on: Option<String>,
 }
 
-/// One vulnerable package, with where it came from.
-#[derive(Debug, serde::Serialize)]
-pub struct VulnerabilityRow {
-    pub package: String,
-    pub version: String,
-    pub ecosystem: String,
-    pub purl: String,
-    pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer_digest: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer_created_by: Option<String>,
-    pub advisory: palisade_vulndb::VulnMatch,
-}
-
-/// Vulnerability matching of the report's packages, or why it did not run.
-#[derive(Debug, serde::Serialize)]
-pub struct Vulnerabilities {
-    /// `evaluated`, or `not evaluated: <reason>`: a missing database is never a clean result.
-    pub status: String,
-    pub matches: Vec<VulnerabilityRow>,
-    /// Advisories that apply to a package but whose ranges could not be evaluated.
-    pub unevaluated: Vec<serde_json::Value>,
-}
-
 fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerabilities {
     let path = args.db.clone().or_else(palisade_vulndb::default_path);
-    let not_evaluated = |reason: String| Vulnerabilities {
-        status: format!("not evaluated: {reason}"),
-        matches: Vec::new(),
-        unevaluated: Vec::new(),
-    };
-    let Some(path) = path else {
-        return not_evaluated("no database path (set --db)".into());
-    };
-    if !path.exists() {
-        return not_evaluated(format!(
-            "no vulnerability database at {} (run `palisade db import`)",
-            path.display()
-        ));
-    }
-    let db = match palisade_vulndb::Database::open(&path) {
-        Ok(db) => db,
-        Err(e) => return not_evaluated(e.to_string()),
-    };
-    let mut out = Vulnerabilities {
-        status: "evaluated".into(),
-        matches: Vec::new(),
-        unevaluated: Vec::new(),
-    };
-    for p in &report.packages {
-        let query = palisade_vulndb::PackageRef {
-            ecosystem: p.osv_ecosystem(report.os.as_ref()),
-            name: match &p.namespace {
-                Some(ns) if p.ecosystem.osv_name() == "Maven" => format!("{ns}:{}", p.name),
-                _ => p.name.clone(),
-            },
-            version: p.version.clone(),
-            source_name: p.source_name.clone(),
-        };
-        let lookup = match db.lookup(&query) {
-            Ok(l) => l,
-            Err(e) => {
-                out.unevaluated.push(serde_json::json!({"package": query.name, "version": query.version, "reason": e.to_string()}));
-                continue;
-            }
-        };
-        for u in lookup.unevaluated {
-            out.unevaluated.push(serde_json::json!({"package": query.name, "version": query.version, "id": u.id, "reason": u.reason}));
-        }
-        for m in lookup.matches {
-            if args.ignore_unfixed && m.fixed_versions.is_empty() {
-                continue;
-            }
-            out.matches.push(VulnerabilityRow {
-                package: display_name(p),
-                version: p.version.clone(),
-                ecosystem: query.ecosystem.clone(),
-                purl: p.purl.clone(),
-                path: p.path.clone(),
-                layer: p.layer,
-                layer_digest: p.layer_digest.clone(),
-                layer_created_by: p.layer_created_by.clone(),
-                advisory: m,
-            });
-        }
-    }
-    out.matches.sort_by(|a, b| {
-        b.advisory
-            .severity
-            .cmp(&a.advisory.severity)
-            .then(a.package.cmp(&b.package))
-            .then(a.advisory.id.cmp(&b.advisory.id))
-    });
-    out
+    palisade_image::vulns::match_vulnerabilities(report, path.as_deref(), args.ignore_unfixed)
 }
 
 pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
@@ -166,6 +77,7 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
     // A path that exists is a local archive or layout; anything else is a registry reference,
     // pulled into a temporary OCI layout (removed afterwards) and scanned from there.
     let pulled;
+    let mut pulled_digest: Option<String> = None;
     let path = if args.image.exists() {
         args.image.clone()
     } else {
@@ -194,9 +106,12 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
             .as_ref()
             .map(|p| p.to_string())
             .unwrap_or_else(|| format!("linux/{}", default_arch()));
-        if let Err(e) = client.pull_to_layout(&reference, &wanted, pulled.path()) {
-            eprintln!("palisade: {e}");
-            return Ok(EXIT_ERROR);
+        match client.pull_to_layout(&reference, &wanted, pulled.path()) {
+            Ok((top, _)) => pulled_digest = Some(top),
+            Err(e) => {
+                eprintln!("palisade: {e}");
+                return Ok(EXIT_ERROR);
+            }
         }
         pulled.path().to_path_buf()
     };
@@ -207,6 +122,19 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
+    if let Some(dir) = &args.cache_dir {
+        let vulns = match_vulnerabilities(&report, &args.common);
+        let summary =
+            palisade_image::cache::ScanSummary::new(&report, &vulns, &palisade_image::audit::audit(&report));
+        let digests: Vec<&str> = report
+            .manifest_digest
+            .iter()
+            .chain(pulled_digest.iter())
+            .map(String::as_str)
+            .collect();
+        palisade_image::cache::write(dir, &digests, &summary)
+            .map_err(|e| anyhow::anyhow!("cannot write the scan cache {}: {e}", dir.display()))?;
+    }
     emit(&report, &args.common)
 }
 

@@ -543,3 +543,143 @@ async fn gatekeeper_constraints_in_the_webhook() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_gate_from_cache_and_on_demand() {
+    let images = match std::env::var_os("PALISADE_TEST_IMAGES").map(std::path::PathBuf::from) {
+        Some(d) if d.join("app-vuln/oci/index.json").is_file() => d,
+        _ => {
+            eprintln!("!!! SKIPPED: set PALISADE_TEST_IMAGES (scripts/test.sh builds the images) !!!");
+            return;
+        }
+    };
+    let Some(registry) = palisade_registry::testing::LocalRegistry::start() else {
+        return;
+    };
+    let client = palisade_registry::Client::new(Default::default()).unwrap();
+    let app = palisade_registry::Reference::parse(&format!("{}/test/app-vuln:1.0", registry.addr)).unwrap();
+    let base =
+        palisade_registry::Reference::parse(&format!("{}/test/debian-base:1.0", registry.addr)).unwrap();
+    palisade_registry::testing::push_layout(&images.join("app-vuln/oci"), &client, &app).unwrap();
+    palisade_registry::testing::push_layout(&images.join("debian-base/oci"), &client, &base).unwrap();
+
+    let dir = std::env::temp_dir().join(format!("palisade-scan-gate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("vulndb.redb");
+    let shared = shared_dir();
+    let import = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["db", "import"])
+        .arg(shared.join("data/osv"))
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    // The cache filled by the scanner (as CI would).
+    let cache = dir.join("cache");
+    let scan = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "scan",
+            "image",
+            "--platform",
+            "linux/amd64",
+            &app.to_string(),
+            "--cache-dir",
+        ])
+        .arg(&cache)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(scan.status.success(), "{}", String::from_utf8_lossy(&scan.stderr));
+
+    let pod = |image: String| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                     "spec": {"containers": [{"name": "c", "image": image}]}})
+    };
+    let quiet = "  defaults: {critical: audit, high: audit, medium: audit, low: audit, info: audit}\n  evaluationTimeoutMs: 30000\n";
+    let cached = format!(
+        "admission:\n{quiet}  images:\n    scan:\n      failOn: critical\n      cacheDir: '{}'\n      onDemand: false\n",
+        cache.display()
+    );
+    let w = start(&cached);
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s1", "shop", pod(app.to_string()), false),
+    )
+    .await;
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(resp["response"]["allowed"], false, "{body}");
+    assert!(
+        resp["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[admission.image-scan]"),
+        "{body}"
+    );
+    assert!(
+        resp["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("worst critical"),
+        "{body}"
+    );
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s2", "shop", pod(base.to_string()), false),
+    )
+    .await;
+    assert!(body.contains("has not been scanned"), "{body}");
+    drop(w);
+
+    // On demand: an empty cache, the webhook scans the base image itself and fills the cache.
+    let fresh = dir.join("fresh");
+    let on_demand = format!(
+        "admission:\n{quiet}  images:\n    scan:\n      failOn: critical\n      cacheDir: '{}'\n      db: '{}'\n",
+        fresh.display(),
+        db.display()
+    );
+    let w = start(&on_demand);
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s3", "shop", pod(base.to_string()), false),
+    )
+    .await;
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        resp["response"]["allowed"], true,
+        "the base image has nothing critical: {body}"
+    );
+    assert!(
+        std::fs::read_dir(&fresh).unwrap().count() >= 1,
+        "on-demand scan filled the cache"
+    );
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s4", "shop", pod(app.to_string()), false),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["response"]["allowed"],
+        false,
+        "{body}"
+    );
+}

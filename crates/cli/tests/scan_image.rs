@@ -222,42 +222,6 @@ fn scan_image_matches_vulnerabilities_with_layer_attribution() {
     let _ = std::fs::remove_file(&db);
 }
 
-/// Pushes an OCI image layout (the test image) to a registry under `reference`.
-fn push_layout(
-    layout: &std::path::Path,
-    client: &palisade_registry::Client,
-    reference: &palisade_registry::Reference,
-) {
-    let blob = |digest: &str| {
-        std::fs::read(
-            layout
-                .join("blobs/sha256")
-                .join(digest.trim_start_matches("sha256:")),
-        )
-        .unwrap()
-    };
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
-    let manifest_bytes = blob(manifest_digest);
-    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
-    client
-        .put_blob(reference, &blob(manifest["config"]["digest"].as_str().unwrap()))
-        .unwrap();
-    for layer in manifest["layers"].as_array().unwrap() {
-        client
-            .put_blob(reference, &blob(layer["digest"].as_str().unwrap()))
-            .unwrap();
-    }
-    client
-        .put_manifest(
-            reference,
-            &manifest_bytes,
-            palisade_registry::MediaTypes::OCI_MANIFEST,
-        )
-        .unwrap();
-}
-
 #[test]
 fn scan_image_pulls_from_a_registry() {
     let Some(dir) = images_dir() else { return };
@@ -267,7 +231,7 @@ fn scan_image_pulls_from_a_registry() {
     let client = palisade_registry::Client::new(Default::default()).unwrap();
     let reference =
         palisade_registry::Reference::parse(&format!("{}/test/app-vuln:1.0", registry.addr)).unwrap();
-    push_layout(&dir.join("app-vuln/oci"), &client, &reference);
+    palisade_registry::testing::push_layout(&dir.join("app-vuln/oci"), &client, &reference).unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args([

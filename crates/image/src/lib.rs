@@ -5,6 +5,7 @@
 //! a path or a link it reads from an image: every bound is in [`Limits`].
 
 pub mod audit;
+pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod dirscan;
@@ -13,6 +14,7 @@ pub mod purl;
 pub mod scan;
 pub mod source;
 mod tarstream;
+pub mod vulns;
 
 pub use catalog::{Ecosystem, OsInfo, Package};
 pub use config::{HistoryEntry, ImageConfig};

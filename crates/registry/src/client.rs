@@ -574,15 +574,17 @@ impl Client {
 
     /// Pulls the image `reference` names (for `platform` when it is an index) into an OCI image
     /// layout directory `dir` (which must exist and be empty): `oci-layout`, `index.json` and the
-    /// manifest, config and layer blobs. Returns the manifest digest.
+    /// manifest, config and layer blobs. Returns the digest the reference names (an index's, when it
+    /// names one) and the platform manifest's digest.
     pub fn pull_to_layout(
         &self,
         reference: &Reference,
         platform: &str,
         dir: &std::path::Path,
-    ) -> Result<String, RegistryError> {
+    ) -> Result<(String, String), RegistryError> {
         let io = |e: std::io::Error| RegistryError::Invalid(format!("{}: {e}", dir.display()));
         let top = self.get_manifest(reference)?;
+        let top_digest = top.digest.clone();
         let manifest = self.resolve_platform(reference, top, platform)?;
         let blobs = dir.join("blobs/sha256");
         std::fs::create_dir_all(&blobs).map_err(io)?;
@@ -636,7 +638,7 @@ impl Client {
             serde_json::to_vec_pretty(&index).unwrap_or_default(),
         )
         .map_err(io)?;
-        Ok(manifest.digest)
+        Ok((top_digest, manifest.digest))
     }
 
     /// Uploads a blob (monolithic POST + PUT); returns its digest.

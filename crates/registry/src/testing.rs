@@ -63,3 +63,52 @@ impl Drop for LocalRegistry {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Pushes an OCI image layout directory (its first manifest) to a registry under `reference`.
+pub fn push_layout(
+    layout: &std::path::Path,
+    client: &crate::Client,
+    reference: &crate::Reference,
+) -> Result<String, String> {
+    let blob = |digest: &str| {
+        std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .map_err(|e| e.to_string())
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let manifest_digest = index
+        .pointer("/manifests/0/digest")
+        .and_then(|d| d.as_str())
+        .ok_or("no manifest in index.json")?;
+    let manifest_bytes = blob(manifest_digest)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).map_err(|e| e.to_string())?;
+    let config = manifest
+        .pointer("/config/digest")
+        .and_then(|d| d.as_str())
+        .ok_or("manifest without config")?;
+    client
+        .put_blob(reference, &blob(config)?)
+        .map_err(|e| e.to_string())?;
+    for layer in manifest
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let digest = layer
+            .get("digest")
+            .and_then(|d| d.as_str())
+            .ok_or("layer without digest")?;
+        client
+            .put_blob(reference, &blob(digest)?)
+            .map_err(|e| e.to_string())?;
+    }
+    client
+        .put_manifest(reference, &manifest_bytes, crate::MediaTypes::OCI_MANIFEST)
+        .map_err(|e| e.to_string())
+}
