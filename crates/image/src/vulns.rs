@@ -52,7 +52,7 @@ pub fn match_vulnerabilities(
             path.display()
         ));
     }
-    let db = match palisade_vulndb::Database::open(&path) {
+    let db = match palisade_vulndb::Database::open(path) {
         Ok(db) => db,
         Err(e) => return not_evaluated(e.to_string()),
     };
