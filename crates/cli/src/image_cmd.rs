@@ -42,7 +42,7 @@ pub struct ScanFsArgs {
 #[derive(Args, Debug)]
 pub struct InventoryArgs {
     /// Output format.
-    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json"])]
+    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json", "sarif", "junit"])]
     pub format: String,
     /// Only the software inventory (OS and packages), without config, layers and warnings.
     #[arg(long)]
@@ -169,6 +169,46 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
         }) || misconfigurations.iter().any(|f| f.severity >= limit)
     });
     let text = match args.format.as_str() {
+        "sarif" | "junit" => {
+            let mut findings = vulns
+                .as_ref()
+                .map(|v| palisade_image::vulns::to_findings(report, v))
+                .unwrap_or_default();
+            findings.extend(misconfigurations.iter().cloned());
+            let mut rules: Vec<&'static palisade_core::RuleMeta> =
+                vec![&palisade_image::vulns::VULNERABLE_PACKAGE];
+            rules.extend(palisade_image::audit::RULES.iter().copied());
+            let mut notes = Vec::new();
+            if let Some(v) = vulns.as_ref().filter(|v| v.status != "evaluated") {
+                notes.push(palisade_report::Note {
+                    kind: "not-evaluated".into(),
+                    file: report.target.clone(),
+                    line: None,
+                    message: format!("vulnerabilities {}", v.status),
+                });
+            }
+            let out = palisade_report::Report {
+                header: palisade_report::Header {
+                    tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                    scan_kind: "image".into(),
+                    inputs: vec![report.target.clone()],
+                    rules,
+                },
+                findings,
+                notes,
+                stats: palisade_report::Stats {
+                    files: 1,
+                    objects: report.packages.len(),
+                    ..Default::default()
+                },
+            };
+            let format = if args.format == "sarif" {
+                palisade_report::Format::Sarif
+            } else {
+                palisade_report::Format::Junit
+            };
+            out.render(format, palisade_report::RenderOptions::default())?
+        }
         "json" if args.sbom_only => {
             let v =
                 serde_json::json!({ "target": report.target, "os": report.os, "packages": report.packages });

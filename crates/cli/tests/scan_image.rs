@@ -274,3 +274,55 @@ fn scan_image_pulls_from_a_registry() {
         String::from_utf8_lossy(&missing.stderr)
     );
 }
+
+#[test]
+fn scan_image_sarif_and_junit() {
+    let Some(dir) = images_dir() else { return };
+    let shared = std::env::var_os("PALISADE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let db = std::env::temp_dir().join(format!("palisade-scan-sarif-{}.redb", std::process::id()));
+    let import = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["db", "import"])
+        .arg(shared.join("data/osv"))
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(import.status.success());
+    let run = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args([
+                "scan",
+                "image",
+                "--platform",
+                "linux/amd64",
+                "--format",
+                format,
+                "--db",
+            ])
+            .arg(&db)
+            .arg(dir.join("app-vuln/docker-archive.tar"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let sarif: serde_json::Value = serde_json::from_str(&run("sarif")).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let log4shell = results
+        .iter()
+        .find(|r| r["message"]["text"].as_str().unwrap().contains("CVE-2021-44228"))
+        .expect("Log4Shell in SARIF");
+    assert_eq!(log4shell["ruleId"], "image.vulnerable-package");
+    assert_eq!(log4shell["level"], "error");
+    assert!(results.iter().any(|r| r["ruleId"] == "image.runs-as-root"));
+    let junit = run("junit");
+    assert!(junit.contains("<testsuite name=\"image.vulnerable-package\""));
+    let _ = std::fs::remove_file(&db);
+}

@@ -119,3 +119,81 @@ fn display_name(p: &crate::catalog::Package) -> String {
         None => p.name.clone(),
     }
 }
+
+/// The rule under which vulnerable packages are reported in the shared formats (SARIF, JUnit); the
+/// advisory itself is named in each finding.
+pub static VULNERABLE_PACKAGE: palisade_core::RuleMeta = palisade_core::RuleMeta {
+    id: "image.vulnerable-package",
+    title: "Package with a known vulnerability",
+    severity: palisade_core::Severity::Medium,
+    category: palisade_core::Category::Vulnerability,
+    description: "A package in the image matches an OSV advisory for its version.",
+    rationale: "Known-vulnerable packages are the most common way into containers; most have a fixed version.",
+    remediation: "Upgrade the package to a fixed version (listed in the finding) and rebuild the image.",
+    frameworks: &[
+        palisade_core::FrameworkRef::new(palisade_core::Framework::Nist800190, "4.1.1"),
+        palisade_core::FrameworkRef::new(palisade_core::Framework::MitreAttack, "T1190"),
+    ],
+    fixtures: palisade_core::Fixtures { pass: &[], fail: &[] },
+};
+
+/// The matches as findings, each on the package's file with the advisory's severity (unknown
+/// severities are reported as medium and say so).
+pub fn to_findings(report: &ImageReport, vulns: &Vulnerabilities) -> Vec<palisade_core::Finding> {
+    vulns
+        .matches
+        .iter()
+        .map(|m| {
+            let cve = m.advisory.aliases.iter().find(|a| a.starts_with("CVE-"));
+            let fixed = if m.advisory.fixed_versions.is_empty() {
+                "no fixed version yet".to_string()
+            } else {
+                format!("fixed in {}", m.advisory.fixed_versions.join(", "))
+            };
+            let known = m.advisory.severity;
+            let message = format!(
+                "{} {} ({}): {}{}{}; {fixed}{}",
+                m.package,
+                m.version,
+                m.ecosystem,
+                m.advisory.id,
+                cve.map(|c| format!(" / {c}")).unwrap_or_default(),
+                m.advisory
+                    .summary
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default(),
+                if known.is_none() {
+                    " (severity unknown)"
+                } else {
+                    ""
+                },
+            );
+            let resource = palisade_core::ResourceRef {
+                kind: "Image".into(),
+                name: report.target.clone(),
+                image: report
+                    .repo_tags
+                    .first()
+                    .cloned()
+                    .or_else(|| report.manifest_digest.clone()),
+                file: Some(m.path.clone()),
+                ..Default::default()
+            };
+            let evidence = palisade_core::Evidence {
+                pointer: format!(
+                    "/packages/{}/{}",
+                    m.purl.replace('~', "~0").replace('/', "~1"),
+                    m.advisory.id
+                ),
+                value: None,
+                line: None,
+                column: None,
+            };
+            let mut f =
+                palisade_core::Finding::from_rule(&VULNERABLE_PACKAGE, resource, message, Some(evidence));
+            f.severity = known.unwrap_or(palisade_core::Severity::Medium);
+            f
+        })
+        .collect()
+}
