@@ -114,22 +114,7 @@ fn scan_fs_reads_lockfiles_without_following_symlinks() {
 #[test]
 fn scan_image_matches_vulnerabilities_with_layer_attribution() {
     let Some(dir) = images_dir() else { return };
-    let shared = std::env::var_os("PALISADE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let db = std::env::temp_dir().join(format!("palisade-scan-vulns-{}.redb", std::process::id()));
-    let import = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["db", "import"])
-        .arg(shared.join("data/osv"))
-        .arg("--db")
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    let db = import_osv_subset("palisade-scan-vulns");
     let scan = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args([
@@ -278,18 +263,7 @@ fn scan_image_pulls_from_a_registry() {
 #[test]
 fn scan_image_sarif_and_junit() {
     let Some(dir) = images_dir() else { return };
-    let shared = std::env::var_os("PALISADE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let db = std::env::temp_dir().join(format!("palisade-scan-sarif-{}.redb", std::process::id()));
-    let import = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["db", "import"])
-        .arg(shared.join("data/osv"))
-        .arg("--db")
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(import.status.success());
+    let db = import_osv_subset("palisade-scan-sarif");
     let run = |format: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args([
@@ -325,4 +299,25 @@ fn scan_image_sarif_and_junit() {
     let junit = run("junit");
     assert!(junit.contains("<testsuite name=\"image.vulnerable-package\""));
     let _ = std::fs::remove_file(&db);
+}
+
+/// Imports the shared OSV subset into a fresh database file for one test.
+fn import_osv_subset(name: &str) -> PathBuf {
+    let shared = std::env::var_os("PALISADE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let db = std::env::temp_dir().join(format!("{name}-{}.redb", std::process::id()));
+    let import = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["db", "import"])
+        .arg(shared.join("data/osv"))
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    db
 }
