@@ -139,7 +139,7 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
 }
 
 pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
-    let report = match palisade_image::scan_directory(&args.dir, &Limits::default()) {
+    let report = match palisade_image::scan_directory(&args.dir, &Limits::default(), &mut []) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: {e}");

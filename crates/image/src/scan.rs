@@ -59,6 +59,23 @@ impl FileVisitor for CatalogVisitor {
     }
 }
 
+/// Shows each file to every visitor that wants it.
+struct Fanout<'a>(Vec<&'a mut dyn FileVisitor>);
+
+impl FileVisitor for Fanout<'_> {
+    fn wants(&self, file: &FileRef<'_>) -> bool {
+        self.0.iter().any(|v| v.wants(file))
+    }
+
+    fn visit(&mut self, file: &FileRef<'_>, content: &[u8]) {
+        for v in self.0.iter_mut() {
+            if v.wants(file) {
+                v.visit(file, content);
+            }
+        }
+    }
+}
+
 /// Opens and scans an image; `extra` visitors (secret, malware scanners) see every file too.
 pub fn scan_image(
     path: &Path,
@@ -154,16 +171,25 @@ fn assemble(
     (os, packages, warnings)
 }
 
-/// Runs the catalogers over a directory tree (a project checkout or an unpacked root filesystem).
-pub fn scan_directory(dir: &Path, limits: &Limits) -> Result<ImageReport> {
-    let mut found = Vec::new();
+/// Runs the catalogers over a directory tree (a project checkout or an unpacked root filesystem);
+/// `extra` visitors (secret, malware scanners) see the files they want, all as layer 0.
+pub fn scan_directory(
+    dir: &Path,
+    limits: &Limits,
+    extra: &mut [&mut dyn FileVisitor],
+) -> Result<ImageReport> {
+    let mut cat = CatalogVisitor {
+        limits: limits.clone(),
+        found: Vec::new(),
+    };
     let mut warnings = Vec::new();
-    crate::dirscan::walk(dir, limits, &mut warnings, |rel, mode, content| {
-        let out = catalog::catalog_file(rel, mode, content, limits);
-        if !out.packages.is_empty() || out.os.is_some() || !out.warnings.is_empty() {
-            found.push((rel.to_string(), 0, out));
-        }
-    })?;
+    let mut fanout = Fanout(vec![&mut cat]);
+    for v in extra.iter_mut() {
+        fanout.0.push(&mut **v);
+    }
+    crate::dirscan::walk(dir, limits, &mut warnings, &mut fanout)?;
+    drop(fanout);
+    let found = cat.found;
     let (os, packages, cat_warnings) = assemble(found, None);
     warnings.extend(cat_warnings);
     Ok(ImageReport {
