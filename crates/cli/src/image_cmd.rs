@@ -56,6 +56,13 @@ pub struct InventoryArgs {
     /// Leave out vulnerabilities that have no fixed version yet.
     #[arg(long)]
     pub ignore_unfixed: bool,
+    /// Directory (searched recursively) or file of YARA rules (`.yar`, `.yara`) to run besides the
+    /// built-in malware rules; repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub yara_rules: Vec<PathBuf>,
+    /// No progress display on standard error (it is only drawn on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Exit with code 1 when a vulnerability reaches this severity.
     #[arg(long, value_parser = ["critical", "high", "medium", "low", "info"])]
     pub fail_on: Option<String>,
@@ -115,13 +122,30 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
         }
         pulled.path().to_path_buf()
     };
-    let report = match palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), &mut []) {
+    let engine = match crate::malware::engine(&args.common) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("palisade: {e:#}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let mut malware = engine.as_ref().map(palisade_malware::MalwareVisitor::new);
+    let mut progress = crate::progress::ScanProgress::new(args.common.no_progress, "scanning");
+    let mut extra: Vec<&mut dyn palisade_image::FileVisitor> = vec![&mut progress];
+    if let Some(m) = malware.as_mut() {
+        extra.push(m);
+    }
+    let result = palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), &mut extra);
+    drop(extra);
+    progress.finish();
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: {e}");
             return Ok(EXIT_ERROR);
         }
     };
+    let malware = malware.map(|m| m.finish(Some(&report.filesystem)));
     if let Some(dir) = &args.cache_dir {
         let vulns = match_vulnerabilities(&report, &args.common);
         let summary =
@@ -135,21 +159,42 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
         palisade_image::cache::write(dir, &digests, &summary)
             .map_err(|e| anyhow::anyhow!("cannot write the scan cache {}: {e}", dir.display()))?;
     }
-    emit(&report, &args.common)
+    emit(&report, &args.common, malware.as_ref())
 }
 
 pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
-    let report = match palisade_image::scan_directory(&args.dir, &Limits::default(), &mut []) {
+    let engine = match crate::malware::engine(&args.common) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("palisade: {e:#}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let mut malware = engine.as_ref().map(palisade_malware::MalwareVisitor::new);
+    let mut progress = crate::progress::ScanProgress::new(args.common.no_progress, "scanning");
+    let mut extra: Vec<&mut dyn palisade_image::FileVisitor> = vec![&mut progress];
+    if let Some(m) = malware.as_mut() {
+        extra.push(m);
+    }
+    let result = palisade_image::scan_directory(&args.dir, &Limits::default(), &mut extra);
+    drop(extra);
+    progress.finish();
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: {e}");
             return Ok(EXIT_ERROR);
         }
     };
-    emit(&report, &args.common)
+    let malware = malware.map(|m| m.finish(None));
+    emit(&report, &args.common, malware.as_ref())
 }
 
-fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
+fn emit(
+    report: &ImageReport,
+    args: &InventoryArgs,
+    malware: Option<&palisade_malware::MalwareResults>,
+) -> Result<u8> {
     let fail_on: Option<palisade_core::Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
     let vulns = if args.sbom_only {
         None
@@ -167,6 +212,7 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
                 .iter()
                 .any(|m| m.advisory.severity.is_some_and(|s| s >= limit))
         }) || misconfigurations.iter().any(|f| f.severity >= limit)
+            || malware.is_some_and(|m| m.matches.iter().any(|d| d.detection.severity >= limit))
     });
     let text = match args.format.as_str() {
         "sarif" | "junit" => {
@@ -175,9 +221,13 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
                 .map(|v| palisade_image::vulns::to_findings(report, v))
                 .unwrap_or_default();
             findings.extend(misconfigurations.iter().cloned());
+            if let Some(m) = malware {
+                findings.extend(palisade_malware::to_findings(report, m));
+            }
             let mut rules: Vec<&'static palisade_core::RuleMeta> =
                 vec![&palisade_image::vulns::VULNERABLE_PACKAGE];
             rules.extend(palisade_image::audit::RULES.iter().copied());
+            rules.extend(palisade_malware::catalogue::RULES.iter().copied());
             let mut notes = Vec::new();
             if let Some(v) = vulns.as_ref().filter(|v| v.status != "evaluated") {
                 notes.push(palisade_report::Note {
@@ -223,6 +273,9 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
                     serde_json::to_value(&misconfigurations)?,
                 );
             }
+            if let (Some(map), Some(m)) = (v.as_object_mut(), malware) {
+                map.insert("malware".into(), serde_json::to_value(m)?);
+            }
             serde_json::to_string_pretty(&v)? + "\n"
         }
         _ => {
@@ -239,6 +292,9 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
                         f.message
                     );
                 }
+            }
+            if let Some(m) = malware {
+                crate::malware::table(&mut text, m);
             }
             text
         }

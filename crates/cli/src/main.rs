@@ -4,8 +4,10 @@ mod admission_cmd;
 mod config;
 mod db_cmd;
 mod image_cmd;
+mod malware;
 mod netpol_cmd;
 mod policy_cmd;
+mod progress;
 mod rules_cmd;
 mod scan_k8s;
 

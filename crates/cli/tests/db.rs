@@ -142,3 +142,170 @@ fn default_location_bad_files_and_errors() {
         text(&out.stderr)
     );
 }
+
+/// A zip of every OSV file in `dir`, as OSV publishes one per ecosystem.
+fn zip_dir(dir: &Path) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &std::fs::read(&path).unwrap()).unwrap();
+    }
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+/// A one-thread HTTP/1.1 server on loopback serving `routes` (path → body); other paths get 404.
+/// A body starting with `TRUNCATE` is announced longer than it is and cut short.
+fn serve(routes: Vec<(String, Vec<u8>)>) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+            if path == "/quit" {
+                break;
+            }
+            match routes.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) if body.starts_with(b"TRUNCATE") => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len() * 10
+                    );
+                    let _ = stream.write_all(body);
+                }
+                Some((_, body)) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(body);
+                }
+                None => {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    (base, handle)
+}
+
+fn status_json(db: &Path) -> Value {
+    let out = palisade(&["db", "status", "-f", "json", "--db", db.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn update_downloads_archives_and_replaces_the_database_only_when_all_succeed() {
+    let Some(osv) = shared_osv() else { return };
+    let dir = scratch("update");
+    let db = dir.join("vulndb.redb");
+    let (base, server) = serve(vec![
+        ("/PyPI/all.zip".into(), zip_dir(&osv.join("PyPI"))),
+        ("/crates.io/all.zip".into(), zip_dir(&osv.join("crates.io"))),
+        ("/Broken%20Mirror/all.zip".into(), b"TRUNCATE this body".to_vec()),
+    ]);
+    let db_arg = db.to_str().unwrap();
+    let update = |ecosystems: &[&str]| {
+        let mut args = vec![
+            "db",
+            "update",
+            "--base-url",
+            base.as_str(),
+            "--db",
+            db_arg,
+            "--no-progress",
+        ];
+        for e in ecosystems {
+            args.extend(["--ecosystem", e]);
+        }
+        palisade(&args, &[])
+    };
+
+    let out = update(&["PyPI", "crates.io"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("downloaded 2 archives"),
+        "{}",
+        text(&out.stdout)
+    );
+    let status = status_json(&db);
+    assert_eq!(status["source"], base.as_str());
+    let pypi = status["per_ecosystem"]["PyPI"].clone();
+    assert!(pypi.as_u64().unwrap() > 0);
+    assert!(status["per_ecosystem"]["crates.io"].as_u64().unwrap() > 0);
+    let checksum = status["checksum"].clone();
+
+    // A missing ecosystem (404) or a cut-short download fails and leaves the database as it was.
+    for bad in [&["PyPI", "NoSuchEcosystem"][..], &["Broken Mirror"][..]] {
+        let out = update(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stdout));
+        let err = text(&out.stderr);
+        assert!(err.contains("the database was not changed"), "{err}");
+        assert_eq!(status_json(&db)["checksum"], checksum);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "vulndb.redb")
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "download directories left behind: {leftovers:?}"
+    );
+
+    // A file:// mirror works the same way.
+    let mirror = dir.join("mirror/PyPI");
+    std::fs::create_dir_all(&mirror).unwrap();
+    std::fs::write(mirror.join("all.zip"), zip_dir(&osv.join("PyPI"))).unwrap();
+    let file_base = format!("file://{}", dir.join("mirror").display());
+    let out = palisade(
+        &[
+            "db",
+            "update",
+            "--base-url",
+            &file_base,
+            "--ecosystem",
+            "PyPI",
+            "--db",
+            db_arg,
+            "-f",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["per_ecosystem"]["PyPI"], pypi);
+    assert_eq!(status_json(&db)["per_ecosystem"].as_object().unwrap().len(), 1);
+
+    let _ = std::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .and_then(|mut s| std::io::Write::write_all(&mut s, b"GET /quit HTTP/1.1\r\n\r\n"));
+    server.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

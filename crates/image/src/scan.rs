@@ -59,17 +59,26 @@ impl FileVisitor for CatalogVisitor {
     }
 }
 
-/// Shows each file to every visitor that wants it.
-struct Fanout<'a>(Vec<&'a mut dyn FileVisitor>);
+/// Shows each file to every visitor that wants it. Every visitor is asked once per file (some
+/// count what they are shown, such as progress and size-limit reporting), and `visit` reuses the
+/// answers.
+struct Fanout<'a> {
+    visitors: Vec<&'a mut dyn FileVisitor>,
+    wanted: std::cell::RefCell<Vec<bool>>,
+}
 
 impl FileVisitor for Fanout<'_> {
     fn wants(&self, file: &FileRef<'_>) -> bool {
-        self.0.iter().any(|v| v.wants(file))
+        let mut wanted = self.wanted.borrow_mut();
+        wanted.clear();
+        wanted.extend(self.visitors.iter().map(|v| v.wants(file)));
+        wanted.iter().any(|w| *w)
     }
 
     fn visit(&mut self, file: &FileRef<'_>, content: &[u8]) {
-        for v in self.0.iter_mut() {
-            if v.wants(file) {
+        let wanted = self.wanted.borrow();
+        for (v, w) in self.visitors.iter_mut().zip(wanted.iter()) {
+            if *w {
                 v.visit(file, content);
             }
         }
@@ -183,9 +192,12 @@ pub fn scan_directory(
         found: Vec::new(),
     };
     let mut warnings = Vec::new();
-    let mut fanout = Fanout(vec![&mut cat]);
+    let mut fanout = Fanout {
+        visitors: vec![&mut cat],
+        wanted: Default::default(),
+    };
     for v in extra.iter_mut() {
-        fanout.0.push(&mut **v);
+        fanout.visitors.push(&mut **v);
     }
     crate::dirscan::walk(dir, limits, &mut warnings, &mut fanout)?;
     drop(fanout);

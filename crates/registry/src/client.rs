@@ -163,6 +163,71 @@ impl Client {
         })
     }
 
+    /// Streams a plain HTTP(S) GET of `url` into `dest` (OSV archives for `db update`), at most
+    /// `limit` bytes, calling `progress(done, total)` as bytes arrive. Unlike registry calls it
+    /// has no overall time limit (archives are hundreds of MB), only the agent's connect and
+    /// per-read timeouts. Returns the byte count.
+    pub fn download(
+        &self,
+        url: &str,
+        dest: &mut dyn std::io::Write,
+        limit: u64,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<u64, RegistryError> {
+        let err = |message: String| RegistryError::Http {
+            url: url.to_string(),
+            message,
+        };
+        let response = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(None)
+            .timeout_recv_body(Some(self.options.timeout))
+            .build()
+            .call()
+            .map_err(|e| err(e.to_string()))?;
+        Self::check_status(&response, url, &[200])?;
+        let total = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if total.is_some_and(|n| n > limit) {
+            return Err(RegistryError::TooLarge {
+                what: url.to_string(),
+                limit,
+            });
+        }
+        let mut body = response.into_body();
+        let mut reader = body.with_config().limit(limit.saturating_add(1)).reader();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut done = 0u64;
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buf).map_err(|e| err(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            done += n as u64;
+            if done > limit {
+                return Err(RegistryError::TooLarge {
+                    what: url.to_string(),
+                    limit,
+                });
+            }
+            dest.write_all(&buf[..n])
+                .map_err(|e| err(format!("cannot write: {e}")))?;
+            progress(done, total);
+        }
+        if total.is_some_and(|t| t != done) {
+            return Err(err(format!(
+                "body ended after {done} of {} bytes",
+                total.unwrap_or(0)
+            )));
+        }
+        Ok(done)
+    }
+
     fn base(&self, registry: &str) -> String {
         let insecure =
             is_loopback(registry) || self.options.insecure_registries.iter().any(|r| r == registry);

@@ -13,7 +13,7 @@ pub use cvss::{CvssV3, severity_from_score};
 pub use import::{ImportLimits, SkippedFile};
 pub use matcher::{Lookup, PackageRef, Unevaluated, VulnMatch, match_advisory};
 pub use osv::Advisory;
-pub use store::{Database, ImportReport, Status, default_path, import};
+pub use store::{Database, ImportReport, Status, default_path, import, import_labelled};
 pub use version::{Scheme, Version};
 
 use std::path::PathBuf;

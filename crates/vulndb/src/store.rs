@@ -84,6 +84,17 @@ fn ecosystem_label(ecosystem: &str) -> String {
 /// Imports every OSV record under `source` into a new database at `target`, replacing any
 /// database there atomically. Invalid records are skipped and listed in the report.
 pub fn import(source: &Path, target: &Path, limits: ImportLimits) -> Result<ImportReport> {
+    import_labelled(source, target, limits, &source.display().to_string())
+}
+
+/// [`import`], recording `label` as the database's source (`db update` records the download URL,
+/// not the temporary directory the archives were saved in).
+pub fn import_labelled(
+    source: &Path,
+    target: &Path,
+    limits: ImportLimits,
+    label: &str,
+) -> Result<ImportReport> {
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -94,7 +105,7 @@ pub fn import(source: &Path, target: &Path, limits: ImportLimits) -> Result<Impo
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "vulndb.redb".into());
     let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = build(source, &temp, target, limits);
+    let result = build(source, &temp, target, limits, label);
     match result {
         Ok(report) => {
             std::fs::rename(&temp, target).map_err(|e| {
@@ -110,7 +121,13 @@ pub fn import(source: &Path, target: &Path, limits: ImportLimits) -> Result<Impo
     }
 }
 
-fn build(source: &Path, temp: &Path, target: &Path, limits: ImportLimits) -> Result<ImportReport> {
+fn build(
+    source: &Path,
+    temp: &Path,
+    target: &Path,
+    limits: ImportLimits,
+    label: &str,
+) -> Result<ImportReport> {
     let _ = std::fs::remove_file(temp);
     let db = redb::Database::create(temp).map_err(|e| store_error(temp, e))?;
     let txn = db.begin_write().map_err(|e| store_error(temp, e))?;
@@ -211,7 +228,7 @@ fn build(source: &Path, temp: &Path, target: &Path, limits: ImportLimits) -> Res
         for (k, v) in [
             ("schema_version", SCHEMA_VERSION.to_string()),
             ("imported_at", imported_at.to_string()),
-            ("source", source.display().to_string()),
+            ("source", label.to_string()),
             ("checksum", checksum.clone()),
             ("advisories", advisories.to_string()),
             ("per_ecosystem", counts),
