@@ -42,7 +42,7 @@ pub struct ScanFsArgs {
 #[derive(Args, Debug)]
 pub struct InventoryArgs {
     /// Output format.
-    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json", "sarif", "junit"])]
+    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json", "sarif", "junit", "cyclonedx", "spdx"])]
     pub format: String,
     /// Only the software inventory (OS and packages), without config, layers and warnings.
     #[arg(long)]
@@ -169,6 +169,7 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
         }) || misconfigurations.iter().any(|f| f.severity >= limit)
     });
     let text = match args.format.as_str() {
+        "cyclonedx" | "spdx" => crate::sbom_cmd::render(report, vulns.as_ref(), &args.format)?,
         "sarif" | "junit" => {
             let mut findings = vulns
                 .as_ref()

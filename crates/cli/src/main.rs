@@ -7,6 +7,7 @@ mod image_cmd;
 mod netpol_cmd;
 mod policy_cmd;
 mod rules_cmd;
+mod sbom_cmd;
 mod scan_k8s;
 
 use clap::{Args, Parser, Subcommand};

@@ -321,3 +321,196 @@ fn import_osv_subset(name: &str) -> PathBuf {
     );
     db
 }
+
+/// Validates an SBOM file with the independent validators in `scripts/validate-sbom.py` (the
+/// CycloneDX 1.6 schema from cyclonedx-python-lib, spdx-tools for SPDX 2.3), run by the Python that
+/// `scripts/test.sh` prepares; without PALISADE_VALIDATOR_PYTHON it says so loudly and skips.
+fn validate_sbom(kind: &str, file: &std::path::Path) {
+    let Some(python) = std::env::var_os("PALISADE_VALIDATOR_PYTHON") else {
+        eprintln!(
+            "!!! SKIPPED {kind} validation: PALISADE_VALIDATOR_PYTHON is not set (scripts/test.sh sets it) !!!"
+        );
+        return;
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/validate-sbom.py");
+    let check = Command::new(python)
+        .arg(&script)
+        .arg(kind)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{kind} {}: {}{}",
+        file.display(),
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// The purls of the packages planted in the app image (expected.json of build-test-images.sh).
+fn planted_purls(dir: &std::path::Path) -> Vec<String> {
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("app-vuln/expected.json")).unwrap()).unwrap();
+    let mut purls = Vec::new();
+    let list = |key: &str| expected[key].as_array().cloned().unwrap_or_default();
+    for p in list("pypi") {
+        let name = p["name"].as_str().unwrap().to_lowercase().replace('_', "-");
+        purls.push(format!("pkg:pypi/{name}@{}", p["version"].as_str().unwrap()));
+    }
+    for p in list("npm") {
+        purls.push(format!(
+            "pkg:npm/{}@{}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        ));
+    }
+    for p in expected["cargo_lock"]["vulnerable"].as_array().unwrap() {
+        purls.push(format!(
+            "pkg:cargo/{}@{}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        ));
+    }
+    for p in expected["go"]["go_sum_modules"].as_array().unwrap() {
+        purls.push(format!(
+            "pkg:golang/{}@{}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        ));
+    }
+    for p in list("maven") {
+        purls.push(format!(
+            "pkg:maven/{}/{}@{}",
+            p["groupId"].as_str().unwrap(),
+            p["artifactId"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        ));
+    }
+    assert!(purls.len() >= 14, "{purls:?}");
+    purls
+}
+
+#[test]
+fn scan_image_sbom_cyclonedx_and_spdx_validate() {
+    let Some(dir) = images_dir() else { return };
+    let db = import_osv_subset("palisade-scan-sbom");
+    let planted = planted_purls(&dir);
+    let out_dir = tempfile::tempdir().unwrap();
+    for (layout, input) in [
+        ("docker-archive", dir.join("app-vuln/docker-archive.tar")),
+        ("oci", dir.join("app-vuln/oci")),
+    ] {
+        for format in ["cyclonedx", "spdx"] {
+            let file = out_dir.path().join(format!("{layout}.{format}.json"));
+            let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+                .args([
+                    "scan",
+                    "image",
+                    "--platform",
+                    "linux/amd64",
+                    "--format",
+                    format,
+                    "--db",
+                ])
+                .arg(&db)
+                .arg("-o")
+                .arg(&file)
+                .arg(&input)
+                .env("SOURCE_DATE_EPOCH", "1795910400")
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            validate_sbom(format, &file);
+            let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+            let purls: Vec<String> = if format == "cyclonedx" {
+                assert_eq!(doc["specVersion"], "1.6");
+                assert_eq!(doc["metadata"]["timestamp"], "2026-11-29T00:00:00Z");
+                assert_eq!(doc["metadata"]["component"]["type"], "container");
+                if layout == "oci" {
+                    assert!(
+                        doc["metadata"]["component"]["purl"]
+                            .as_str()
+                            .unwrap()
+                            .starts_with("pkg:oci/"),
+                        "{}",
+                        doc["metadata"]["component"]
+                    );
+                }
+                let log4shell = doc["vulnerabilities"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|v| v["references"].to_string().contains("CVE-2021-44228"))
+                    .expect("Log4Shell in the CycloneDX vulnerabilities");
+                assert_eq!(log4shell["ratings"][0]["severity"], "critical");
+                let affected = log4shell["affects"][0]["ref"].as_str().unwrap();
+                assert!(affected.starts_with("pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"));
+                doc["components"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|c| c["purl"].as_str().map(str::to_string))
+                    .collect()
+            } else {
+                assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+                doc["packages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|p| p["externalRefs"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|r| r["referenceLocator"].as_str().map(str::to_string))
+                    .collect()
+            };
+            for want in &planted {
+                assert!(purls.contains(want), "{layout} {format}: {want} missing");
+            }
+            assert!(
+                purls.iter().filter(|p| p.starts_with("pkg:deb/debian/")).count() > 50,
+                "{layout} {format}: dpkg packages"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&db);
+}
+
+#[test]
+fn scan_fs_sbom_of_a_lockfile() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.lock"),
+        "version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+    )
+    .unwrap();
+    for format in ["cyclonedx", "spdx"] {
+        let file = dir.path().join(format!("sbom.{format}.json"));
+        let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["scan", "fs", "--sbom-only", "--format", format, "-o"])
+            .arg(&file)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        validate_sbom(format, &file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("\"pkg:cargo/smallvec@1.6.0\""), "{text}");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if format == "cyclonedx" {
+            assert_eq!(doc["metadata"]["component"]["type"], "application");
+            assert!(
+                doc.get("vulnerabilities").is_none(),
+                "--sbom-only has no vulnerabilities"
+            );
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dirscan;
 pub mod layers;
 pub mod purl;
+pub mod sbom;
 pub mod scan;
 pub mod source;
 mod tarstream;
