@@ -59,6 +59,10 @@ pub struct InventoryArgs {
     /// Exit with code 1 when a vulnerability reaches this severity.
     #[arg(long, value_parser = ["critical", "high", "medium", "low", "info"])]
     pub fail_on: Option<String>,
+    /// Exceptions file (YAML, the `scan k8s --exceptions` format): vulnerabilities by id or alias and
+    /// findings by rule, each with a reason and an optional expiry; suppressed findings are listed apart.
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
 }
 
 fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerabilities {
@@ -151,16 +155,22 @@ pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
 
 fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
     let fail_on: Option<palisade_core::Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
-    let vulns = if args.sbom_only {
+    let mut vulns = if args.sbom_only {
         None
     } else {
         Some(match_vulnerabilities(report, args))
     };
-    let misconfigurations = if args.sbom_only {
+    let mut misconfigurations = if args.sbom_only {
         Vec::new()
     } else {
         palisade_image::audit::audit(report)
     };
+    let suppression = crate::ignore::apply(
+        report,
+        args.ignore_file.as_deref().filter(|_| !args.sbom_only),
+        vulns.as_mut(),
+        &mut misconfigurations,
+    )?;
     let failed = fail_on.is_some_and(|limit| {
         vulns.as_ref().is_some_and(|v| {
             v.matches
@@ -176,9 +186,13 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
                 .map(|v| palisade_image::vulns::to_findings(report, v))
                 .unwrap_or_default();
             findings.extend(misconfigurations.iter().cloned());
+            findings.extend(suppression.suppressed.iter().cloned());
             let mut rules: Vec<&'static palisade_core::RuleMeta> =
                 vec![&palisade_image::vulns::VULNERABLE_PACKAGE];
             rules.extend(palisade_image::audit::RULES.iter().copied());
+            if args.ignore_file.is_some() {
+                rules.push(&palisade_core::exception::EXPIRED_EXCEPTION_RULE);
+            }
             let mut notes = Vec::new();
             if let Some(v) = vulns.as_ref().filter(|v| v.status != "evaluated") {
                 notes.push(palisade_report::Note {
@@ -223,6 +237,10 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
                     "misconfigurations".into(),
                     serde_json::to_value(&misconfigurations)?,
                 );
+                map.insert(
+                    "suppressed".into(),
+                    serde_json::to_value(&suppression.suppressed)?,
+                );
             }
             serde_json::to_string_pretty(&v)? + "\n"
         }
@@ -240,6 +258,7 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
                         f.message
                     );
                 }
+                crate::ignore::table(&mut text, &suppression);
             }
             text
         }

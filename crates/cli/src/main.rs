@@ -3,6 +3,7 @@
 mod admission_cmd;
 mod config;
 mod db_cmd;
+mod ignore;
 mod image_cmd;
 mod netpol_cmd;
 mod policy_cmd;

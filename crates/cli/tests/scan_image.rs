@@ -514,3 +514,142 @@ fn scan_fs_sbom_of_a_lockfile() {
         }
     }
 }
+
+#[test]
+fn scan_image_ignore_file_suppresses_with_reason_and_expiry() {
+    let Some(dir) = images_dir() else { return };
+    let db = import_osv_subset("palisade-scan-ignore");
+    let work = tempfile::tempdir().unwrap();
+    // Every critical advisory of the app image, each selected another way (alias, id with package,
+    // id with path glob), and one configuration rule.
+    let ignore = |log4j_expires: &str| {
+        let file = work.path().join(format!("ignore-{log4j_expires}.yaml"));
+        std::fs::write(
+            &file,
+            format!(
+                "ignore:\n\
+                 - vulnerability: CVE-2021-44228\n  reason: JNDI lookups disabled (LOG4J_FORMAT_MSG_NO_LOOKUPS)\n  expires: {log4j_expires}\n\
+                 - vulnerability: GHSA-xvch-5gv4-984h\n  package: minimist\n  reason: build-time only\n\
+                 - vulnerability: RUSTSEC-2021-0003\n  path: /app/rust-svc/*\n  reason: not reachable\n\
+                 - rule: image.runs-as-root\n  reason: drops privileges in the entrypoint\n"
+            ),
+        )
+        .unwrap();
+        file
+    };
+    let scan = |extra: &[&str], ignore: Option<&std::path::Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+        cmd.args(["scan", "image", "--platform", "linux/amd64", "--db"])
+            .arg(&db)
+            .args(extra);
+        if let Some(f) = ignore {
+            cmd.arg("--ignore-file").arg(f);
+        }
+        cmd.arg(dir.join("app-vuln/docker-archive.tar")).output().unwrap()
+    };
+    let is_log4shell = |m: &serde_json::Value| m.to_string().contains("CVE-2021-44228");
+
+    assert_eq!(scan(&["--fail-on", "critical"], None).status.code(), Some(1));
+    let live = ignore("2099-12-31");
+    assert_eq!(
+        scan(&["--fail-on", "critical"], Some(&live)).status.code(),
+        Some(0),
+        "every critical advisory is suppressed"
+    );
+    assert_eq!(scan(&["--fail-on", "high"], Some(&live)).status.code(), Some(1));
+
+    let out = scan(&["--format", "json"], Some(&live));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let matches = v["vulnerabilities"]["matches"].as_array().unwrap();
+    assert!(!matches.iter().any(is_log4shell));
+    assert!(!matches.iter().any(|m| m["advisory"]["severity"] == "critical"));
+    let suppressed = v["suppressed"].as_array().unwrap();
+    let log4shell = suppressed
+        .iter()
+        .find(|f| is_log4shell(f))
+        .expect("suppressed Log4Shell");
+    assert_eq!(log4shell["status"]["state"], "excepted");
+    assert_eq!(
+        log4shell["status"]["reason"],
+        "JNDI lookups disabled (LOG4J_FORMAT_MSG_NO_LOOKUPS)"
+    );
+    assert_eq!(log4shell["vulnerability"]["id"], "GHSA-jfh8-c2jp-5v3q");
+    assert!(suppressed.iter().any(|f| f["rule_id"] == "image.runs-as-root"));
+    assert!(
+        !v["misconfigurations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == "image.runs-as-root")
+    );
+
+    let table = String::from_utf8(scan(&[], Some(&live)).stdout).unwrap();
+    let (findings, suppressed_section) = table.split_once("\nSuppressed: ").expect("suppressed section");
+    assert!(!findings.contains("CVE-2021-44228"), "{findings}");
+    assert!(
+        suppressed_section.contains("GHSA-jfh8-c2jp-5v3q")
+            && suppressed_section.contains("JNDI lookups disabled")
+    );
+
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&scan(&["--format", "sarif"], Some(&live)).stdout).unwrap();
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["message"]["text"].as_str().unwrap().contains("CVE-2021-44228"))
+        .expect("Log4Shell stays in SARIF, as suppressed");
+    assert_eq!(result["suppressions"][0]["kind"], "external");
+
+    // An expired entry suppresses nothing and is itself reported.
+    let expired = ignore("2020-01-01");
+    assert_eq!(
+        scan(&["--fail-on", "critical"], Some(&expired)).status.code(),
+        Some(1)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&scan(&["--format", "json"], Some(&expired)).stdout).unwrap();
+    assert!(
+        v["vulnerabilities"]["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(is_log4shell)
+    );
+    let note = v["misconfigurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "exception.expired")
+        .expect("expired exception reported");
+    assert!(
+        note["message"].as_str().unwrap().contains("CVE-2021-44228"),
+        "{note}"
+    );
+
+    // A malformed file is a usage error that names the file and the line.
+    let bad = work.path().join("bad.yaml");
+    std::fs::write(&bad, "ignore:\n  - vulnerability: CVE-1\n    reason: ok\n  - vulnerability: CVE-2\n    expires: 2027-01-01\n").unwrap();
+    let out = scan(&[], Some(&bad));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:4: entry 2") && err.contains("reason"),
+        "{err}"
+    );
+    std::fs::write(&bad, "ignore:\n  - vulnerability: [CVE-1\n").unwrap();
+    let out = scan(&[], Some(&bad));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.yaml:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&db);
+}

@@ -14,6 +14,7 @@ pub mod purl;
 pub mod sbom;
 pub mod scan;
 pub mod source;
+pub mod suppress;
 mod tarstream;
 pub mod vulns;
 
