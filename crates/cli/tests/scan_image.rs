@@ -653,3 +653,43 @@ fn scan_image_ignore_file_suppresses_with_reason_and_expiry() {
     );
     let _ = std::fs::remove_file(&db);
 }
+
+#[test]
+fn scan_fs_ignore_file_reports_expired_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "flask==0.12\n").unwrap();
+    let ignore = dir.path().join("ignore.yaml");
+    std::fs::write(
+        &ignore,
+        "exceptions:\n- vulnerability: PYSEC-*\n  path: /requirements.txt\n  reason: pinned by the base image\n  expires: 2021-06-30\n",
+    )
+    .unwrap();
+    let none = dir.path().join("no-db.redb");
+    let scan = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["scan", "fs", "--db"])
+            .arg(&none)
+            .arg("--ignore-file")
+            .arg(&ignore)
+            .args(extra)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = scan(&["--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expired = &v["misconfigurations"][0];
+    assert_eq!(expired["rule_id"], "exception.expired");
+    assert!(
+        expired["message"].as_str().unwrap().contains("PYSEC-* in "),
+        "{expired}"
+    );
+    assert_eq!(v["suppressed"], serde_json::json!([]));
+    assert_eq!(scan(&["--fail-on", "low"]).status.code(), Some(1));
+}
