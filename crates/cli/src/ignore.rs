@@ -11,6 +11,15 @@ use palisade_image::vulns::Vulnerabilities;
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// Reads the ignore file once before scanning, so a mistake in it fails in a second rather than after
+/// a long pull and scan.
+pub fn check(path: Option<&Path>) -> Result<()> {
+    if let Some(path) = path {
+        crate::config::load_exceptions(path)?;
+    }
+    Ok(())
+}
+
 /// Applies the ignore file, if any. Expired exceptions are added to `misconfigurations` as
 /// `exception.expired` findings, so they are reported and count for `--fail-on`.
 pub fn apply(

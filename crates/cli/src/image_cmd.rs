@@ -71,6 +71,7 @@ fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerab
 }
 
 pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
+    crate::ignore::check(args.common.ignore_file.as_deref())?;
     let platform = match args.platform.as_deref().map(Platform::parse).transpose() {
         Ok(p) => p,
         Err(e) => {
@@ -143,6 +144,7 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
 }
 
 pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
+    crate::ignore::check(args.common.ignore_file.as_deref())?;
     let report = match palisade_image::scan_directory(&args.dir, &Limits::default()) {
         Ok(r) => r,
         Err(e) => {
