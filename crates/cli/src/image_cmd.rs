@@ -42,7 +42,7 @@ pub struct ScanFsArgs {
 #[derive(Args, Debug)]
 pub struct InventoryArgs {
     /// Output format.
-    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json", "sarif", "junit"])]
+    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json", "sarif", "junit", "cyclonedx", "spdx"])]
     pub format: String,
     /// Only the software inventory (OS and packages), without config, layers and warnings.
     #[arg(long)]
@@ -66,6 +66,10 @@ pub struct InventoryArgs {
     /// Exit with code 1 when a vulnerability reaches this severity.
     #[arg(long, value_parser = ["critical", "high", "medium", "low", "info"])]
     pub fail_on: Option<String>,
+    /// Exceptions file (YAML, the `scan k8s --exceptions` format): vulnerabilities by id or alias and
+    /// findings by rule, each with a reason and an optional expiry; suppressed findings are listed apart.
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
 }
 
 fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerabilities {
@@ -74,6 +78,7 @@ fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerab
 }
 
 pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
+    crate::ignore::check(args.common.ignore_file.as_deref())?;
     let platform = match args.platform.as_deref().map(Platform::parse).transpose() {
         Ok(p) => p,
         Err(e) => {
@@ -163,6 +168,7 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
 }
 
 pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
+    crate::ignore::check(args.common.ignore_file.as_deref())?;
     let engine = match crate::malware::engine(&args.common) {
         Ok(e) => e,
         Err(e) => {
@@ -196,16 +202,22 @@ fn emit(
     malware: Option<&palisade_malware::MalwareResults>,
 ) -> Result<u8> {
     let fail_on: Option<palisade_core::Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
-    let vulns = if args.sbom_only {
+    let mut vulns = if args.sbom_only {
         None
     } else {
         Some(match_vulnerabilities(report, args))
     };
-    let misconfigurations = if args.sbom_only {
+    let mut misconfigurations = if args.sbom_only {
         Vec::new()
     } else {
         palisade_image::audit::audit(report)
     };
+    let suppression = crate::ignore::apply(
+        report,
+        args.ignore_file.as_deref().filter(|_| !args.sbom_only),
+        vulns.as_mut(),
+        &mut misconfigurations,
+    )?;
     let failed = fail_on.is_some_and(|limit| {
         vulns.as_ref().is_some_and(|v| {
             v.matches
@@ -215,6 +227,7 @@ fn emit(
             || malware.is_some_and(|m| m.matches.iter().any(|d| d.detection.severity >= limit))
     });
     let text = match args.format.as_str() {
+        "cyclonedx" | "spdx" => crate::sbom_cmd::render(report, vulns.as_ref(), &args.format)?,
         "sarif" | "junit" => {
             let mut findings = vulns
                 .as_ref()
@@ -224,10 +237,14 @@ fn emit(
             if let Some(m) = malware {
                 findings.extend(palisade_malware::to_findings(report, m));
             }
+            findings.extend(suppression.suppressed.iter().cloned());
             let mut rules: Vec<&'static palisade_core::RuleMeta> =
                 vec![&palisade_image::vulns::VULNERABLE_PACKAGE];
             rules.extend(palisade_image::audit::RULES.iter().copied());
             rules.extend(palisade_malware::catalogue::RULES.iter().copied());
+            if args.ignore_file.is_some() {
+                rules.push(&palisade_core::exception::EXPIRED_EXCEPTION_RULE);
+            }
             let mut notes = Vec::new();
             if let Some(v) = vulns.as_ref().filter(|v| v.status != "evaluated") {
                 notes.push(palisade_report::Note {
@@ -272,6 +289,10 @@ fn emit(
                     "misconfigurations".into(),
                     serde_json::to_value(&misconfigurations)?,
                 );
+                map.insert(
+                    "suppressed".into(),
+                    serde_json::to_value(&suppression.suppressed)?,
+                );
             }
             if let (Some(map), Some(m)) = (v.as_object_mut(), malware) {
                 map.insert("malware".into(), serde_json::to_value(m)?);
@@ -292,6 +313,7 @@ fn emit(
                         f.message
                     );
                 }
+                crate::ignore::table(&mut text, &suppression);
             }
             if let Some(m) = malware {
                 crate::malware::table(&mut text, m);

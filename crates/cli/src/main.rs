@@ -3,12 +3,14 @@
 mod admission_cmd;
 mod config;
 mod db_cmd;
+mod ignore;
 mod image_cmd;
 mod malware;
 mod netpol_cmd;
 mod policy_cmd;
 mod progress;
 mod rules_cmd;
+mod sbom_cmd;
 mod scan_k8s;
 
 use clap::{Args, Parser, Subcommand};

@@ -41,7 +41,7 @@ pub struct ScanK8sArgs {
     pub output: OutputArgs,
 }
 
-fn today() -> Date {
+pub(crate) fn today() -> Date {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -172,45 +172,14 @@ impl Run {
     }
 
     fn report_expired_file_exceptions(&mut self) {
-        let expired: Vec<Exception> = self
+        let today = self.today;
+        let expired: Vec<Finding> = self
             .file_exceptions
             .iter()
-            .filter(|e| e.is_expired(self.today))
-            .cloned()
+            .filter(|e| e.is_expired(today))
+            .map(Exception::expired_finding)
             .collect();
-        for e in expired {
-            let source = e.source.as_ref().map(|s| s.describe()).unwrap_or_default();
-            let (file, name) = match &e.source {
-                Some(palisade_core::ExceptionSource::File { path, entry }) => {
-                    (Some(path.clone()), format!("entry-{entry}"))
-                }
-                _ => (None, source.clone()),
-            };
-            let resource = ResourceRef {
-                kind: "Exception".into(),
-                name,
-                file,
-                ..Default::default()
-            };
-            let rules: Vec<&str> = e
-                .rules
-                .iter()
-                .map(String::as_str)
-                .chain(e.rule.as_deref())
-                .collect();
-            let message = format!(
-                "exception for {} in {source} expired on {}: {}",
-                rules.join(", "),
-                e.expires.map(|d| d.to_string()).unwrap_or_default(),
-                e.reason
-            );
-            self.batch.push(Finding::from_rule(
-                &EXPIRED_EXCEPTION_RULE,
-                resource,
-                message,
-                None,
-            ));
-        }
+        self.batch.extend(expired);
     }
 }
 

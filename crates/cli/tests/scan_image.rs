@@ -321,3 +321,375 @@ fn import_osv_subset(name: &str) -> PathBuf {
     );
     db
 }
+
+/// Validates an SBOM file with the independent validators in `scripts/validate-sbom.py` (the
+/// CycloneDX 1.6 schema from cyclonedx-python-lib, spdx-tools for SPDX 2.3), run by the Python that
+/// `scripts/test.sh` prepares; without PALISADE_VALIDATOR_PYTHON it says so loudly and skips.
+fn validate_sbom(kind: &str, file: &std::path::Path) {
+    let Some(python) = std::env::var_os("PALISADE_VALIDATOR_PYTHON") else {
+        eprintln!(
+            "!!! SKIPPED {kind} validation: PALISADE_VALIDATOR_PYTHON is not set (scripts/test.sh sets it) !!!"
+        );
+        return;
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/validate-sbom.py");
+    let check = Command::new(python)
+        .arg(&script)
+        .arg(kind)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{kind} {}: {}{}",
+        file.display(),
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// The purls of the packages planted in the app image (expected.json of build-test-images.sh).
+fn planted_purls(dir: &std::path::Path) -> Vec<String> {
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("app-vuln/expected.json")).unwrap()).unwrap();
+    let mut purls = Vec::new();
+    let list = |key: &str| expected[key].as_array().cloned().unwrap_or_default();
+    for p in list("pypi") {
+        let name = p["name"].as_str().unwrap().to_lowercase().replace('_', "-");
+        purls.push(format!("pkg:pypi/{name}@{}", p["version"].as_str().unwrap()));
+    }
+    for p in list("npm") {
+        purls.push(format!(
+            "pkg:npm/{}@{}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        ));
+    }
+    for p in expected["cargo_lock"]["vulnerable"].as_array().unwrap() {
+        purls.push(format!(
+            "pkg:cargo/{}@{}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        ));
+    }
+    for p in expected["go"]["go_sum_modules"].as_array().unwrap() {
+        purls.push(format!(
+            "pkg:golang/{}@{}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        ));
+    }
+    for p in list("maven") {
+        purls.push(format!(
+            "pkg:maven/{}/{}@{}",
+            p["groupId"].as_str().unwrap(),
+            p["artifactId"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        ));
+    }
+    assert!(purls.len() >= 14, "{purls:?}");
+    purls
+}
+
+#[test]
+fn scan_image_sbom_cyclonedx_and_spdx_validate() {
+    let Some(dir) = images_dir() else { return };
+    let db = import_osv_subset("palisade-scan-sbom");
+    let planted = planted_purls(&dir);
+    let out_dir = tempfile::tempdir().unwrap();
+    for (layout, input) in [
+        ("docker-archive", dir.join("app-vuln/docker-archive.tar")),
+        ("oci", dir.join("app-vuln/oci")),
+    ] {
+        for format in ["cyclonedx", "spdx"] {
+            let file = out_dir.path().join(format!("{layout}.{format}.json"));
+            let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+                .args([
+                    "scan",
+                    "image",
+                    "--platform",
+                    "linux/amd64",
+                    "--format",
+                    format,
+                    "--db",
+                ])
+                .arg(&db)
+                .arg("-o")
+                .arg(&file)
+                .arg(&input)
+                .env("SOURCE_DATE_EPOCH", "1795910400")
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            validate_sbom(format, &file);
+            let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+            let purls: Vec<String> = if format == "cyclonedx" {
+                assert_eq!(doc["specVersion"], "1.6");
+                assert_eq!(doc["metadata"]["timestamp"], "2026-11-29T00:00:00Z");
+                assert_eq!(doc["metadata"]["component"]["type"], "container");
+                if layout == "oci" {
+                    assert!(
+                        doc["metadata"]["component"]["purl"]
+                            .as_str()
+                            .unwrap()
+                            .starts_with("pkg:oci/"),
+                        "{}",
+                        doc["metadata"]["component"]
+                    );
+                }
+                let log4shell = doc["vulnerabilities"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|v| v["references"].to_string().contains("CVE-2021-44228"))
+                    .expect("Log4Shell in the CycloneDX vulnerabilities");
+                assert_eq!(log4shell["ratings"][0]["severity"], "critical");
+                let affected = log4shell["affects"][0]["ref"].as_str().unwrap();
+                assert!(affected.starts_with("pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"));
+                doc["components"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|c| c["purl"].as_str().map(str::to_string))
+                    .collect()
+            } else {
+                assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+                doc["packages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|p| p["externalRefs"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|r| r["referenceLocator"].as_str().map(str::to_string))
+                    .collect()
+            };
+            for want in &planted {
+                assert!(purls.contains(want), "{layout} {format}: {want} missing");
+            }
+            assert!(
+                purls.iter().filter(|p| p.starts_with("pkg:deb/debian/")).count() > 50,
+                "{layout} {format}: dpkg packages"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&db);
+}
+
+#[test]
+fn scan_fs_sbom_of_a_lockfile() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.lock"),
+        "version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+    )
+    .unwrap();
+    for format in ["cyclonedx", "spdx"] {
+        let file = dir.path().join(format!("sbom.{format}.json"));
+        let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["scan", "fs", "--sbom-only", "--format", format, "-o"])
+            .arg(&file)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        validate_sbom(format, &file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("\"pkg:cargo/smallvec@1.6.0\""), "{text}");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if format == "cyclonedx" {
+            assert_eq!(doc["metadata"]["component"]["type"], "application");
+            assert!(
+                doc.get("vulnerabilities").is_none(),
+                "--sbom-only has no vulnerabilities"
+            );
+        }
+    }
+}
+
+#[test]
+fn scan_image_ignore_file_suppresses_with_reason_and_expiry() {
+    let Some(dir) = images_dir() else { return };
+    let db = import_osv_subset("palisade-scan-ignore");
+    let work = tempfile::tempdir().unwrap();
+    // Every critical advisory of the app image, each selected another way (alias, id with package,
+    // id with path glob), and one configuration rule.
+    let ignore = |log4j_expires: &str| {
+        let file = work.path().join(format!("ignore-{log4j_expires}.yaml"));
+        std::fs::write(
+            &file,
+            format!(
+                "ignore:\n\
+                 - vulnerability: CVE-2021-44228\n  reason: JNDI lookups disabled (LOG4J_FORMAT_MSG_NO_LOOKUPS)\n  expires: {log4j_expires}\n\
+                 - vulnerability: GHSA-xvch-5gv4-984h\n  package: minimist\n  reason: build-time only\n\
+                 - vulnerability: RUSTSEC-2021-0003\n  path: /app/rust-svc/*\n  reason: not reachable\n\
+                 - rule: image.runs-as-root\n  reason: drops privileges in the entrypoint\n"
+            ),
+        )
+        .unwrap();
+        file
+    };
+    let scan = |extra: &[&str], ignore: Option<&std::path::Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+        cmd.args(["scan", "image", "--platform", "linux/amd64", "--db"])
+            .arg(&db)
+            .args(extra);
+        if let Some(f) = ignore {
+            cmd.arg("--ignore-file").arg(f);
+        }
+        cmd.arg(dir.join("app-vuln/docker-archive.tar")).output().unwrap()
+    };
+    let is_log4shell = |m: &serde_json::Value| m.to_string().contains("CVE-2021-44228");
+
+    assert_eq!(scan(&["--fail-on", "critical"], None).status.code(), Some(1));
+    let live = ignore("2099-12-31");
+    assert_eq!(
+        scan(&["--fail-on", "critical"], Some(&live)).status.code(),
+        Some(0),
+        "every critical advisory is suppressed"
+    );
+    assert_eq!(scan(&["--fail-on", "high"], Some(&live)).status.code(), Some(1));
+
+    let out = scan(&["--format", "json"], Some(&live));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let matches = v["vulnerabilities"]["matches"].as_array().unwrap();
+    assert!(!matches.iter().any(is_log4shell));
+    assert!(!matches.iter().any(|m| m["advisory"]["severity"] == "critical"));
+    let suppressed = v["suppressed"].as_array().unwrap();
+    let log4shell = suppressed
+        .iter()
+        .find(|f| is_log4shell(f))
+        .expect("suppressed Log4Shell");
+    assert_eq!(log4shell["status"]["state"], "excepted");
+    assert_eq!(
+        log4shell["status"]["reason"],
+        "JNDI lookups disabled (LOG4J_FORMAT_MSG_NO_LOOKUPS)"
+    );
+    assert_eq!(log4shell["vulnerability"]["id"], "GHSA-jfh8-c2jp-5v3q");
+    assert!(suppressed.iter().any(|f| f["rule_id"] == "image.runs-as-root"));
+    assert!(
+        !v["misconfigurations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == "image.runs-as-root")
+    );
+
+    let table = String::from_utf8(scan(&[], Some(&live)).stdout).unwrap();
+    let (findings, suppressed_section) = table.split_once("\nSuppressed: ").expect("suppressed section");
+    assert!(!findings.contains("CVE-2021-44228"), "{findings}");
+    assert!(
+        suppressed_section.contains("GHSA-jfh8-c2jp-5v3q")
+            && suppressed_section.contains("JNDI lookups disabled")
+    );
+
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&scan(&["--format", "sarif"], Some(&live)).stdout).unwrap();
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["message"]["text"].as_str().unwrap().contains("CVE-2021-44228"))
+        .expect("Log4Shell stays in SARIF, as suppressed");
+    assert_eq!(result["suppressions"][0]["kind"], "external");
+
+    // An expired entry suppresses nothing and is itself reported.
+    let expired = ignore("2020-01-01");
+    assert_eq!(
+        scan(&["--fail-on", "critical"], Some(&expired)).status.code(),
+        Some(1)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&scan(&["--format", "json"], Some(&expired)).stdout).unwrap();
+    assert!(
+        v["vulnerabilities"]["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(is_log4shell)
+    );
+    let note = v["misconfigurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "exception.expired")
+        .expect("expired exception reported");
+    assert!(
+        note["message"].as_str().unwrap().contains("CVE-2021-44228"),
+        "{note}"
+    );
+
+    // A malformed file is a usage error that names the file and the line.
+    let bad = work.path().join("bad.yaml");
+    std::fs::write(&bad, "ignore:\n  - vulnerability: CVE-1\n    reason: ok\n  - vulnerability: CVE-2\n    expires: 2027-01-01\n").unwrap();
+    let out = scan(&[], Some(&bad));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:4: entry 2") && err.contains("reason"),
+        "{err}"
+    );
+    std::fs::write(&bad, "ignore:\n  - vulnerability: [CVE-1\n").unwrap();
+    let out = scan(&[], Some(&bad));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.yaml:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&db);
+}
+
+#[test]
+fn scan_fs_ignore_file_reports_expired_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "flask==0.12\n").unwrap();
+    let ignore = dir.path().join("ignore.yaml");
+    std::fs::write(
+        &ignore,
+        "exceptions:\n- vulnerability: PYSEC-*\n  path: /requirements.txt\n  reason: pinned by the base image\n  expires: 2021-06-30\n",
+    )
+    .unwrap();
+    let none = dir.path().join("no-db.redb");
+    let scan = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["scan", "fs", "--db"])
+            .arg(&none)
+            .arg("--ignore-file")
+            .arg(&ignore)
+            .args(extra)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = scan(&["--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expired = &v["misconfigurations"][0];
+    assert_eq!(expired["rule_id"], "exception.expired");
+    assert!(
+        expired["message"].as_str().unwrap().contains("PYSEC-* in "),
+        "{expired}"
+    );
+    assert_eq!(v["suppressed"], serde_json::json!([]));
+    assert_eq!(scan(&["--fail-on", "low"]).status.code(), Some(1));
+}

@@ -43,10 +43,10 @@ impl ExceptionSource {
 }
 
 /// One exception. Every selector is a glob; an absent selector matches anything.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Exception {
-    /// Rule ids or globs (`pss.*`). At least one is required.
+    /// Rule ids or globs (`pss.*`). At least one, or a `vulnerability`, is required.
     #[serde(default)]
     pub rules: Vec<String>,
     /// Shorthand for a single rule.
@@ -62,6 +62,19 @@ pub struct Exception {
     pub container: Option<String>,
     #[serde(default)]
     pub image: Option<String>,
+    /// An advisory id or alias (`CVE-2021-44228`, `GHSA-*`), compared without regard to case;
+    /// matches vulnerability findings only, whatever their rule when no rule is given.
+    #[serde(default)]
+    pub vulnerability: Option<String>,
+    /// Package name (`log4j-core`, `org.apache.logging.log4j:log4j-core`) of a vulnerability finding.
+    #[serde(default)]
+    pub package: Option<String>,
+    /// Package URL of a vulnerability finding (`pkg:maven/org.apache.logging.log4j/*`).
+    #[serde(default)]
+    pub purl: Option<String>,
+    /// The file the finding is in (the package's manifest or lockfile for vulnerabilities).
+    #[serde(default)]
+    pub path: Option<String>,
     pub reason: String,
     #[serde(default)]
     pub expires: Option<Date>,
@@ -69,7 +82,8 @@ pub struct Exception {
     pub source: Option<ExceptionSource>,
 }
 
-/// The top level of an exceptions file.
+/// The top level of an exceptions file. Entries stay JSON values here so that each is read on its
+/// own and an error can name its entry (and line).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ExceptionFile {
@@ -79,7 +93,9 @@ struct ExceptionFile {
     #[serde(default)]
     #[allow(dead_code)]
     kind: Option<String>,
-    exceptions: Vec<Exception>,
+    /// `ignore:` reads better in an ignore file for image scans; it is the same list.
+    #[serde(alias = "ignore")]
+    exceptions: Vec<serde_json::Value>,
 }
 
 impl Exception {
@@ -88,8 +104,8 @@ impl Exception {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.rule_patterns().next().is_none() {
-            return Err("an exception needs `rule` or `rules`".into());
+        if self.rule_patterns().next().is_none() && self.vulnerability.is_none() {
+            return Err("an exception needs `rule`, `rules` or `vulnerability`".into());
         }
         if self.reason.trim().is_empty() {
             return Err("an exception needs a non-empty `reason`".into());
@@ -108,12 +124,65 @@ impl Exception {
             None => true,
             Some(p) => glob_match(p, value.unwrap_or("")),
         };
-        self.rule_patterns().any(|p| glob_match(p, &finding.rule_id))
+        let vuln = finding.vulnerability.as_ref();
+        // Selectors about a vulnerability never match a finding that is not one.
+        let about_vuln = |pat: &Option<String>, value: fn(&crate::VulnerabilityRef) -> &str| match pat {
+            None => true,
+            Some(p) => vuln.is_some_and(|v| glob_match(p, value(v))),
+        };
+        let rule_ok = if self.rule_patterns().next().is_none() {
+            self.vulnerability.is_some()
+        } else {
+            self.rule_patterns().any(|p| glob_match(p, &finding.rule_id))
+        };
+        let id_ok = match &self.vulnerability {
+            None => true,
+            Some(p) => {
+                let p = p.to_ascii_uppercase();
+                vuln.is_some_and(|v| v.ids().any(|id| glob_match(&p, &id.to_ascii_uppercase())))
+            }
+        };
+        rule_ok
+            && id_ok
             && opt(&self.namespace, r.namespace.as_deref())
             && opt(&self.kind, Some(&r.kind))
             && opt(&self.name, Some(&r.name))
             && opt(&self.container, r.container.as_deref())
             && opt(&self.image, r.image.as_deref())
+            && opt(&self.path, r.file.as_deref())
+            && about_vuln(&self.package, |v| &v.package)
+            && about_vuln(&self.purl, |v| &v.purl)
+    }
+
+    /// What the exception is about, for messages: its rules and vulnerability.
+    fn subjects(&self) -> String {
+        let mut parts: Vec<&str> = self.rule_patterns().collect();
+        if let Some(v) = &self.vulnerability {
+            parts.push(v);
+        }
+        parts.join(", ")
+    }
+
+    /// The `exception.expired` finding for this exception (from a file), so the decision is reviewed.
+    pub fn expired_finding(&self) -> Finding {
+        let source = self.source.as_ref().map(|s| s.describe()).unwrap_or_default();
+        let (file, name) = match &self.source {
+            Some(ExceptionSource::File { path, entry }) => (Some(path.clone()), format!("entry-{entry}")),
+            _ => (None, source.clone()),
+        };
+        let resource = crate::ResourceRef {
+            kind: "Exception".into(),
+            name,
+            file,
+            ..Default::default()
+        };
+        let message = format!(
+            "exception for {} in {source} expired on {}: {}",
+            self.subjects(),
+            self.expires.map(|d| d.to_string()).unwrap_or_default(),
+            self.reason
+        );
+        Finding::from_rule(&EXPIRED_EXCEPTION_RULE, resource, message, None)
     }
 
     /// Parses one annotation `exception.palisade.dev/<rule>: "<reason>[; expires=YYYY-MM-DD]"`.
@@ -135,15 +204,10 @@ impl Exception {
         }
         let exception = Exception {
             rules: vec![rule.to_string()],
-            rule: None,
-            namespace: None,
-            kind: None,
-            name: None,
-            container: None,
-            image: None,
             reason: reason_parts.join("; "),
             expires,
             source: Some(ExceptionSource::Annotation { key: key.to_string() }),
+            ..Default::default()
         };
         Some(
             exception
@@ -178,13 +242,29 @@ impl ExceptionSet {
 
     /// Reads an exceptions file's content, already parsed into a JSON value by the caller.
     pub fn from_value(value: serde_json::Value, path: &str) -> Result<ExceptionSet, CoreError> {
+        Self::from_value_located(value, path, &|_| None)
+    }
+
+    /// As [`ExceptionSet::from_value`], with `line_of(i)` giving the source line of entry `i`
+    /// (0-based) so that errors point at it.
+    pub fn from_value_located(
+        value: serde_json::Value,
+        path: &str,
+        line_of: &dyn Fn(usize) -> Option<u32>,
+    ) -> Result<ExceptionSet, CoreError> {
         let file: ExceptionFile =
             serde_json::from_value(value).map_err(|e| CoreError::InvalidException(format!("{path}: {e}")))?;
         let mut set = ExceptionSet::new();
-        for (i, mut exception) in file.exceptions.into_iter().enumerate() {
-            exception
-                .validate()
-                .map_err(|e| CoreError::InvalidException(format!("{path}: entry {}: {e}", i + 1)))?;
+        for (i, entry) in file.exceptions.into_iter().enumerate() {
+            let at = |e: String| {
+                let place = match line_of(i) {
+                    Some(line) => format!("{path}:{line}"),
+                    None => path.to_string(),
+                };
+                CoreError::InvalidException(format!("{place}: entry {}: {e}", i + 1))
+            };
+            let mut exception: Exception = serde_json::from_value(entry).map_err(|e| at(e.to_string()))?;
+            exception.validate().map_err(at)?;
             exception.source = Some(ExceptionSource::File {
                 path: path.to_string(),
                 entry: i + 1,
@@ -297,6 +377,97 @@ mod tests {
 
         let mut f = finding("prod", "web");
         assert_eq!(set.apply(&mut f, today), Applied::None);
+    }
+
+    fn vulnerable(id: &str, alias: &str, package: &str, purl: &str, file: &str) -> Finding {
+        let res = ResourceRef {
+            kind: "Image".into(),
+            name: "app.tar".into(),
+            file: Some(file.into()),
+            ..Default::default()
+        };
+        let mut f = Finding::from_rule(&RULE, res, "m", None);
+        f.rule_id = "image.vulnerable-package".into();
+        f.vulnerability = Some(crate::VulnerabilityRef {
+            id: id.into(),
+            aliases: vec![alias.into()],
+            package: package.into(),
+            version: "1".into(),
+            purl: purl.into(),
+        });
+        f
+    }
+
+    #[test]
+    fn vulnerability_exceptions_match_ids_aliases_and_packages() {
+        let value = serde_json::json!({
+            "ignore": [
+                {"vulnerability": "cve-2021-44228", "package": "*log4j-core", "reason": "JNDI lookups disabled"},
+                {"vulnerability": "GHSA-*", "path": "/app/web/*", "purl": "pkg:npm/*", "reason": "dev only"},
+                {"rule": "image.runs-as-root", "reason": "init image", "expires": "2020-01-01"}
+            ]
+        });
+        let set = ExceptionSet::from_value(value, "ignore.yaml").unwrap();
+        let today = Date::parse("2026-11-29").unwrap();
+        let log4j = || {
+            vulnerable(
+                "GHSA-jfh8-c2jp-5v3q",
+                "CVE-2021-44228",
+                "org.apache.logging.log4j:log4j-core",
+                "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+                "/app/lib/log4j-core-2.14.1.jar",
+            )
+        };
+        let mut f = log4j();
+        assert_eq!(set.apply(&mut f, today), Applied::Excepted, "by alias, any case");
+        let mut f = vulnerable(
+            "GHSA-x",
+            "CVE-1",
+            "lodash",
+            "pkg:npm/lodash@4",
+            "/app/web/node_modules/lodash",
+        );
+        assert_eq!(
+            set.apply(&mut f, today),
+            Applied::Excepted,
+            "by id glob, path and purl"
+        );
+        let mut f = vulnerable(
+            "GHSA-x",
+            "CVE-1",
+            "lodash",
+            "pkg:npm/lodash@4",
+            "/srv/node_modules/lodash",
+        );
+        assert_eq!(set.apply(&mut f, today), Applied::None, "path narrows");
+        // A vulnerability selector never matches a finding that is not about a vulnerability.
+        let mut f = finding("prod", "web");
+        f.resource.file = Some("/app/web/x".into());
+        assert_eq!(set.apply(&mut f, today), Applied::None);
+        let mut f = finding("prod", "web");
+        f.rule_id = "image.runs-as-root".into();
+        assert_eq!(set.apply(&mut f, today), Applied::Expired(vec![2]));
+        let expired = set.get(2).unwrap().expired_finding();
+        assert_eq!(expired.rule_id, "exception.expired");
+        assert_eq!(
+            expired.message,
+            "exception for image.runs-as-root in ignore.yaml (entry 3) expired on 2020-01-01: init image"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_entry_and_line() {
+        let value = serde_json::json!({"exceptions": [
+            {"rule": "x", "reason": "ok"},
+            {"vulnerability": "CVE-1", "reason": "r", "pakage": "typo"}
+        ]});
+        let e =
+            ExceptionSet::from_value_located(value, "ignore.yaml", &|i| Some(10 * i as u32 + 2)).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("ignore.yaml:12: entry 2: unknown field `pakage`"),
+            "{text}"
+        );
     }
 
     #[test]

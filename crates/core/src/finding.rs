@@ -133,6 +133,26 @@ impl FindingStatus {
     }
 }
 
+/// What a vulnerability finding is about besides its resource: the advisory (with its aliases, so an
+/// exception can name a CVE while the database calls it a GHSA) and the package it matched.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VulnerabilityRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    pub package: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub purl: String,
+}
+
+impl VulnerabilityRef {
+    /// The advisory id and every alias.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     pub rule_id: String,
@@ -148,6 +168,9 @@ pub struct Finding {
     /// Stable across scans: the same rule on the same resource and field gives the same fingerprint.
     pub fingerprint: String,
     pub status: FindingStatus,
+    /// Set on vulnerability findings only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vulnerability: Option<VulnerabilityRef>,
 }
 
 impl Finding {
@@ -171,6 +194,7 @@ impl Finding {
             frameworks: rule.frameworks.to_vec(),
             fingerprint: String::new(),
             status: FindingStatus::Open,
+            vulnerability: None,
         };
         finding.refresh_fingerprint();
         finding

@@ -10,7 +10,7 @@ pub mod rule;
 
 pub use date::Date;
 pub use exception::{Exception, ExceptionSet, ExceptionSource};
-pub use finding::{Evidence, Finding, FindingStatus, ResourceRef, Severity};
+pub use finding::{Evidence, Finding, FindingStatus, ResourceRef, Severity, VulnerabilityRef};
 pub use rule::{Category, Fixtures, Framework, FrameworkRef, RuleMeta};
 
 /// Errors from parsing the model's own textual forms (severities, dates, exceptions).

@@ -11,8 +11,10 @@ pub mod config;
 pub mod dirscan;
 pub mod layers;
 pub mod purl;
+pub mod sbom;
 pub mod scan;
 pub mod source;
+pub mod suppress;
 mod tarstream;
 pub mod vulns;
 

@@ -193,6 +193,13 @@ pub fn to_findings(report: &ImageReport, vulns: &Vulnerabilities) -> Vec<palisad
             let mut f =
                 palisade_core::Finding::from_rule(&VULNERABLE_PACKAGE, resource, message, Some(evidence));
             f.severity = known.unwrap_or(palisade_core::Severity::Medium);
+            f.vulnerability = Some(palisade_core::VulnerabilityRef {
+                id: m.advisory.id.clone(),
+                aliases: m.advisory.aliases.clone(),
+                package: m.package.clone(),
+                version: m.version.clone(),
+                purl: m.purl.clone(),
+            });
             f
         })
         .collect()

@@ -322,18 +322,14 @@ pub(crate) mod testdata {
         let mut exceptions = ExceptionSet::new();
         exceptions.push(Exception {
             rules: vec!["workload.*".into()],
-            rule: None,
-            namespace: None,
-            kind: None,
             name: Some("batch".into()),
-            container: None,
-            image: None,
             reason: "sized by the VPA <auto>".into(),
             expires: Some(Date::parse("2027-01-31").unwrap()),
             source: Some(palisade_core::ExceptionSource::File {
                 path: "exceptions.yaml".into(),
                 entry: 1,
             }),
+            ..Default::default()
         });
         exceptions.apply(&mut excepted, Date::parse("2026-11-29").unwrap());
         let findings = vec![
