@@ -4,6 +4,7 @@
 use crate::{EXIT_ERROR, write_output};
 use anyhow::Result;
 use clap::Args;
+use palisade_image::secrets::{SecretState, SecretVisitor, SecretsReport};
 use palisade_image::vulns::Vulnerabilities;
 use palisade_image::{ImageReport, Limits, Platform};
 use std::collections::BTreeMap;
@@ -56,9 +57,31 @@ pub struct InventoryArgs {
     /// Leave out vulnerabilities that have no fixed version yet.
     #[arg(long)]
     pub ignore_unfixed: bool,
-    /// Exit with code 1 when a vulnerability reaches this severity.
+    /// Exit with code 1 when a vulnerability, secret or configuration finding reaches this severity.
     #[arg(long, value_parser = ["critical", "high", "medium", "low", "info"])]
     pub fail_on: Option<String>,
+    /// Scanners to run, comma-separated: vuln (packages against the database), secret
+    /// (credentials in files, deleted files and the image config), config (image configuration).
+    #[arg(long, value_delimiter = ',', value_parser = SCANNERS, default_values = SCANNERS)]
+    pub scanners: Vec<String>,
+}
+
+/// Every scanner `--scanners` accepts; new ones are added here.
+const SCANNERS: [&str; 3] = ["vuln", "secret", "config"];
+
+impl InventoryArgs {
+    /// Whether `name` runs: selected with `--scanners`, and not an SBOM-only run.
+    fn runs(&self, name: &str) -> bool {
+        !self.sbom_only && self.scanners.iter().any(|s| s == name)
+    }
+
+    /// A secret visitor for the walk, when the secret scanner runs.
+    fn secret_visitor(&self) -> Result<Option<SecretVisitor>> {
+        if !self.runs("secret") {
+            return Ok(None);
+        }
+        Ok(Some(SecretVisitor::new()?))
+    }
 }
 
 fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerabilities {
@@ -115,13 +138,20 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
         }
         pulled.path().to_path_buf()
     };
-    let report = match palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), &mut []) {
+    let mut secret_visitor = args.common.secret_visitor()?;
+    let mut extra: Vec<&mut dyn palisade_image::FileVisitor> = Vec::new();
+    if let Some(v) = secret_visitor.as_mut() {
+        extra.push(v);
+    }
+    let report = match palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), &mut extra) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: {e}");
             return Ok(EXIT_ERROR);
         }
     };
+    drop(extra);
+    let secrets = secret_visitor.map(|v| v.finish(&report));
     if let Some(dir) = &args.cache_dir {
         let vulns = match_vulnerabilities(&report, &args.common);
         let summary =
@@ -135,38 +165,46 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
         palisade_image::cache::write(dir, &digests, &summary)
             .map_err(|e| anyhow::anyhow!("cannot write the scan cache {}: {e}", dir.display()))?;
     }
-    emit(&report, &args.common)
+    emit(&report, secrets.as_ref(), &args.common)
 }
 
 pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
-    let report = match palisade_image::scan_directory(&args.dir, &Limits::default()) {
+    let mut secret_visitor = args.common.secret_visitor()?;
+    let mut extra: Vec<&mut dyn palisade_image::FileVisitor> = Vec::new();
+    if let Some(v) = secret_visitor.as_mut() {
+        extra.push(v);
+    }
+    let report = match palisade_image::scan_directory_with(&args.dir, &Limits::default(), &mut extra) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: {e}");
             return Ok(EXIT_ERROR);
         }
     };
-    emit(&report, &args.common)
+    drop(extra);
+    let secrets = secret_visitor.map(|v| v.finish(&report));
+    emit(&report, secrets.as_ref(), &args.common)
 }
 
-fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
+fn emit(report: &ImageReport, secrets: Option<&SecretsReport>, args: &InventoryArgs) -> Result<u8> {
     let fail_on: Option<palisade_core::Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
-    let vulns = if args.sbom_only {
-        None
-    } else {
+    let vulns = if args.runs("vuln") {
         Some(match_vulnerabilities(report, args))
-    };
-    let misconfigurations = if args.sbom_only {
-        Vec::new()
     } else {
-        palisade_image::audit::audit(report)
+        None
+    };
+    let misconfigurations = if args.runs("config") {
+        Some(palisade_image::audit::audit(report))
+    } else {
+        None
     };
     let failed = fail_on.is_some_and(|limit| {
         vulns.as_ref().is_some_and(|v| {
             v.matches
                 .iter()
                 .any(|m| m.advisory.severity.is_some_and(|s| s >= limit))
-        }) || misconfigurations.iter().any(|f| f.severity >= limit)
+        }) || misconfigurations.iter().flatten().any(|f| f.severity >= limit)
+            || secrets.is_some_and(|s| s.findings.iter().any(|f| f.severity >= limit))
     });
     let text = match args.format.as_str() {
         "sarif" | "junit" => {
@@ -174,10 +212,20 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
                 .as_ref()
                 .map(|v| palisade_image::vulns::to_findings(report, v))
                 .unwrap_or_default();
-            findings.extend(misconfigurations.iter().cloned());
-            let mut rules: Vec<&'static palisade_core::RuleMeta> =
-                vec![&palisade_image::vulns::VULNERABLE_PACKAGE];
-            rules.extend(palisade_image::audit::RULES.iter().copied());
+            if let Some(s) = secrets {
+                findings.extend(palisade_image::secrets::to_findings(report, s));
+            }
+            findings.extend(misconfigurations.iter().flatten().cloned());
+            let mut rules: Vec<&'static palisade_core::RuleMeta> = Vec::new();
+            if vulns.is_some() {
+                rules.push(&palisade_image::vulns::VULNERABLE_PACKAGE);
+            }
+            if secrets.is_some() {
+                rules.extend(palisade_secrets::rules());
+            }
+            if misconfigurations.is_some() {
+                rules.extend(palisade_image::audit::RULES.iter().copied());
+            }
             let mut notes = Vec::new();
             if let Some(v) = vulns.as_ref().filter(|v| v.status != "evaluated") {
                 notes.push(palisade_report::Note {
@@ -216,12 +264,19 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
         }
         "json" => {
             let mut v = serde_json::to_value(report)?;
-            if let (Some(map), Some(vulns)) = (v.as_object_mut(), &vulns) {
-                map.insert("vulnerabilities".into(), serde_json::to_value(vulns)?);
-                map.insert(
-                    "misconfigurations".into(),
-                    serde_json::to_value(&misconfigurations)?,
-                );
+            if let Some(map) = v.as_object_mut() {
+                if let Some(vulns) = &vulns {
+                    map.insert("vulnerabilities".into(), serde_json::to_value(vulns)?);
+                }
+                if let Some(secrets) = secrets {
+                    map.insert("secrets".into(), serde_json::to_value(secrets)?);
+                }
+                if let Some(misconfigurations) = &misconfigurations {
+                    map.insert(
+                        "misconfigurations".into(),
+                        serde_json::to_value(misconfigurations)?,
+                    );
+                }
             }
             serde_json::to_string_pretty(&v)? + "\n"
         }
@@ -229,8 +284,13 @@ fn emit(report: &ImageReport, args: &InventoryArgs) -> Result<u8> {
             let mut text = table(report, args.sbom_only);
             if let Some(v) = &vulns {
                 vulnerability_table(&mut text, v);
+            }
+            if let Some(s) = secrets {
+                secret_table(&mut text, s);
+            }
+            if let Some(misconfigurations) = &misconfigurations {
                 let _ = writeln!(text, "\nConfiguration: {}", misconfigurations.len());
-                for f in &misconfigurations {
+                for f in misconfigurations {
                     let _ = writeln!(
                         text,
                         "  {:<8} {:<26} {}",
@@ -295,6 +355,63 @@ fn vulnerability_table(s: &mut String, v: &Vulnerabilities) {
             "  ({} advisories could not be evaluated; see --format json)",
             v.unevaluated.len()
         );
+    }
+}
+
+fn secret_table(s: &mut String, secrets: &SecretsReport) {
+    let _ = writeln!(
+        s,
+        "\nSecrets: {} ({} files, {} bytes scanned)",
+        secrets.findings.len(),
+        secrets.files_scanned,
+        secrets.bytes_scanned
+    );
+    for f in &secrets.findings {
+        let place = match f.line {
+            Some(line) => format!("{}:{line}", f.location),
+            None => f.location.clone(),
+        };
+        let layer = match (f.layer, &f.layer_digest) {
+            (Some(l), Some(d)) => format!("layer {l} {}", short(d)),
+            _ => "config".to_string(),
+        };
+        let state = match (f.state, f.removed_by_layer) {
+            (SecretState::Removed, Some(by)) => format!("  REMOVED by layer {by}, still in the image"),
+            (SecretState::Unknown, _) => "  (layer attribution unknown)".to_string(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<8} {:<34} {:<40} {:<20} {}{state}",
+            f.severity.as_str().to_uppercase(),
+            f.rule.id,
+            place,
+            layer,
+            f.redacted
+        );
+        if let Some(cmd) = &f.created_by {
+            let cmd: String = cmd.chars().take(100).collect();
+            let _ = writeln!(s, "           introduced by: {cmd}");
+        }
+    }
+    let mut notes = Vec::new();
+    if secrets.files_skipped_too_large > 0 {
+        notes.push(format!(
+            "{} files over the size bound not scanned",
+            secrets.files_skipped_too_large
+        ));
+    }
+    if secrets.files_truncated > 0 {
+        notes.push(format!("{} files only partly scanned", secrets.files_truncated));
+    }
+    if secrets.matches_dropped > 0 {
+        notes.push(format!(
+            "{} matches over the per-file bound not shown",
+            secrets.matches_dropped
+        ));
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(s, "  ({})", notes.join("; "));
     }
 }
 

@@ -29,11 +29,12 @@ pub struct ExplainArgs {
     pub format: String,
 }
 
-/// The posture catalogue and the admission-only rules.
+/// The posture catalogue, the admission-only rules, the image checks and the secret detectors.
 fn all_rules() -> Vec<&'static RuleMeta> {
     let mut rules = catalogue::rules();
     rules.extend(palisade_admission::role_guard::RULES.iter().copied());
     rules.extend(palisade_image::audit::RULES.iter().copied());
+    rules.extend(palisade_secrets::rules());
     rules
 }
 

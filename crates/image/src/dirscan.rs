@@ -1,19 +1,21 @@
 //! Walking a directory for `scan fs`: symlinks are never followed (a link is not a file of this
 //! tree), special files are skipped, and the same entry, size and path limits as for images apply.
 
+use crate::layers::{FileRef, FileVisitor};
 use crate::{ImageError, Limits, Result};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// Calls `visit(path, mode, bytes)` for every regular file a cataloger wants; `path` is absolute
-/// from `root` (`/etc/os-release`).
+/// Offers every regular file to the visitors, as the layer walker does for images (all files are
+/// layer 0); `path` is absolute from `root` (`/etc/os-release`). Content is read once, only for
+/// files some visitor wants.
 pub fn walk(
     root: &Path,
     limits: &Limits,
     warnings: &mut Vec<crate::catalog::Warning>,
-    mut visit: impl FnMut(&str, u32, &[u8]),
+    visitors: &mut [&mut dyn FileVisitor],
 ) -> Result<()> {
     let meta = fs::symlink_metadata(root).map_err(|e| ImageError::io(root.display(), e))?;
     if !meta.is_dir() {
@@ -60,12 +62,21 @@ pub fn walk(
                 stack.push((entry.path(), child_rel));
             } else if m.is_file() {
                 let mode = m.permissions().mode();
-                if !crate::catalog::wants(&child_rel, m.len(), mode) {
+                let file = FileRef {
+                    path: &child_rel,
+                    size: m.len(),
+                    mode,
+                    layer: 0,
+                };
+                let wanted: Vec<usize> = (0..visitors.len())
+                    .filter(|&i| visitors[i].wants(&file))
+                    .collect();
+                if wanted.is_empty() {
                     continue;
                 }
                 if m.len() > limits.max_visit_bytes {
                     warnings.push(crate::catalog::Warning {
-                        path: child_rel,
+                        path: child_rel.clone(),
                         message: format!("{} bytes is over the per-file limit; not scanned", m.len()),
                     });
                     continue;
@@ -74,9 +85,13 @@ pub fn walk(
                 let read = fs::File::open(entry.path())
                     .and_then(|f| f.take(limits.max_visit_bytes).read_to_end(&mut buf));
                 match read {
-                    Ok(_) => visit(&child_rel, mode, &buf),
+                    Ok(_) => {
+                        for i in wanted {
+                            visitors[i].visit(&file, &buf);
+                        }
+                    }
                     Err(e) => warnings.push(crate::catalog::Warning {
-                        path: child_rel,
+                        path: child_rel.clone(),
                         message: format!("cannot read: {e}"),
                     }),
                 }

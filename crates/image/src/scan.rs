@@ -156,15 +156,28 @@ fn assemble(
 
 /// Runs the catalogers over a directory tree (a project checkout or an unpacked root filesystem).
 pub fn scan_directory(dir: &Path, limits: &Limits) -> Result<ImageReport> {
-    let mut found = Vec::new();
+    scan_directory_with(dir, limits, &mut [])
+}
+
+/// [`scan_directory`] with `extra` visitors (secret, malware scanners) seeing every file too.
+pub fn scan_directory_with(
+    dir: &Path,
+    limits: &Limits,
+    extra: &mut [&mut dyn FileVisitor],
+) -> Result<ImageReport> {
+    let mut cat = CatalogVisitor {
+        limits: limits.clone(),
+        found: Vec::new(),
+    };
     let mut warnings = Vec::new();
-    crate::dirscan::walk(dir, limits, &mut warnings, |rel, mode, content| {
-        let out = catalog::catalog_file(rel, mode, content, limits);
-        if !out.packages.is_empty() || out.os.is_some() || !out.warnings.is_empty() {
-            found.push((rel.to_string(), 0, out));
+    {
+        let mut visitors: Vec<&mut dyn FileVisitor> = vec![&mut cat];
+        for v in extra.iter_mut() {
+            visitors.push(&mut **v);
         }
-    })?;
-    let (os, packages, cat_warnings) = assemble(found, None);
+        crate::dirscan::walk(dir, limits, &mut warnings, &mut visitors)?;
+    }
+    let (os, packages, cat_warnings) = assemble(cat.found, None);
     warnings.extend(cat_warnings);
     Ok(ImageReport {
         target: dir.display().to_string(),

@@ -200,7 +200,9 @@ fn assigned_value_ok(value: &[u8], min_len: usize, min_entropy: f64) -> bool {
     ) {
         return false;
     }
-    if matches!(value[value.len() - 1], b'(' | b')' | b'{' | b'[' | b',' | b';') {
+    // Code, not a literal: calls, indexing, blocks (`self.rules[stack[-1]]`, `get_token()`), and
+    // dotted identifier paths (`options.auth.token2`).
+    if value.iter().any(|b| b"()[]{}".contains(b)) || dotted_identifier(value) {
         return false;
     }
     let lower = value.to_ascii_lowercase();
@@ -219,6 +221,22 @@ fn assigned_value_ok(value: &[u8], min_len: usize, min_entropy: f64) -> bool {
     // fixed threshold, so it scales down for them.
     let ceiling = (value.len() as f64).log2() * 0.85;
     shannon_entropy(value) >= min_entropy.min(ceiling)
+}
+
+/// `a.b`, `self.token_2`, `os.environ.x1`: identifiers joined by dots.
+fn dotted_identifier(value: &[u8]) -> bool {
+    let mut parts = 0;
+    for part in value.split(|&b| b == b'.') {
+        let ident = part
+            .first()
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+            && part.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        if !ident {
+            return false;
+        }
+        parts += 1;
+    }
+    parts >= 2
 }
 
 /// Whether a name (an ENV variable, a config key) says its value is a secret.
