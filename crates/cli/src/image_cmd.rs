@@ -143,13 +143,14 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
     if let Some(v) = secret_visitor.as_mut() {
         extra.push(v);
     }
-    let report = match palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), &mut extra) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("palisade: {e}");
-            return Ok(EXIT_ERROR);
-        }
-    };
+    let mut report =
+        match palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), &mut extra) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("palisade: {e}");
+                return Ok(EXIT_ERROR);
+            }
+        };
     drop(extra);
     let secrets = secret_visitor.map(|v| v.finish(&report));
     if let Some(dir) = &args.cache_dir {
@@ -165,7 +166,7 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
         palisade_image::cache::write(dir, &digests, &summary)
             .map_err(|e| anyhow::anyhow!("cannot write the scan cache {}: {e}", dir.display()))?;
     }
-    emit(&report, secrets.as_ref(), &args.common)
+    emit(&mut report, secrets.as_ref(), &args.common)
 }
 
 pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
@@ -174,7 +175,7 @@ pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
     if let Some(v) = secret_visitor.as_mut() {
         extra.push(v);
     }
-    let report = match palisade_image::scan_directory_with(&args.dir, &Limits::default(), &mut extra) {
+    let mut report = match palisade_image::scan_directory_with(&args.dir, &Limits::default(), &mut extra) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: {e}");
@@ -183,18 +184,22 @@ pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
     };
     drop(extra);
     let secrets = secret_visitor.map(|v| v.finish(&report));
-    emit(&report, secrets.as_ref(), &args.common)
+    emit(&mut report, secrets.as_ref(), &args.common)
 }
 
-fn emit(report: &ImageReport, secrets: Option<&SecretsReport>, args: &InventoryArgs) -> Result<u8> {
+fn emit(report: &mut ImageReport, secrets: Option<&SecretsReport>, args: &InventoryArgs) -> Result<u8> {
     let fail_on: Option<palisade_core::Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
-    let vulns = if args.runs("vuln") {
-        Some(match_vulnerabilities(report, args))
+    // The configuration checks read the raw config; everything printed after this point comes
+    // from the redacted report.
+    let misconfigurations = if args.runs("config") {
+        Some(palisade_image::audit::audit(report))
     } else {
         None
     };
-    let misconfigurations = if args.runs("config") {
-        Some(palisade_image::audit::audit(report))
+    palisade_image::secrets::redact_report(report);
+    let report: &ImageReport = report;
+    let vulns = if args.runs("vuln") {
+        Some(match_vulnerabilities(report, args))
     } else {
         None
     };

@@ -270,7 +270,12 @@ pub fn audit(report: &ImageReport) -> Vec<Finding> {
             let Some(command) = h.created_by.as_deref() else {
                 continue;
             };
-            let shown: String = command.chars().take(200).collect();
+            // Build commands can carry credentials (`curl -u user:pass`); print them redacted.
+            let redacted = match palisade_secrets::scanner() {
+                Ok(s) => s.redact_text(command),
+                Err(_) => String::from("<command not shown>"),
+            };
+            let shown: String = redacted.chars().take(200).collect();
             if pipes_to_shell(command) {
                 out.push(finding(
                     report,

@@ -175,7 +175,8 @@ impl SecretVisitor {
                     removed_by_digest: remover.map(|l| l.digest.clone()),
                     removed_by_created_by: remover
                         .and_then(|l| l.history.as_ref())
-                        .and_then(|h| h.created_by.clone()),
+                        .and_then(|h| h.created_by.as_deref())
+                        .map(|c| self.scanner.redact_text(c)),
                     removed_how: removed.map(|(_, how)| how),
                     redacted: m.redacted,
                     fingerprint: m.fingerprint,
@@ -201,6 +202,51 @@ impl SecretVisitor {
             files_truncated: self.truncated,
             matches_dropped: self.dropped,
         }
+    }
+}
+
+/// Rewrites every string of the report that can hold a secret (Env values, labels, build
+/// commands in the history, layers and packages) to its redacted form, so no output prints one.
+/// Run it after the checks that need the raw config (the secret scan, `audit`).
+pub fn redact_report(report: &mut ImageReport) {
+    let Ok(scanner) = palisade_secrets::scanner() else {
+        return;
+    };
+    if let Some(config) = report.config.as_mut() {
+        for entry in &mut config.env {
+            *entry = redact_env_entry(scanner, entry);
+        }
+        for value in config.labels.values_mut() {
+            *value = scanner.redact_text(value);
+        }
+        for h in &mut config.history {
+            if let Some(c) = h.created_by.as_mut() {
+                *c = scanner.redact_text(c);
+            }
+        }
+    }
+    for layer in report
+        .layers
+        .iter_mut()
+        .chain(report.filesystem.layers.iter_mut())
+    {
+        if let Some(c) = layer.history.as_mut().and_then(|h| h.created_by.as_mut()) {
+            *c = scanner.redact_text(c);
+        }
+    }
+    for p in &mut report.packages {
+        if let Some(c) = p.layer_created_by.as_mut() {
+            *c = scanner.redact_text(c);
+        }
+    }
+}
+
+/// `NAME=value` with the value redacted when the name or the value says it is a secret.
+fn redact_env_entry(scanner: &Scanner, entry: &str) -> String {
+    let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+    match scanner.assignment(name, value) {
+        Some(found) => format!("{name}={}", found.redacted),
+        None => scanner.redact_text(entry),
     }
 }
 
@@ -346,7 +392,8 @@ fn scan_config(scanner: &Scanner, config: &ImageConfig, report: &ImageReport) ->
             layer_digest: info.map(|l| l.digest.clone()),
             created_by: history
                 .and_then(|i| config.history.get(i))
-                .and_then(|h| h.created_by.clone()),
+                .and_then(|h| h.created_by.as_deref())
+                .map(|c| scanner.redact_text(c)),
             state: SecretState::Present,
             removed_by_layer: None,
             removed_by_digest: None,

@@ -236,6 +236,34 @@ impl Scanner {
     }
 }
 
+impl Scanner {
+    /// `text` with every secret a detector finds replaced by its redacted form, for printing
+    /// strings that may hold one (build commands, labels). Bytes that are not UTF-8 come out as
+    /// U+FFFD.
+    pub fn redact_text(&self, text: &str) -> String {
+        let found = self.scan(text.as_bytes(), &ScanOptions::default());
+        if found.matches.is_empty() && !found.truncated {
+            return text.to_string();
+        }
+        let mut bytes = text.as_bytes().to_vec();
+        if found.truncated {
+            // Not scanned past the bound, so not printed either.
+            bytes.truncate(ScanOptions::default().max_bytes);
+            bytes.extend_from_slice(b"...");
+        }
+        let mut spans: Vec<(usize, usize, &str)> = found
+            .matches
+            .iter()
+            .map(|m| (m.start, m.end, m.redacted.as_str()))
+            .collect();
+        spans.sort_by_key(|s| std::cmp::Reverse(s.0));
+        for (start, end, redacted) in spans {
+            bytes.splice(start..end, redacted.bytes());
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
 /// A `name=value` pair judged to hold a secret. No raw value.
 #[derive(Debug, Clone)]
 pub struct Assignment {

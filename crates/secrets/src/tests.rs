@@ -268,3 +268,18 @@ fn environment_assignments() {
     assert_eq!(a.redacted, "Pr0d****");
     assert!(a.detector.is_some_and(|d| d.id == "secret.generic-password"));
 }
+
+#[test]
+fn redact_text_replaces_only_the_secrets() {
+    let s = scanner().unwrap();
+    let token = concat!("gh", "p_S2qHx6kwXoIIXGvOoNZYW2mZp0zVZomHFwUb");
+    let cmd = format!("RUN git clone https://x-access:{token}@github.com/org/repo && echo é");
+    let out = s.redact_text(&cmd);
+    assert!(!out.contains(token), "{out}");
+    assert!(
+        out.starts_with("RUN git clone https://x-access:ghp_****@github.com/org/repo"),
+        "{out}"
+    );
+    assert!(out.ends_with("echo é"));
+    assert_eq!(s.redact_text("RUN apt-get update"), "RUN apt-get update");
+}
