@@ -327,6 +327,8 @@ const VENDORED_TEST_DIRS: &[&str] = &[
     "/example/",
     "/examples/",
     "/docs/",
+    "/doc/",
+    "/man/",
 ];
 
 fn skip_path(path: &str) -> bool {
@@ -343,6 +345,9 @@ fn skip_path(path: &str) -> bool {
             || name.ends_with(".md")
             || name.ends_with(".markdown")
             || name.ends_with(".d.ts")
+            // Python package metadata is the package's README (PyJWT's shows a sample token).
+            || name == "metadata"
+            || name == "pkg-info"
         {
             return true;
         }
@@ -553,6 +558,8 @@ mod tests {
             "/app/web/node_modules/minimist/test/parse.js",
             "/usr/local/lib/python3.11/site-packages/requests/tests/test_auth.py",
             "/app/web/node_modules/lodash/README.md",
+            "/usr/lib/node_modules/npm/man/man5/npmrc.5",
+            "/usr/local/lib/python3.11/site-packages/PyJWT-2.6.0.dist-info/METADATA",
             "/usr/share/zoneinfo/Asia/Tokyo",
             "/app/lib/log4j-core-2.14.1.jar",
         ] {

@@ -99,6 +99,13 @@ const SECRET_VALUE: Check = Check::Assignment {
     min_entropy: 3.5,
     key_suffix: true,
 };
+/// Values of known credential fields (`.npmrc`, `.pypirc`, kubeconfig): same filters, but the
+/// key is fixed, so no key-name check.
+const CONFIG_VALUE: Check = Check::Assignment {
+    min_len: 6,
+    min_entropy: 2.5,
+    key_suffix: false,
+};
 const URL_PASSWORD: Check = Check::Assignment {
     min_len: 6,
     min_entropy: 2.5,
@@ -620,8 +627,9 @@ pub static DETECTORS: &[Detector] = &[
         frameworks: FILES,
         keywords: ["_authToken", "_auth", "_password"],
         pattern: r#"(?m)(?:^|:)[ \t]*_(?:authToken|auth|password)[ \t]*=[ \t]*["']?([^\s"']{8,2048})"#,
-        pass: ["//registry.npmjs.org/:_authToken=${NPM_TOKEN}"],
-        fail: [concat!("//npm.pkg.example.com/:_authToken=", "KwtgHwIoALtLinxN1Ekia7ZpTjCgeOj3QYrz"), concat!("_auth=ZGVwbG95Oks0dFlu", "ek5MZUs2a2pjYmhnTjdr")],
+        pass: ["//registry.npmjs.org/:_authToken=${NPM_TOKEN}", "//somewhere-else.com/myorg/:_authToken=MYTOKEN1"],
+        fail: [concat!("//npm.pkg.internal/:_authToken=", "KwtgHwIoALtLinxN1Ekia7ZpTjCgeOj3QYrz"), concat!("_auth=ZGVwbG95Oks0dFlu", "ek5MZUs2a2pjYmhnTjdr")],
+        check: CONFIG_VALUE,
     },
     detector! {
         id: "secret.pypi-token",
@@ -646,6 +654,7 @@ pub static DETECTORS: &[Detector] = &[
         pass: ["[pypi]\nusername = __token__\npassword = <your token>\n"],
         fail: [concat!("[distutils]\nindex-servers = internal\n\n[internal]\nrepository = https://pypi.internal/\nusername = ci\npassword = ", "7jChGi4s6AKsrpVfVIs1DNSK\n")],
         requires_any: ["[distutils]", "[pypi]", "[testpypi]"],
+        check: CONFIG_VALUE,
         priority: 2,
     },
     detector! {
@@ -702,6 +711,7 @@ pub static DETECTORS: &[Detector] = &[
         pass: ["kind: Config\nusers:\n- name: admin\n  user:\n    password: \"\"\n"],
         fail: [concat!("kind: Config\ncurrent-context: dev\nusers:\n- name: admin\n  user:\n    username: admin\n    password: htwPkhdM", "996G5rfDLI\n")],
         requires_any: ["current-context", "kind: Config"],
+        check: CONFIG_VALUE,
         priority: 2,
     },
     // ---- Keys ----
@@ -806,7 +816,7 @@ pub static DETECTORS: &[Detector] = &[
         frameworks: FILES,
         keywords: ["password", "passwd", "passphrase", "pwd"],
         pattern: r#"(?i)(?:password|passwd|passphrase|pwd)([a-z0-9_.\-]{0,20})["']?[ \t]*(?:=|:=|=>|:)[ \t]*(?:"([^"\r\n]{1,300})"|'([^'\r\n]{1,300})'|([^\s"',;]{1,300}))"#,
-        pass: ["password = changeme", "DB_PASSWORD=${DB_PASSWORD}", "password: <password>", "password_min_length = 12", "password = options.password", "pwd = os.environ.get('PW1')", "password = self.cfg.pw2"],
+        pass: ["password = changeme", "DB_PASSWORD=${DB_PASSWORD}", "password: <password>", "password_min_length = 12", "password = options.password", "pwd = os.environ.get('PW1')", "password = self.cfg.pw2", "pub const ERROR_WRONG_PASSWORD: WIN32_ERROR = 1323u32;"],
         fail: [concat!("[database]\npassword = htwPkhdM", "996G5rfDLI\n"), concat!("\"db_password\": \"7jChGi4s6AKsrpVf", "VIs1DNSK\"")],
         check: PASSWORD_VALUE,
         priority: 0,
@@ -819,7 +829,7 @@ pub static DETECTORS: &[Detector] = &[
         frameworks: FILES,
         keywords: ["secret", "token", "api_key", "apikey", "api-key", "access_key", "auth_key", "private_key", "credential"],
         pattern: r#"(?i)(?:secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?)([a-z0-9_.\-]{0,20})["']?[ \t]*(?:=|:=|=>|:)[ \t]*(?:"([^"\r\n]{1,300})"|'([^'\r\n]{1,300})'|([^\s"',;]{1,300}))"#,
-        pass: ["api_key = xxxxxxxxxxxxxxxx", "token: ${TOKEN}", "statetokens = self.rules[stack[-1]]", "token = tokens_v2.next_item3", "secret_key_file = /etc/app/secret.key", "client_secret = \"your-client-secret\""],
+        pass: ["api_key = xxxxxxxxxxxxxxxx", "token: ${TOKEN}", "statetokens = self.rules[stack[-1]]", "token = tokens_v2.next_item3", "pub credentials: IKEEXT_CREDENTIAL1,", "pub const PrivateKeyExportable: X509CertificateTemplatePrivateKeyFlag = 16i32;", "pub frag_token: crate::__u32,", "secret_key_file = /etc/app/secret.key", "client_secret = \"your-client-secret\""],
         fail: [concat!("api_secret = uqlhu1rSyL7DYpY7", "vTuMJyx6dLXVp5B7\n"), concat!("\"apiKey\": \"7jChGi4s6AKsrpVf", "VIs1DNSK\"")],
         check: SECRET_VALUE,
         priority: 0,

@@ -25,7 +25,8 @@ pub(crate) enum Check {
 }
 
 impl Check {
-    pub(crate) fn accepts(&self, secret: &[u8], caps: &Captures<'_>) -> bool {
+    /// `line` is the whole line the match starts on (context for the assignment checks).
+    pub(crate) fn accepts(&self, secret: &[u8], caps: &Captures<'_>, line: &[u8]) -> bool {
         if is_placeholder(secret) {
             return false;
         }
@@ -42,6 +43,21 @@ impl Check {
                 if key_suffix
                     && let Some(suffix) = caps.get(1)
                     && not_a_secret_key(suffix.as_bytes())
+                {
+                    return false;
+                }
+                // Group 4 is the unquoted value of the generic patterns: in source code that is
+                // an identifier or a type (`credentials: IKEEXT_CREDENTIAL1`,
+                // `PrivateKeyFlags: X509CertificateTemplatePrivateKeyFlag`), not a literal.
+                if key_suffix && caps.get(4).is_some() && identifier_like(secret) {
+                    return false;
+                }
+                // Documentation: a line that names an example domain shows example values
+                // (`Location: http://example.com/cb#access_token=...`).
+                let line = line.to_ascii_lowercase();
+                if ["example.com", "example.org", "example.net", "example.invalid"]
+                    .iter()
+                    .any(|d| memchr::memmem::find(&line, d.as_bytes()).is_some())
                 {
                     return false;
                 }
@@ -100,6 +116,23 @@ const PLACEHOLDERS: &[&str] = &[
     "not_a_real",
     "not-a-real",
     "notreal",
+    // Example credentials of the OAuth RFCs (5849, 6749, 6750), quoted by every OAuth library's
+    // documentation.
+    "2yotnfzfejr1zcsicmwpaa",
+    "tgzv3jokf0xg5qx2tlkwia",
+    "splxlobezqqybys6wxsbia",
+    "mf_9.b5f-4.1jqm",
+    "h480djs93hd8",
+    "ad180jjd733klru7",
+    "hh5s93j4hdidpola",
+    "nnch734d00sl2jdk",
+    "kllo9940pd9333jh",
+    "pfkkdhi9sl3r4s00",
+    "j49sk3j29djd",
+    "hdk48djdsa",
+    "xyz4992k83j47x0b",
+    "j49ddk933skd9dks",
+    "dh893hdasih9",
 ];
 
 /// Words that, inside an assigned value, mean it is not a real secret (only for the generic
@@ -124,6 +157,11 @@ const ASSIGNMENT_STOPWORDS: &[&str] = &[
     "qwerty",
     "foobar",
     "://",
+    "s3cr3t",
+    "passw0rd",
+    "p4ssw0rd",
+    "hunter2",
+    "...",
 ];
 
 /// Whether the value is a placeholder from a template or documentation.
@@ -139,6 +177,11 @@ pub fn is_placeholder(value: &[u8]) -> bool {
 fn not_a_secret_key(suffix: &[u8]) -> bool {
     const NOT_SECRET: &[&str] = &[
         "hash",
+        "encrypt",
+        "algorithm",
+        "method",
+        "scheme",
+        "cipher",
         "file",
         "path",
         "dir",
@@ -194,9 +237,10 @@ fn assigned_value_ok(value: &[u8], min_len: usize, min_entropy: f64) -> bool {
     {
         return false;
     }
+    // References, templates and operators (`::` and `:=` leave a `:` or `=` in front).
     if matches!(
         value[0],
-        b'$' | b'%' | b'{' | b'(' | b'[' | b'@' | b'&' | b'*' | b'!' | b'#'
+        b'$' | b'%' | b'{' | b'(' | b'[' | b'@' | b'&' | b'*' | b'!' | b'#' | b':' | b'=' | b'<' | b'|'
     ) {
         return false;
     }
@@ -205,7 +249,14 @@ fn assigned_value_ok(value: &[u8], min_len: usize, min_entropy: f64) -> bool {
     if value.iter().any(|b| b"()[]{}".contains(b)) || dotted_identifier(value) {
         return false;
     }
+    // Paths in code (`crate::__u32`, `a->b`) and escape sequences of string literals.
     let lower = value.to_ascii_lowercase();
+    if ["::", "->", "\\x", "\\r", "\\n", "\\t", "\\u"]
+        .iter()
+        .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+    {
+        return false;
+    }
     if ASSIGNMENT_STOPWORDS
         .iter()
         .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
@@ -221,6 +272,44 @@ fn assigned_value_ok(value: &[u8], min_len: usize, min_entropy: f64) -> bool {
     // fixed threshold, so it scales down for them.
     let ceiling = (value.len() as f64).log2() * 0.85;
     shannon_entropy(value) >= min_entropy.min(ceiling)
+}
+
+/// An identifier with an underscore (`WIN32_ERROR`, `_bindgen_ty_7`) or made of words
+/// (`X509CertificateTemplatePrivateKeyFlag`): most of its letters sit in runs of three or more of
+/// the same case, which random tokens rarely have.
+fn identifier_like(value: &[u8]) -> bool {
+    let ident = value
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+        && value.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    if !ident {
+        return false;
+    }
+    if value.contains(&b'_') {
+        return true;
+    }
+    let mut in_runs = 0usize;
+    let mut run = 0usize;
+    let mut last_class = 0u8;
+    for &b in value.iter().chain(std::iter::once(&b' ')) {
+        let class = if b.is_ascii_lowercase() {
+            1
+        } else if b.is_ascii_uppercase() {
+            2
+        } else {
+            0
+        };
+        if class != 0 && class == last_class {
+            run += 1;
+        } else {
+            if run >= 3 {
+                in_runs += run;
+            }
+            run = usize::from(class != 0);
+        }
+        last_class = class;
+    }
+    in_runs * 10 >= value.len() * 6
 }
 
 /// `a.b`, `self.token_2`, `os.environ.x1`: identifiers joined by dots.

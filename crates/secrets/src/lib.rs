@@ -182,7 +182,14 @@ impl Scanner {
                     continue;
                 }
                 let secret = &data[start..end];
-                if !d.check.accepts(secret, &caps) {
+                // The line around the match, at most 1 KiB each way (context for checks; an
+                // unbounded search would make long lines quadratic).
+                let lo = whole.start().saturating_sub(1024);
+                let hi = (whole.start() + 1024).min(data.len());
+                let line_start = memchr::memrchr(b'\n', &data[lo..whole.start()]).map_or(lo, |i| lo + i + 1);
+                let line_end =
+                    memchr::memchr(b'\n', &data[whole.start()..hi]).map_or(hi, |i| whole.start() + i);
+                if !d.check.accepts(secret, &caps, &data[line_start..line_end]) {
                     continue;
                 }
                 let anchor = first_non_space(data, whole.start(), whole.end()).min(start);

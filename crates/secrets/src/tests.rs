@@ -283,3 +283,15 @@ fn redact_text_replaces_only_the_secrets() {
     assert!(out.ends_with("echo é"));
     assert_eq!(s.redact_text("RUN apt-get update"), "RUN apt-get update");
 }
+
+#[test]
+fn documentation_examples_are_not_secrets() {
+    for text in [
+        "        Location: http://example.com/cb#access_token=2YotnFZFEjr1zCsicMWpAA&state=xyz",
+        "            \"refresh_token\":\"tGzv3JOkF0XG5Qx2TlKWIA\",",
+        "#password_encryption = scram-sha-256\t# scram-sha-256 or md5",
+        "[distutils]\n            password: sekrit\n            password = self.password\n",
+    ] {
+        assert!(ids(text).is_empty(), "{text}: {:?}", ids(text));
+    }
+}
