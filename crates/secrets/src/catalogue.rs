@@ -12,7 +12,9 @@ pub struct Detector {
     pub meta: RuleMeta,
     /// Case-insensitive keywords; the pattern only runs on inputs that contain one.
     pub(crate) keywords: &'static [&'static str],
-    /// Byte regex (Unicode off). The secret is the last capture group that took part.
+    /// Byte regex (Unicode off). The secret is the last capture group that took part. Large
+    /// counted repetitions are compiled unrolled (`{40,65536}` cost 24 MB): use `{n,}` instead;
+    /// a value still ends at the line.
     pub(crate) pattern: &'static str,
     /// The input must also contain one of these (case-sensitive) to count, e.g. a kubeconfig's
     /// `current-context` before a bare `token:` line is believed.
@@ -566,7 +568,7 @@ pub static DETECTORS: &[Detector] = &[
         description: "A Grafana service account token (glsa_) or Grafana Cloud token (glc_).",
         frameworks: FILES,
         keywords: ["glsa_", "glc_"],
-        pattern: r"\b(glsa_[0-9A-Za-z]{32}_[0-9a-f]{8}|glc_[A-Za-z0-9+/]{32,400}={0,2})",
+        pattern: r"\b(glsa_[0-9A-Za-z]{32}_[0-9a-f]{8}|glc_[A-Za-z0-9+/]{32,}={0,2})",
         pass: ["glsa_short"],
         fail: [concat!("GRAFANA_TOKEN=glsa", "_mGQboiAzX7DOcZ44cc3PNr6RNrOIZ7cN_3830d719")],
         check: Check::Entropy(3.5),
@@ -626,7 +628,7 @@ pub static DETECTORS: &[Detector] = &[
         description: "An `_authToken`, `_auth` or `_password` entry in an npm configuration file.",
         frameworks: FILES,
         keywords: ["_authToken", "_auth", "_password"],
-        pattern: r#"(?m)(?:^|:)[ \t]*_(?:authToken|auth|password)[ \t]*=[ \t]*["']?([^\s"']{8,2048})"#,
+        pattern: r#"(?m)(?:^|:)[ \t]*_(?:authToken|auth|password)[ \t]*=[ \t]*["']?([^\s"']{8,})"#,
         pass: ["//registry.npmjs.org/:_authToken=${NPM_TOKEN}", "//somewhere-else.com/myorg/:_authToken=MYTOKEN1"],
         fail: [concat!("//npm.pkg.internal/:_authToken=", "KwtgHwIoALtLinxN1Ekia7ZpTjCgeOj3QYrz"), concat!("_auth=ZGVwbG95Oks0dFlu", "ek5MZUs2a2pjYmhnTjdr")],
         check: CONFIG_VALUE,
@@ -664,7 +666,7 @@ pub static DETECTORS: &[Detector] = &[
         description: "An `auths.<registry>.auth` entry (base64 of user:password) in a docker/podman config.json.",
         frameworks: FILES,
         keywords: ["\"auth\""],
-        pattern: r#""auth"\s*:\s*"([A-Za-z0-9+/=]{8,4096})""#,
+        pattern: r#""auth"\s*:\s*"([A-Za-z0-9+/=]{8,})""#,
         pass: [r#"{"auths": {"registry.example.com": {"auth": ""}}, "credsStore": "desktop"}"#],
         fail: [concat!(r#"{"auths": {"registry.internal:5000": {"auth": "ZGVwbG95Oks0dFlu"#, r#"ek5MZUs2a2pjYmhnTjdr"}}}"#)],
         requires_any: ["\"auths\""],
@@ -679,7 +681,7 @@ pub static DETECTORS: &[Detector] = &[
         description: "A user `token:` in a kubeconfig file (a file with current-context or kind: Config).",
         frameworks: &[NIST_SECRETS, ATTACK_FILES, FrameworkRef::new(Framework::MitreAttack, "T1528")],
         keywords: ["token:"],
-        pattern: r#"(?m)^[ \t]*token:[ \t]*["']?([A-Za-z0-9._~+/=\-]{16,4096})"#,
+        pattern: r#"(?m)^[ \t]*token:[ \t]*["']?([A-Za-z0-9._~+/=\-]{16,})"#,
         pass: ["apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n    exec:\n      command: aws\n"],
         fail: [concat!("apiVersion: v1\nkind: Config\ncurrent-context: prod\nusers:\n- name: ci\n  user:\n    token: SsddfrfifiUziXnF", "AAoeelK9mqmALOR2HcSGKgVP\n")],
         requires_any: ["current-context", "kind: Config"],
@@ -694,7 +696,7 @@ pub static DETECTORS: &[Detector] = &[
         description: "A `client-key-data` entry (base64 PEM private key) in a kubeconfig.",
         frameworks: &[NIST_SECRETS, ATTACK_KEYS, FrameworkRef::new(Framework::MitreAttack, "T1528")],
         keywords: ["client-key-data"],
-        pattern: r#"client-key-data:[ \t]*["']?([A-Za-z0-9+/=]{40,65536})"#,
+        pattern: r#"client-key-data:[ \t]*["']?([A-Za-z0-9+/=]{40,})"#,
         pass: ["client-key: /etc/kubernetes/pki/admin.key"],
         fail: [concat!("users:\n- name: admin\n  user:\n    client-key-data: WDlNR0Uyc05WYllBYkJIWGd3RVRkSUtuVDMw", "Zkswc2tCYUhtc1dXZGF3RmdGU1kwbDlGTHc5MUdxSzhr\n")],
         priority: 2,

@@ -295,3 +295,16 @@ fn documentation_examples_are_not_secrets() {
         assert!(ids(text).is_empty(), "{text}: {:?}", ids(text));
     }
 }
+
+#[test]
+fn no_pattern_has_a_large_counted_repetition() {
+    // `regex` unrolls counted repetitions: one `{40,65536}` made the scanner 24 MB and 65 ms to
+    // build. Upper bounds stay small; longer values use `{n,}`.
+    let counted = regex::Regex::new(r"\{(\d+),(\d+)\}").unwrap();
+    for d in DETECTORS {
+        for c in counted.captures_iter(d.pattern) {
+            let max: usize = c[2].parse().unwrap();
+            assert!(max <= 300, "{}: {}", d.meta.id, &c[0]);
+        }
+    }
+}
