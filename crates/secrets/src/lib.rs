@@ -248,7 +248,12 @@ impl Scanner {
     /// strings that may hold one (build commands, labels). Bytes that are not UTF-8 come out as
     /// U+FFFD.
     pub fn redact_text(&self, text: &str) -> String {
-        let found = self.scan(text.as_bytes(), &ScanOptions::default());
+        // No cap on matches here: a dropped match would be printed in clear.
+        let opts = ScanOptions {
+            max_matches: usize::MAX,
+            ..ScanOptions::default()
+        };
+        let found = self.scan(text.as_bytes(), &opts);
         if found.matches.is_empty() && !found.truncated {
             return text.to_string();
         }
