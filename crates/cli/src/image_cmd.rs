@@ -227,10 +227,14 @@ fn emit(report: &mut ImageReport, secrets: Option<&SecretsReport>, args: &Invent
             }
             if secrets.is_some() {
                 rules.extend(palisade_secrets::rules());
+                // Env secrets no detector recognises are reported under this rule.
+                rules.push(&palisade_image::audit::SECRET_IN_ENV);
             }
             if misconfigurations.is_some() {
                 rules.extend(palisade_image::audit::RULES.iter().copied());
             }
+            let mut ids = std::collections::BTreeSet::new();
+            rules.retain(|r| ids.insert(r.id));
             let mut notes = Vec::new();
             if let Some(v) = vulns.as_ref().filter(|v| v.status != "evaluated") {
                 notes.push(palisade_report::Note {

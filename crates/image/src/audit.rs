@@ -272,7 +272,7 @@ pub fn audit(report: &ImageReport) -> Vec<Finding> {
             };
             // Build commands can carry credentials (`curl -u user:pass`); print them redacted.
             let redacted = match palisade_secrets::scanner() {
-                Ok(s) => s.redact_text(command),
+                Ok(s) => crate::secrets::redact_command(s, command),
                 Err(_) => String::from("<command not shown>"),
             };
             let shown: String = redacted.chars().take(200).collect();

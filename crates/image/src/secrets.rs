@@ -169,14 +169,15 @@ impl SecretVisitor {
                     layer_digest: info.map(|l| l.digest.clone()),
                     created_by: info
                         .and_then(|l| l.history.as_ref())
-                        .and_then(|h| h.created_by.clone()),
+                        .and_then(|h| h.created_by.as_deref())
+                        .map(|c| redact_command(self.scanner, c)),
                     state,
                     removed_by_layer: removed.map(|(l, _)| l),
                     removed_by_digest: remover.map(|l| l.digest.clone()),
                     removed_by_created_by: remover
                         .and_then(|l| l.history.as_ref())
                         .and_then(|h| h.created_by.as_deref())
-                        .map(|c| self.scanner.redact_text(c)),
+                        .map(|c| redact_command(self.scanner, c)),
                     removed_how: removed.map(|(_, how)| how),
                     redacted: m.redacted,
                     fingerprint: m.fingerprint,
@@ -221,7 +222,7 @@ pub fn redact_report(report: &mut ImageReport) {
         }
         for h in &mut config.history {
             if let Some(c) = h.created_by.as_mut() {
-                *c = scanner.redact_text(c);
+                *c = redact_command(scanner, c);
             }
         }
     }
@@ -231,14 +232,46 @@ pub fn redact_report(report: &mut ImageReport) {
         .chain(report.filesystem.layers.iter_mut())
     {
         if let Some(c) = layer.history.as_mut().and_then(|h| h.created_by.as_mut()) {
-            *c = scanner.redact_text(c);
+            *c = redact_command(scanner, c);
         }
     }
     for p in &mut report.packages {
         if let Some(c) = p.layer_created_by.as_mut() {
-            *c = scanner.redact_text(c);
+            *c = redact_command(scanner, c);
         }
     }
+}
+
+/// A build command with every detected secret redacted, and the values of `NAME=value` words
+/// whose name says they are secrets (`ENV APP_TOKEN=abcd`, `--build-arg DB_PASSWORD=...`).
+pub fn redact_command(scanner: &Scanner, command: &str) -> String {
+    let mut out = scanner.redact_text(command);
+    let words: Vec<String> = out
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+        .filter(|w| w.contains('='))
+        .map(String::from)
+        .collect();
+    for word in words {
+        let (name, quoted) = word.split_once('=').unwrap_or((&word, ""));
+        let quote = if quoted.starts_with('"') || quoted.starts_with('\'') {
+            &quoted[..1]
+        } else {
+            ""
+        };
+        let value = quoted.trim_matches(|c| c == '"' || c == '\'');
+        if value.ends_with("****") {
+            continue;
+        }
+        if let Some(found) = scanner.assignment(name, value) {
+            out = out.replacen(
+                &format!("{name}={quote}{value}"),
+                &format!("{name}={quote}{}", found.redacted),
+                1,
+            );
+        }
+    }
+    out
 }
 
 /// `NAME=value` with the value redacted when the name or the value says it is a secret.
@@ -378,7 +411,9 @@ fn scan_config(scanner: &Scanner, config: &ImageConfig, report: &ImageReport) ->
             None => (None, None),
         }
     };
-    let mut push = |m: SecretMatch,
+    let mut push = |rule: &'static RuleMeta,
+                    redacted: String,
+                    fingerprint: String,
                     source: SecretSource,
                     location: String,
                     pointer: String,
@@ -386,9 +421,9 @@ fn scan_config(scanner: &Scanner, config: &ImageConfig, report: &ImageReport) ->
                     layer: Option<usize>| {
         let info = layer.and_then(|l| report.layers.get(l));
         out.push(SecretFinding {
-            rule: m.rule,
-            severity: m.rule.severity,
-            title: m.rule.title,
+            rule,
+            severity: rule.severity,
+            title: rule.title,
             source,
             location,
             line: None,
@@ -398,14 +433,14 @@ fn scan_config(scanner: &Scanner, config: &ImageConfig, report: &ImageReport) ->
             created_by: history
                 .and_then(|i| config.history.get(i))
                 .and_then(|h| h.created_by.as_deref())
-                .map(|c| scanner.redact_text(c)),
+                .map(|c| redact_command(scanner, c)),
             state: SecretState::Present,
             removed_by_layer: None,
             removed_by_digest: None,
             removed_by_created_by: None,
             removed_how: None,
-            redacted: m.redacted,
-            fingerprint: m.fingerprint,
+            redacted,
+            fingerprint,
             pointer,
         });
     };
@@ -413,10 +448,30 @@ fn scan_config(scanner: &Scanner, config: &ImageConfig, report: &ImageReport) ->
     for (i, entry) in config.env.iter().enumerate() {
         let name = entry.split_once('=').map_or(entry.as_str(), |(n, _)| n);
         let (history, layer) = attribute(&format!("{name}="));
-        for m in scanner.scan(entry.as_bytes(), &opts).matches {
+        let matches = scanner.scan(entry.as_bytes(), &opts).matches;
+        if matches.is_empty() {
+            // No detector knows the value, but the name says it is a secret (`APP_TOKEN=...`):
+            // reported under the configuration rule that judges exactly that.
+            let value = entry.split_once('=').map_or("", |(_, v)| v);
+            if let Some(found) = scanner.assignment(name, value) {
+                push(
+                    &crate::audit::SECRET_IN_ENV,
+                    found.redacted,
+                    found.fingerprint,
+                    SecretSource::Env,
+                    format!("Env {name}"),
+                    format!("/config/Env/{i}"),
+                    history,
+                    layer,
+                );
+            }
+        }
+        for m in matches {
             seen.push((m.rule.id, m.fingerprint.clone()));
             push(
-                m,
+                m.rule,
+                m.redacted,
+                m.fingerprint,
                 SecretSource::Env,
                 format!("Env {name}"),
                 format!("/config/Env/{i}"),
@@ -431,7 +486,9 @@ fn scan_config(scanner: &Scanner, config: &ImageConfig, report: &ImageReport) ->
         for m in scanner.scan(text.as_bytes(), &opts).matches {
             seen.push((m.rule.id, m.fingerprint.clone()));
             push(
-                m,
+                m.rule,
+                m.redacted,
+                m.fingerprint,
                 SecretSource::Label,
                 format!("Label {key}"),
                 format!("/config/Labels/{}", escape_pointer(key)),
@@ -450,7 +507,9 @@ fn scan_config(scanner: &Scanner, config: &ImageConfig, report: &ImageReport) ->
                 continue;
             }
             push(
-                m,
+                m.rule,
+                m.redacted,
+                m.fingerprint,
                 SecretSource::History,
                 format!("history[{i}]"),
                 format!("/history/{i}/created_by"),
@@ -577,6 +636,93 @@ mod tests {
         ] {
             assert!(!skip_path(kept), "{kept}");
         }
+    }
+
+    #[test]
+    fn config_secrets_are_attributed_to_their_build_step() {
+        let token = concat!("gh", "p_S2qHx6kwXoIIXGvOoNZYW2mZp0zVZomHFwUb");
+        let url_password = concat!("5c42LMSd", "pRhcYu");
+        let mut config = ImageConfig {
+            env: vec![
+                "PATH=/usr/bin".into(),
+                format!("GITHUB_TOKEN={token}"),
+                "APP_TOKEN=abcd".into(),
+                "DB_PASSWORD_FILE=/run/secrets/db".into(),
+            ],
+            ..Default::default()
+        };
+        config
+            .labels
+            .insert("org.example.deploy-token".into(), token.into());
+        for (created_by, empty) in [
+            ("debootstrap", false),
+            (format!("ENV GITHUB_TOKEN={token} APP_TOKEN=abcd").as_str(), true),
+            (
+                format!("RUN curl -o /x https://ci:{url_password}@artifacts.internal/x").as_str(),
+                false,
+            ),
+        ] {
+            config.history.push(crate::HistoryEntry {
+                created_by: Some(created_by.to_string()),
+                empty_layer: empty,
+                ..Default::default()
+            });
+        }
+        let report = ImageReport {
+            target: "t".into(),
+            format: None,
+            manifest_digest: None,
+            config_digest: None,
+            repo_tags: Vec::new(),
+            os: None,
+            config: Some(config.clone()),
+            layers: Vec::new(),
+            packages: Vec::new(),
+            warnings: Vec::new(),
+            filesystem: Default::default(),
+        };
+        let scanner = palisade_secrets::scanner().unwrap();
+        let found = scan_config(scanner, &config, &report);
+        let rows: Vec<(&str, &str, Option<usize>)> = found
+            .iter()
+            .map(|f| (f.rule.id, f.location.as_str(), f.layer))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("secret.github-pat", "Env GITHUB_TOKEN", None),
+                ("image.secret-in-env", "Env APP_TOKEN", None),
+                ("secret.github-pat", "Label org.example.deploy-token", None),
+                ("secret.url-credentials", "history[2]", Some(1)),
+            ],
+            "the ENV step repeats the Env token and is not reported twice"
+        );
+        // Env secrets name the ENV step that set them.
+        assert!(
+            found[0]
+                .created_by
+                .as_deref()
+                .unwrap()
+                .starts_with("ENV GITHUB_TOKEN=ghp_****")
+        );
+        for f in &found {
+            let json = serde_json::to_string(f).unwrap();
+            assert!(!json.contains(token) && !json.contains(url_password), "{json}");
+        }
+    }
+
+    #[test]
+    fn build_commands_are_redacted() {
+        let s = palisade_secrets::scanner().unwrap();
+        let out = redact_command(
+            s,
+            "/bin/sh -c #(nop) ENV DB_PASSWORD=hunter22x API_TOKEN=\"abcd1234\" PATH=/usr/bin",
+        );
+        assert_eq!(
+            out,
+            "/bin/sh -c #(nop) ENV DB_PASSWORD=hu**** API_TOKEN=\"ab****\" PATH=/usr/bin"
+        );
+        assert_eq!(redact_command(s, "RUN make install"), "RUN make install");
     }
 
     #[test]
