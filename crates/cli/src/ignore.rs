@@ -6,8 +6,10 @@
 use anyhow::Result;
 use palisade_core::Finding;
 use palisade_image::ImageReport;
-use palisade_image::suppress::Suppression;
+use palisade_image::secrets::SecretsReport;
+use palisade_image::suppress::{Suppression, retain_unexcepted};
 use palisade_image::vulns::Vulnerabilities;
+use palisade_malware::MalwareResults;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -27,13 +29,23 @@ pub fn apply(
     path: Option<&Path>,
     vulns: Option<&mut Vulnerabilities>,
     misconfigurations: &mut Vec<Finding>,
+    secrets: Option<&mut SecretsReport>,
+    malware: Option<&mut MalwareResults>,
 ) -> Result<Suppression> {
     let Some(path) = path else {
         return Ok(Suppression::default());
     };
     let set = crate::config::load_exceptions(path)?;
-    let mut s =
-        palisade_image::suppress::apply(report, vulns, misconfigurations, &set, crate::scan_k8s::today());
+    let today = crate::scan_k8s::today();
+    let mut s = palisade_image::suppress::apply(report, vulns, misconfigurations, &set, today);
+    if let Some(secrets) = secrets {
+        let findings = palisade_image::secrets::to_findings(report, secrets);
+        retain_unexcepted(&mut secrets.findings, findings, &set, today, &mut s);
+    }
+    if let Some(malware) = malware {
+        let findings = palisade_malware::to_findings(report, malware);
+        retain_unexcepted(&mut malware.matches, findings, &set, today, &mut s);
+    }
     misconfigurations.append(&mut s.expired);
     Ok(s)
 }

@@ -4,6 +4,7 @@
 use crate::{EXIT_ERROR, write_output};
 use anyhow::Result;
 use clap::Args;
+use palisade_image::secrets::{SecretState, SecretVisitor, SecretsReport};
 use palisade_image::vulns::Vulnerabilities;
 use palisade_image::{ImageReport, Limits, Platform};
 use std::collections::BTreeMap;
@@ -56,6 +57,15 @@ pub struct InventoryArgs {
     /// Leave out vulnerabilities that have no fixed version yet.
     #[arg(long)]
     pub ignore_unfixed: bool,
+    /// Exit with code 1 when a vulnerability, secret, malware or configuration finding reaches this
+    /// severity.
+    #[arg(long, value_parser = ["critical", "high", "medium", "low", "info"])]
+    pub fail_on: Option<String>,
+    /// Scanners to run, comma-separated: vuln (packages against the database), secret
+    /// (credentials in files, deleted files and the image config), malware (YARA rules over every
+    /// file), config (image configuration).
+    #[arg(long, value_delimiter = ',', value_parser = SCANNERS, default_values = SCANNERS)]
+    pub scanners: Vec<String>,
     /// Directory (searched recursively) or file of YARA rules (`.yar`, `.yara`) to run besides the
     /// built-in malware rules; repeatable.
     #[arg(long, value_name = "DIR")]
@@ -63,13 +73,75 @@ pub struct InventoryArgs {
     /// No progress display on standard error (it is only drawn on a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
-    /// Exit with code 1 when a vulnerability reaches this severity.
-    #[arg(long, value_parser = ["critical", "high", "medium", "low", "info"])]
-    pub fail_on: Option<String>,
     /// Exceptions file (YAML, the `scan k8s --exceptions` format): vulnerabilities by id or alias and
     /// findings by rule, each with a reason and an optional expiry; suppressed findings are listed apart.
     #[arg(long, value_name = "FILE")]
     pub ignore_file: Option<PathBuf>,
+}
+
+/// Every scanner `--scanners` accepts; new ones are added here.
+const SCANNERS: [&str; 4] = ["vuln", "secret", "malware", "config"];
+
+impl InventoryArgs {
+    /// Whether `name` runs: selected with `--scanners`, and not an SBOM-only run.
+    fn runs(&self, name: &str) -> bool {
+        !self.sbom_only && self.scanners.iter().any(|s| s == name)
+    }
+
+    /// A secret visitor for the walk, when the secret scanner runs.
+    fn secret_visitor(&self) -> Result<Option<SecretVisitor>> {
+        if !self.runs("secret") {
+            return Ok(None);
+        }
+        Ok(Some(SecretVisitor::new()?))
+    }
+}
+
+/// What the file walk of an image or directory produced.
+struct Walked {
+    report: ImageReport,
+    secrets: Option<SecretsReport>,
+    malware: Option<palisade_malware::MalwareResults>,
+}
+
+/// Runs `scan` (an image or directory walk) with the content scanners `--scanners` selects and the
+/// progress display; `Ok(None)` after printing a scan error (exit 2).
+fn walk(
+    args: &InventoryArgs,
+    scan: impl FnOnce(&mut [&mut dyn palisade_image::FileVisitor]) -> palisade_image::Result<ImageReport>,
+) -> Result<Option<Walked>> {
+    crate::ignore::check(args.ignore_file.as_deref())?;
+    let engine = if args.runs("malware") {
+        Some(crate::malware::engine(&args.yara_rules)?)
+    } else {
+        None
+    };
+    let mut secret_visitor = args.secret_visitor()?;
+    let mut malware = engine.as_ref().map(palisade_malware::MalwareVisitor::new);
+    let mut progress = crate::progress::ScanProgress::new(args.no_progress, "scanning");
+    let mut extra: Vec<&mut dyn palisade_image::FileVisitor> = vec![&mut progress];
+    if let Some(v) = secret_visitor.as_mut() {
+        extra.push(v);
+    }
+    if let Some(m) = malware.as_mut() {
+        extra.push(m);
+    }
+    let result = scan(&mut extra);
+    drop(extra);
+    progress.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("palisade: {e}");
+            return Ok(None);
+        }
+    };
+    let is_image = !report.layers.is_empty();
+    Ok(Some(Walked {
+        secrets: secret_visitor.map(|v| v.finish(&report)),
+        malware: malware.map(|m| m.finish(is_image.then_some(&report.filesystem))),
+        report,
+    }))
 }
 
 fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerabilities {
@@ -78,7 +150,6 @@ fn match_vulnerabilities(report: &ImageReport, args: &InventoryArgs) -> Vulnerab
 }
 
 pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
-    crate::ignore::check(args.common.ignore_file.as_deref())?;
     let platform = match args.platform.as_deref().map(Platform::parse).transpose() {
         Ok(p) => p,
         Err(e) => {
@@ -127,30 +198,16 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
         }
         pulled.path().to_path_buf()
     };
-    let engine = match crate::malware::engine(&args.common) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("palisade: {e:#}");
-            return Ok(EXIT_ERROR);
-        }
+    let Some(Walked {
+        mut report,
+        secrets,
+        malware,
+    }) = walk(&args.common, |extra| {
+        palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), extra)
+    })?
+    else {
+        return Ok(EXIT_ERROR);
     };
-    let mut malware = engine.as_ref().map(palisade_malware::MalwareVisitor::new);
-    let mut progress = crate::progress::ScanProgress::new(args.common.no_progress, "scanning");
-    let mut extra: Vec<&mut dyn palisade_image::FileVisitor> = vec![&mut progress];
-    if let Some(m) = malware.as_mut() {
-        extra.push(m);
-    }
-    let result = palisade_image::scan_image(&path, platform.as_ref(), &Limits::default(), &mut extra);
-    drop(extra);
-    progress.finish();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("palisade: {e}");
-            return Ok(EXIT_ERROR);
-        }
-    };
-    let malware = malware.map(|m| m.finish(Some(&report.filesystem)));
     if let Some(dir) = &args.cache_dir {
         let vulns = match_vulnerabilities(&report, &args.common);
         let summary =
@@ -164,66 +221,64 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
         palisade_image::cache::write(dir, &digests, &summary)
             .map_err(|e| anyhow::anyhow!("cannot write the scan cache {}: {e}", dir.display()))?;
     }
-    emit(&report, &args.common, malware.as_ref())
+    emit(&mut report, secrets, malware, &args.common)
 }
 
 pub fn scan_fs(args: ScanFsArgs) -> Result<u8> {
-    crate::ignore::check(args.common.ignore_file.as_deref())?;
-    let engine = match crate::malware::engine(&args.common) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("palisade: {e:#}");
-            return Ok(EXIT_ERROR);
-        }
+    let Some(Walked {
+        mut report,
+        secrets,
+        malware,
+    }) = walk(&args.common, |extra| {
+        palisade_image::scan_directory_with(&args.dir, &Limits::default(), extra)
+    })?
+    else {
+        return Ok(EXIT_ERROR);
     };
-    let mut malware = engine.as_ref().map(palisade_malware::MalwareVisitor::new);
-    let mut progress = crate::progress::ScanProgress::new(args.common.no_progress, "scanning");
-    let mut extra: Vec<&mut dyn palisade_image::FileVisitor> = vec![&mut progress];
-    if let Some(m) = malware.as_mut() {
-        extra.push(m);
-    }
-    let result = palisade_image::scan_directory(&args.dir, &Limits::default(), &mut extra);
-    drop(extra);
-    progress.finish();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("palisade: {e}");
-            return Ok(EXIT_ERROR);
-        }
-    };
-    let malware = malware.map(|m| m.finish(None));
-    emit(&report, &args.common, malware.as_ref())
+    emit(&mut report, secrets, malware, &args.common)
 }
 
 fn emit(
-    report: &ImageReport,
+    report: &mut ImageReport,
+    mut secrets: Option<SecretsReport>,
+    mut malware: Option<palisade_malware::MalwareResults>,
     args: &InventoryArgs,
-    malware: Option<&palisade_malware::MalwareResults>,
 ) -> Result<u8> {
     let fail_on: Option<palisade_core::Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
-    let mut vulns = if args.sbom_only {
+    // The configuration checks read the raw config; everything printed after this point comes
+    // from the redacted report.
+    let mut misconfigurations = if args.runs("config") {
+        Some(palisade_image::audit::audit(report))
+    } else {
         None
-    } else {
+    };
+    palisade_image::secrets::redact_report(report);
+    let report: &ImageReport = report;
+    let mut vulns = if args.runs("vuln") {
         Some(match_vulnerabilities(report, args))
-    };
-    let mut misconfigurations = if args.sbom_only {
-        Vec::new()
     } else {
-        palisade_image::audit::audit(report)
+        None
     };
+    let mut config_findings = misconfigurations.take().unwrap_or_default();
     let suppression = crate::ignore::apply(
         report,
         args.ignore_file.as_deref().filter(|_| !args.sbom_only),
         vulns.as_mut(),
-        &mut misconfigurations,
+        &mut config_findings,
+        secrets.as_mut(),
+        malware.as_mut(),
     )?;
+    let (secrets, malware) = (secrets.as_ref(), malware.as_ref());
+    if args.runs("config") || !config_findings.is_empty() {
+        misconfigurations = Some(config_findings);
+    }
     let failed = fail_on.is_some_and(|limit| {
         vulns.as_ref().is_some_and(|v| {
             v.matches
                 .iter()
                 .any(|m| m.advisory.severity.is_some_and(|s| s >= limit))
-        }) || misconfigurations.iter().any(|f| f.severity >= limit)
+        }) || misconfigurations.iter().flatten().any(|f| f.severity >= limit)
+            || secrets.is_some_and(|s| s.findings.iter().any(|f| f.severity >= limit))
             || malware.is_some_and(|m| m.matches.iter().any(|d| d.detection.severity >= limit))
     });
     let text = match args.format.as_str() {
@@ -233,18 +288,34 @@ fn emit(
                 .as_ref()
                 .map(|v| palisade_image::vulns::to_findings(report, v))
                 .unwrap_or_default();
-            findings.extend(misconfigurations.iter().cloned());
+            if let Some(s) = secrets {
+                findings.extend(palisade_image::secrets::to_findings(report, s));
+            }
+            findings.extend(misconfigurations.iter().flatten().cloned());
             if let Some(m) = malware {
                 findings.extend(palisade_malware::to_findings(report, m));
             }
             findings.extend(suppression.suppressed.iter().cloned());
-            let mut rules: Vec<&'static palisade_core::RuleMeta> =
-                vec![&palisade_image::vulns::VULNERABLE_PACKAGE];
-            rules.extend(palisade_image::audit::RULES.iter().copied());
-            rules.extend(palisade_malware::catalogue::RULES.iter().copied());
+            let mut rules: Vec<&'static palisade_core::RuleMeta> = Vec::new();
+            if vulns.is_some() {
+                rules.push(&palisade_image::vulns::VULNERABLE_PACKAGE);
+            }
+            if secrets.is_some() {
+                rules.extend(palisade_secrets::rules());
+                // Env secrets no detector recognises are reported under this rule.
+                rules.push(&palisade_image::audit::SECRET_IN_ENV);
+            }
+            if misconfigurations.is_some() {
+                rules.extend(palisade_image::audit::RULES.iter().copied());
+            }
+            if malware.is_some() {
+                rules.extend(palisade_malware::catalogue::RULES.iter().copied());
+            }
             if args.ignore_file.is_some() {
                 rules.push(&palisade_core::exception::EXPIRED_EXCEPTION_RULE);
             }
+            let mut ids = std::collections::BTreeSet::new();
+            rules.retain(|r| ids.insert(r.id));
             let mut notes = Vec::new();
             if let Some(v) = vulns.as_ref().filter(|v| v.status != "evaluated") {
                 notes.push(palisade_report::Note {
@@ -283,19 +354,28 @@ fn emit(
         }
         "json" => {
             let mut v = serde_json::to_value(report)?;
-            if let (Some(map), Some(vulns)) = (v.as_object_mut(), &vulns) {
-                map.insert("vulnerabilities".into(), serde_json::to_value(vulns)?);
-                map.insert(
-                    "misconfigurations".into(),
-                    serde_json::to_value(&misconfigurations)?,
-                );
-                map.insert(
-                    "suppressed".into(),
-                    serde_json::to_value(&suppression.suppressed)?,
-                );
-            }
-            if let (Some(map), Some(m)) = (v.as_object_mut(), malware) {
-                map.insert("malware".into(), serde_json::to_value(m)?);
+            if let Some(map) = v.as_object_mut() {
+                if let Some(vulns) = &vulns {
+                    map.insert("vulnerabilities".into(), serde_json::to_value(vulns)?);
+                }
+                if let Some(secrets) = secrets {
+                    map.insert("secrets".into(), serde_json::to_value(secrets)?);
+                }
+                if let Some(misconfigurations) = &misconfigurations {
+                    map.insert(
+                        "misconfigurations".into(),
+                        serde_json::to_value(misconfigurations)?,
+                    );
+                }
+                if let Some(m) = malware {
+                    map.insert("malware".into(), serde_json::to_value(m)?);
+                }
+                if args.ignore_file.is_some() {
+                    map.insert(
+                        "suppressed".into(),
+                        serde_json::to_value(&suppression.suppressed)?,
+                    );
+                }
             }
             serde_json::to_string_pretty(&v)? + "\n"
         }
@@ -303,8 +383,13 @@ fn emit(
             let mut text = table(report, args.sbom_only);
             if let Some(v) = &vulns {
                 vulnerability_table(&mut text, v);
+            }
+            if let Some(s) = secrets {
+                secret_table(&mut text, s);
+            }
+            if let Some(misconfigurations) = &misconfigurations {
                 let _ = writeln!(text, "\nConfiguration: {}", misconfigurations.len());
-                for f in &misconfigurations {
+                for f in misconfigurations {
                     let _ = writeln!(
                         text,
                         "  {:<8} {:<26} {}",
@@ -313,11 +398,11 @@ fn emit(
                         f.message
                     );
                 }
-                crate::ignore::table(&mut text, &suppression);
             }
             if let Some(m) = malware {
                 crate::malware::table(&mut text, m);
             }
+            crate::ignore::table(&mut text, &suppression);
             text
         }
     };
@@ -373,6 +458,63 @@ fn vulnerability_table(s: &mut String, v: &Vulnerabilities) {
             "  ({} advisories could not be evaluated; see --format json)",
             v.unevaluated.len()
         );
+    }
+}
+
+fn secret_table(s: &mut String, secrets: &SecretsReport) {
+    let _ = writeln!(
+        s,
+        "\nSecrets: {} ({} files, {} bytes scanned)",
+        secrets.findings.len(),
+        secrets.files_scanned,
+        secrets.bytes_scanned
+    );
+    for f in &secrets.findings {
+        let place = match f.line {
+            Some(line) => format!("{}:{line}", f.location),
+            None => f.location.clone(),
+        };
+        let layer = match (f.layer, &f.layer_digest) {
+            (Some(l), Some(d)) => format!("layer {l} {}", short(d)),
+            _ => "config".to_string(),
+        };
+        let state = match (f.state, f.removed_by_layer) {
+            (SecretState::Removed, Some(by)) => format!("  REMOVED by layer {by}, still in the image"),
+            (SecretState::Unknown, _) => "  (layer attribution unknown)".to_string(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<8} {:<34} {:<40} {:<20} {}{state}",
+            f.severity.as_str().to_uppercase(),
+            f.rule.id,
+            place,
+            layer,
+            f.redacted
+        );
+        if let Some(cmd) = &f.created_by {
+            let cmd: String = cmd.chars().take(100).collect();
+            let _ = writeln!(s, "           introduced by: {cmd}");
+        }
+    }
+    let mut notes = Vec::new();
+    if secrets.files_skipped_too_large > 0 {
+        notes.push(format!(
+            "{} files over the size bound not scanned",
+            secrets.files_skipped_too_large
+        ));
+    }
+    if secrets.files_truncated > 0 {
+        notes.push(format!("{} files only partly scanned", secrets.files_truncated));
+    }
+    if secrets.matches_dropped > 0 {
+        notes.push(format!(
+            "{} matches over the per-file bound not shown",
+            secrets.matches_dropped
+        ));
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(s, "  ({})", notes.join("; "));
     }
 }
 

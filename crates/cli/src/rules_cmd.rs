@@ -29,11 +29,13 @@ pub struct ExplainArgs {
     pub format: String,
 }
 
-/// The posture catalogue, the admission-only rules and the image rules.
+/// The posture catalogue, the admission-only rules, the image checks, the secret detectors and the
+/// malware rules.
 fn all_rules() -> Vec<&'static RuleMeta> {
     let mut rules = catalogue::rules();
     rules.extend(palisade_admission::role_guard::RULES.iter().copied());
     rules.extend(palisade_image::audit::RULES.iter().copied());
+    rules.extend(palisade_secrets::rules());
     rules.extend(palisade_malware::catalogue::RULES.iter().copied());
     rules
 }

@@ -539,9 +539,18 @@ fn scan_image_ignore_file_suppresses_with_reason_and_expiry() {
     };
     let scan = |extra: &[&str], ignore: Option<&std::path::Path>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
-        cmd.args(["scan", "image", "--platform", "linux/amd64", "--db"])
-            .arg(&db)
-            .args(extra);
+        // Vulnerabilities and configuration only: the planted secrets are critical too.
+        cmd.args([
+            "scan",
+            "image",
+            "--platform",
+            "linux/amd64",
+            "--scanners",
+            "vuln,config",
+            "--db",
+        ])
+        .arg(&db)
+        .args(extra);
         if let Some(f) = ignore {
             cmd.arg("--ignore-file").arg(f);
         }
@@ -692,4 +701,350 @@ fn scan_fs_ignore_file_reports_expired_entries() {
     );
     assert_eq!(v["suppressed"], serde_json::json!([]));
     assert_eq!(scan(&["--fail-on", "low"]).status.code(), Some(1));
+}
+
+#[test]
+fn scan_fs_ignore_file_suppresses_secret_findings_by_rule_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = ["ghp_", "0123456789abcdefghij", "ABCDEFGHIJklmnop"].concat();
+    std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("tests/fixture.env"),
+        format!("GITHUB_TOKEN={token}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("deploy.env"), format!("GITHUB_TOKEN={token}\n")).unwrap();
+    let ignore = dir.path().join("ignore.yaml");
+    std::fs::write(
+        &ignore,
+        "ignore:\n- rule: secret.*\n  path: /tests/*\n  reason: test fixture, revoked\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "scan",
+            "fs",
+            "--scanners",
+            "secret",
+            "-f",
+            "json",
+            "--ignore-file",
+        ])
+        .arg(&ignore)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let open: Vec<&str> = v["secrets"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["location"].as_str().unwrap())
+        .collect();
+    assert!(open.iter().all(|l| l.starts_with("/deploy.env")), "{open:?}");
+    assert!(!open.is_empty());
+    let suppressed = v["suppressed"].as_array().unwrap();
+    assert!(!suppressed.is_empty());
+    assert!(
+        suppressed
+            .iter()
+            .all(|f| f["rule_id"].as_str().unwrap().starts_with("secret."))
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&token),
+        "secrets stay redacted"
+    );
+}
+
+fn palisade(args: &[&str], target: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .arg(target)
+        .output()
+        .unwrap()
+}
+
+/// The body lines of the planted PEM key, read out of the image itself, so the test can check that
+/// no output repeats them (expected.json only has the key's hash).
+fn planted_key_lines(image: &std::path::Path) -> Vec<String> {
+    let limits = palisade_image::Limits::default();
+    let source = palisade_image::open_image(image, None, &limits).unwrap();
+    let report = palisade_image::scan::scan_source(&source, &limits, &mut []).unwrap();
+    let files = palisade_image::scan::read_final_files(
+        &source,
+        &report.filesystem,
+        &["/app/config/tls.yaml"],
+        &limits,
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&files["/app/config/tls.yaml"]).to_string();
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() >= 40 && !l.contains(' ') && !l.starts_with("-----"))
+        .map(String::from)
+        .collect();
+    assert!(lines.len() > 5, "tls.yaml holds a PEM body");
+    lines
+}
+
+#[test]
+fn scan_image_finds_planted_secrets_with_layer_attribution_and_never_prints_them() {
+    let Some(dir) = images_dir() else { return };
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("app-vuln/expected.json")).unwrap()).unwrap();
+    let layer_index = |name: &str| {
+        expected["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|l| l["name"] == name)
+            .unwrap()
+    };
+    let diff_id = |i: usize| expected["layers"][i]["diff_id"].as_str().unwrap().to_string();
+    let mut raw_values: Vec<String> = Vec::new();
+    for s in expected["secrets_present"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(expected["secrets_deleted_in_later_layer"].as_array().unwrap())
+    {
+        if let Some(v) = s["value"].as_str() {
+            raw_values.push(v.to_string());
+        }
+    }
+    raw_values.extend(planted_key_lines(&dir.join("app-vuln/docker-archive.tar")));
+
+    for image in ["app-vuln/docker-archive.tar", "app-vuln/oci"] {
+        let target = dir.join(image);
+        let out = palisade(
+            &["scan", "image", "--scanners", "secret,config", "-f", "json"],
+            &target,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let findings = v["secrets"]["findings"].as_array().unwrap();
+        let by_value = |location: &str, value: &str| {
+            let fp = palisade_secrets::fingerprint(value.as_bytes());
+            findings
+                .iter()
+                .find(|f| f["location"] == location && f["fingerprint"] == fp.as_str())
+                .unwrap_or_else(|| panic!("{image}: {location} secret not found in {findings:#?}"))
+        };
+        let app_layer = layer_index("l3-app");
+        for s in expected["secrets_present"].as_array().unwrap() {
+            let path = s["path"].as_str().unwrap();
+            if path == "image config Env" {
+                let env = s["env"].as_str().unwrap();
+                let f = by_value(&format!("Env {env}"), s["value"].as_str().unwrap());
+                assert_eq!(f["source"], "env");
+                continue;
+            }
+            let f = match s["value"].as_str() {
+                Some(value) => by_value(path, value),
+                None => findings
+                    .iter()
+                    .find(|f| f["location"] == path && f["rule_id"] == "secret.private-key")
+                    .unwrap_or_else(|| panic!("{image}: private key in {path}")),
+            };
+            assert_eq!(f["state"], "present", "{f}");
+            assert_eq!(f["layer"], app_layer, "{f}");
+            assert_eq!(f["layer_digest"], diff_id(app_layer).as_str(), "{f}");
+            assert!(f["created_by"].as_str().unwrap().starts_with("layer 3"), "{f}");
+            assert!(f["line"].as_u64().unwrap() >= 1);
+        }
+        for s in expected["secrets_deleted_in_later_layer"].as_array().unwrap() {
+            let f = by_value(s["path"].as_str().unwrap(), s["value"].as_str().unwrap());
+            let added = layer_index(s["added_in"].as_str().unwrap());
+            let removed = layer_index(s["whiteout_in"].as_str().unwrap());
+            assert_eq!(f["state"], "removed", "{f}");
+            assert_eq!(f["layer"], added);
+            assert_eq!(f["layer_digest"], diff_id(added).as_str());
+            assert_eq!(f["removed_by_layer"], removed);
+            assert_eq!(f["removed_by_digest"], diff_id(removed).as_str());
+            assert_eq!(f["removed_how"], "whiteout");
+            assert!(f["removed_by_created_by"].as_str().unwrap().contains("whiteout"));
+        }
+        // Only the planted secrets: no noise from the packages in the image.
+        assert_eq!(findings.len(), 8, "{findings:#?}");
+
+        let mut outputs = vec![String::from_utf8(out.stdout).unwrap()];
+        // Default scanners here: every section of every format must be free of the values.
+        for format in ["table", "sarif", "junit"] {
+            let out = palisade(&["scan", "image", "-f", format], &target);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            outputs.push(String::from_utf8(out.stdout).unwrap());
+        }
+        for (format, text) in ["json", "table", "sarif", "junit"].iter().zip(&outputs) {
+            for raw in &raw_values {
+                assert!(
+                    !text.contains(raw.as_str()),
+                    "{image} {format} output contains a planted secret"
+                );
+            }
+        }
+        let table = &outputs[1];
+        assert!(table.contains("Secrets: 8"), "{table}");
+        assert!(table.contains("REMOVED by layer 3"), "{table}");
+        let sarif: serde_json::Value = serde_json::from_str(&outputs[2]).unwrap();
+        let results = sarif["runs"][0]["results"].as_array().unwrap();
+        for rule in [
+            "secret.aws-access-key-id",
+            "secret.aws-secret-access-key",
+            "secret.github-pat",
+            "secret.private-key",
+            "secret.generic-password",
+            "secret.generic-secret",
+            "image.secret-in-env",
+        ] {
+            assert!(results.iter().any(|r| r["ruleId"] == rule), "{rule} in SARIF");
+        }
+        let removed = results
+            .iter()
+            .find(|r| {
+                r["message"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/app/tmp/old-credentials.txt")
+            })
+            .unwrap();
+        assert!(
+            removed["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("removed by layer 3")
+        );
+        assert!(outputs[3].contains("secret.private-key"));
+    }
+
+    let archive = dir.join("app-vuln/docker-archive.tar");
+    let fail = palisade(
+        &["scan", "image", "--scanners", "secret", "--fail-on", "critical"],
+        &archive,
+    );
+    assert_eq!(fail.status.code(), Some(1));
+    let only_vuln = palisade(&["scan", "image", "--scanners", "config", "-f", "json"], &archive);
+    let v: serde_json::Value = serde_json::from_slice(&only_vuln.stdout).unwrap();
+    assert!(v.get("secrets").is_none() && v.get("vulnerabilities").is_none());
+    let bad = palisade(&["scan", "image", "--scanners", "virus"], &archive);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn scan_image_debian_base_has_no_secret_findings() {
+    let Some(dir) = images_dir() else { return };
+    for image in ["debian-base/docker-archive.tar", "debian-base/oci"] {
+        let out = palisade(
+            &[
+                "scan",
+                "image",
+                "--scanners",
+                "secret",
+                "-f",
+                "json",
+                "--fail-on",
+                "info",
+            ],
+            &dir.join(image),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let findings = v["secrets"]["findings"].as_array().unwrap();
+        assert!(v["secrets"]["files_scanned"].as_u64().unwrap() > 1000);
+        assert!(findings.is_empty(), "{image}: false positives {findings:#?}");
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
+#[test]
+fn scan_fs_finds_a_planted_key_and_registry_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssh = dir.path().join("home/ci/.ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACB9njTDiUHTNALSPP7LTNWPOMLn6pO0lbTIxKQD/8LjmQAAAJgR2eNMPOJQ\n";
+    let key = format!(
+        "-----BEGIN OPENSSH {}-----\n{body}-----END OPENSSH PRIVATE KEY-----\n",
+        "PRIVATE KEY"
+    );
+    std::fs::write(ssh.join("id_ed25519"), &key).unwrap();
+    let token = format!("np{}", "m_KwtgHwIoALtLinxN1Ekia7ZpTjCgeOj3QYrz");
+    std::fs::write(
+        dir.path().join("home/ci/.npmrc"),
+        format!("registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken={token}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("README.md"), "password = changeme\n").unwrap();
+    for format in ["json", "table", "sarif"] {
+        let out = palisade(&["scan", "fs", "-f", format, "--fail-on", "high"], dir.path());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains(&token) && !text.contains("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"));
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let found: Vec<(String, String, u64)> = v["secrets"]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    (
+                        f["rule_id"].as_str().unwrap().to_string(),
+                        f["location"].as_str().unwrap().to_string(),
+                        f["line"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                found,
+                vec![
+                    ("secret.npm-token".into(), "/home/ci/.npmrc".into(), 2),
+                    (
+                        "secret.openssh-private-key".into(),
+                        "/home/ci/.ssh/id_ed25519".into(),
+                        1
+                    ),
+                ]
+            );
+        }
+    }
+}
+
+#[test]
+fn rules_list_and_explain_show_the_secret_detectors() {
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["rules", "list", "--prefix", "secret.", "-f", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let rules: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rules.as_array().unwrap().len() >= 40);
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["rules", "explain", "secret.private-key"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PEM private key") && text.contains("NIST SP 800-190: 4.1.4"),
+        "{text}"
+    );
 }

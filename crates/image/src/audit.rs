@@ -34,14 +34,23 @@ pub static SECRET_IN_ENV: RuleMeta = RuleMeta {
     title: "Secret-looking value in the image's environment",
     severity: Severity::High,
     category: Category::Secret,
-    description: "An ENV variable of the image config has a secret-looking name (PASSWORD, TOKEN, SECRET, API_KEY, ...) and a literal value.",
+    description: "An ENV variable of the image config has a secret-looking name (PASSWORD, TOKEN, SECRET, API_KEY, *_KEY, ...) and a literal, non-placeholder value, or a value one of the secret.* detectors recognises.",
     rationale: "Image config is readable by anyone who can pull the image, and ENV values end up in every container, log dump and `docker inspect`.",
     remediation: "Remove the value from the Dockerfile; inject it at run time from a secret store or a Kubernetes Secret volume.",
     frameworks: &[
         NIST_SECRETS,
         FrameworkRef::new(Framework::MitreAttack, "T1552.001"),
     ],
-    fixtures: NO_FIXTURES,
+    // One ENV entry each (NAME=value).
+    fixtures: Fixtures {
+        pass: &[
+            "PATH=/usr/local/bin:/usr/bin",
+            "DB_PASSWORD_FILE=/run/secrets/db_password",
+            "DB_PASSWORD=changeme",
+            "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+        ],
+        fail: &["DB_PASSWORD=Wq8-tP2vLx9rZ", "API_TOKEN=4f7Kp0zQw2Ls9Vn3"],
+    },
 };
 
 pub static SSH_EXPOSED: RuleMeta = RuleMeta {
@@ -127,17 +136,6 @@ pub static RULES: &[&RuleMeta] = &[
     &WORLD_WRITABLE_PATH,
 ];
 
-const SECRET_NAMES: &[&str] = &[
-    "PASSWORD",
-    "PASSWD",
-    "SECRET",
-    "TOKEN",
-    "API_KEY",
-    "APIKEY",
-    "ACCESS_KEY",
-    "PRIVATE_KEY",
-    "CREDENTIAL",
-];
 const PATH_DIRS: &[&str] = &[
     "/usr/local/bin/",
     "/usr/local/sbin/",
@@ -225,19 +223,28 @@ pub fn audit(report: &ImageReport) -> Vec<Finding> {
                 Some(Value::String(user.to_string())),
             ));
         }
-        for (i, entry) in config.env.iter().enumerate() {
-            let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
-            let upper = name.to_ascii_uppercase();
-            if !value.is_empty() && SECRET_NAMES.iter().any(|s| upper.contains(s)) {
+        // The secrets engine decides (secret-like name with a literal value, or a value a
+        // detector recognises), so this rule and the secret scan cannot disagree.
+        if let Ok(scanner) = palisade_secrets::scanner() {
+            for (i, entry) in config.env.iter().enumerate() {
+                let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+                let Some(found) = scanner.assignment(name, value) else {
+                    continue;
+                };
+                let how = match found.detector {
+                    Some(rule) => format!(" ({})", rule.title),
+                    None => String::new(),
+                };
                 out.push(finding(
                     report,
                     &SECRET_IN_ENV,
                     format!(
-                        "ENV {name} holds a literal value ({} characters)",
+                        "ENV {name} holds a literal secret{how}: {} ({} characters)",
+                        found.redacted,
                         value.chars().count()
                     ),
                     &format!("/config/Env/{i}"),
-                    Some(Value::String(format!("{name}=<redacted>"))),
+                    Some(Value::String(format!("{name}={}", found.redacted))),
                 ));
             }
         }
@@ -263,7 +270,12 @@ pub fn audit(report: &ImageReport) -> Vec<Finding> {
             let Some(command) = h.created_by.as_deref() else {
                 continue;
             };
-            let shown: String = command.chars().take(200).collect();
+            // Build commands can carry credentials (`curl -u user:pass`); print them redacted.
+            let redacted = match palisade_secrets::scanner() {
+                Ok(s) => crate::secrets::redact_command(s, command),
+                Err(_) => String::from("<command not shown>"),
+            };
+            let shown: String = redacted.chars().take(200).collect();
             if pipes_to_shell(command) {
                 out.push(finding(
                     report,
@@ -345,6 +357,21 @@ fn audit_files(report: &ImageReport, fs: &Filesystem, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_in_env_fixtures() {
+        let scanner = palisade_secrets::scanner().unwrap();
+        let judge = |entry: &str| {
+            let (name, value) = entry.split_once('=').unwrap();
+            scanner.assignment(name, value).is_some()
+        };
+        for entry in SECRET_IN_ENV.fixtures.fail {
+            assert!(judge(entry), "{entry}");
+        }
+        for entry in SECRET_IN_ENV.fixtures.pass {
+            assert!(!judge(entry), "{entry}");
+        }
+    }
 
     #[test]
     fn history_patterns() {

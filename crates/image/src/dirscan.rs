@@ -8,13 +8,14 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// Shows `visitor` every regular file it wants, as layer 0; paths are absolute from `root`
-/// (`/etc/os-release`).
+/// Offers every regular file to the visitors, as the layer walker does for images (all files are
+/// layer 0); `path` is absolute from `root` (`/etc/os-release`). Content is read once, only for
+/// files some visitor wants.
 pub fn walk(
     root: &Path,
     limits: &Limits,
     warnings: &mut Vec<crate::catalog::Warning>,
-    visitor: &mut dyn FileVisitor,
+    visitors: &mut [&mut dyn FileVisitor],
 ) -> Result<()> {
     let meta = fs::symlink_metadata(root).map_err(|e| ImageError::io(root.display(), e))?;
     if !meta.is_dir() {
@@ -67,12 +68,15 @@ pub fn walk(
                     mode,
                     layer: 0,
                 };
-                if !visitor.wants(&file) {
+                let wanted: Vec<usize> = (0..visitors.len())
+                    .filter(|&i| visitors[i].wants(&file))
+                    .collect();
+                if wanted.is_empty() {
                     continue;
                 }
                 if m.len() > limits.max_visit_bytes {
                     warnings.push(crate::catalog::Warning {
-                        path: child_rel,
+                        path: child_rel.clone(),
                         message: format!("{} bytes is over the per-file limit; not scanned", m.len()),
                     });
                     continue;
@@ -81,9 +85,13 @@ pub fn walk(
                 let read = fs::File::open(entry.path())
                     .and_then(|f| f.take(limits.max_visit_bytes).read_to_end(&mut buf));
                 match read {
-                    Ok(_) => visitor.visit(&file, &buf),
+                    Ok(_) => {
+                        for i in wanted {
+                            visitors[i].visit(&file, &buf);
+                        }
+                    }
                     Err(e) => warnings.push(crate::catalog::Warning {
-                        path: child_rel,
+                        path: child_rel.clone(),
                         message: format!("cannot read: {e}"),
                     }),
                 }

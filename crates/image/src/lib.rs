@@ -13,6 +13,7 @@ pub mod layers;
 pub mod purl;
 pub mod sbom;
 pub mod scan;
+pub mod secrets;
 pub mod source;
 pub mod suppress;
 mod tarstream;
@@ -21,7 +22,7 @@ pub mod vulns;
 pub use catalog::{Ecosystem, OsInfo, Package};
 pub use config::{HistoryEntry, ImageConfig};
 pub use layers::{EntryKind, FileRef, FileVisitor, Filesystem, FsEntry, LayerInfo, RemovedEntry, RemovedHow};
-pub use scan::{ImageReport, LayerSummary, Warning, scan_directory, scan_image};
+pub use scan::{ImageReport, LayerSummary, Warning, scan_directory, scan_directory_with, scan_image};
 pub use source::{ImageSource, Platform, open_image};
 
 /// Everything that can go wrong reading an image or a directory. Errors about the input name the

@@ -59,32 +59,6 @@ impl FileVisitor for CatalogVisitor {
     }
 }
 
-/// Shows each file to every visitor that wants it. Every visitor is asked once per file (some
-/// count what they are shown, such as progress and size-limit reporting), and `visit` reuses the
-/// answers.
-struct Fanout<'a> {
-    visitors: Vec<&'a mut dyn FileVisitor>,
-    wanted: std::cell::RefCell<Vec<bool>>,
-}
-
-impl FileVisitor for Fanout<'_> {
-    fn wants(&self, file: &FileRef<'_>) -> bool {
-        let mut wanted = self.wanted.borrow_mut();
-        wanted.clear();
-        wanted.extend(self.visitors.iter().map(|v| v.wants(file)));
-        wanted.iter().any(|w| *w)
-    }
-
-    fn visit(&mut self, file: &FileRef<'_>, content: &[u8]) {
-        let wanted = self.wanted.borrow();
-        for (v, w) in self.visitors.iter_mut().zip(wanted.iter()) {
-            if *w {
-                v.visit(file, content);
-            }
-        }
-    }
-}
-
 /// Opens and scans an image; `extra` visitors (secret, malware scanners) see every file too.
 pub fn scan_image(
     path: &Path,
@@ -180,9 +154,13 @@ fn assemble(
     (os, packages, warnings)
 }
 
-/// Runs the catalogers over a directory tree (a project checkout or an unpacked root filesystem);
-/// `extra` visitors (secret, malware scanners) see the files they want, all as layer 0.
-pub fn scan_directory(
+/// Runs the catalogers over a directory tree (a project checkout or an unpacked root filesystem).
+pub fn scan_directory(dir: &Path, limits: &Limits) -> Result<ImageReport> {
+    scan_directory_with(dir, limits, &mut [])
+}
+
+/// [`scan_directory`] with `extra` visitors (secret, malware scanners) seeing every file too.
+pub fn scan_directory_with(
     dir: &Path,
     limits: &Limits,
     extra: &mut [&mut dyn FileVisitor],
@@ -192,17 +170,14 @@ pub fn scan_directory(
         found: Vec::new(),
     };
     let mut warnings = Vec::new();
-    let mut fanout = Fanout {
-        visitors: vec![&mut cat],
-        wanted: Default::default(),
-    };
-    for v in extra.iter_mut() {
-        fanout.visitors.push(&mut **v);
+    {
+        let mut visitors: Vec<&mut dyn FileVisitor> = vec![&mut cat];
+        for v in extra.iter_mut() {
+            visitors.push(&mut **v);
+        }
+        crate::dirscan::walk(dir, limits, &mut warnings, &mut visitors)?;
     }
-    crate::dirscan::walk(dir, limits, &mut warnings, &mut fanout)?;
-    drop(fanout);
-    let found = cat.found;
-    let (os, packages, cat_warnings) = assemble(found, None);
+    let (os, packages, cat_warnings) = assemble(cat.found, None);
     warnings.extend(cat_warnings);
     Ok(ImageReport {
         target: dir.display().to_string(),

@@ -30,34 +30,42 @@ pub fn apply(
         return out;
     }
     if let Some(vulns) = vulns {
-        // `to_findings` gives one finding per match, in order.
         let findings = to_findings(report, vulns);
-        let mut keep = Vec::with_capacity(findings.len());
-        for mut f in findings {
-            let excepted = set.apply(&mut f, today) == Applied::Excepted;
-            if excepted {
-                out.suppressed.push(f);
-            }
-            keep.push(!excepted);
-        }
-        let mut flags = keep.into_iter();
-        vulns.matches.retain(|_| flags.next().unwrap_or(true));
+        retain_unexcepted(&mut vulns.matches, findings, set, today, &mut out);
     }
-    let mut open = Vec::with_capacity(misconfigurations.len());
-    for mut f in misconfigurations.drain(..) {
-        if set.apply(&mut f, today) == Applied::Excepted {
-            out.suppressed.push(f);
-        } else {
-            open.push(f);
-        }
-    }
-    *misconfigurations = open;
+    let findings = misconfigurations.clone();
+    retain_unexcepted(misconfigurations, findings, set, today, &mut out);
     out.expired = set
         .iter()
         .filter(|e| e.is_expired(today))
         .map(|e| e.expired_finding())
         .collect();
     out
+}
+
+/// Removes the items of `items` an exception covers, given their findings (one per item, in the
+/// same order, as the `to_findings` functions of the secret and malware scanners give them), and
+/// adds those findings to `out.suppressed`.
+pub fn retain_unexcepted<T>(
+    items: &mut Vec<T>,
+    findings: Vec<Finding>,
+    set: &ExceptionSet,
+    today: Date,
+    out: &mut Suppression,
+) {
+    if set.is_empty() {
+        return;
+    }
+    let mut keep = Vec::with_capacity(findings.len());
+    for mut f in findings {
+        let excepted = set.apply(&mut f, today) == Applied::Excepted;
+        if excepted {
+            out.suppressed.push(f);
+        }
+        keep.push(!excepted);
+    }
+    let mut flags = keep.into_iter();
+    items.retain(|_| flags.next().unwrap_or(true));
 }
 
 #[cfg(test)]
