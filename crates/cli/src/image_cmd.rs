@@ -189,7 +189,14 @@ pub fn scan_image(args: ScanImageArgs) -> Result<u8> {
             .as_ref()
             .map(|p| p.to_string())
             .unwrap_or_else(|| format!("linux/{}", default_arch()));
-        match client.pull_to_layout(&reference, &wanted, pulled.path()) {
+        let bar = crate::progress::bytes_bar(args.common.no_progress, &format!("pulling {reference}"));
+        let pulled_result =
+            client.pull_to_layout_with_progress(&reference, &wanted, pulled.path(), &mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            });
+        bar.finish_and_clear();
+        match pulled_result {
             Ok((top, _)) => pulled_digest = Some(top),
             Err(e) => {
                 eprintln!("palisade: {e}");

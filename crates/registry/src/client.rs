@@ -647,6 +647,18 @@ impl Client {
         platform: &str,
         dir: &std::path::Path,
     ) -> Result<(String, String), RegistryError> {
+        self.pull_to_layout_with_progress(reference, platform, dir, &mut |_, _| {})
+    }
+
+    /// [`Client::pull_to_layout`], calling `progress(done, total)` with the bytes of config and
+    /// layer blobs downloaded so far and the sum of their sizes from the manifest.
+    pub fn pull_to_layout_with_progress(
+        &self,
+        reference: &Reference,
+        platform: &str,
+        dir: &std::path::Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(String, String), RegistryError> {
         let io = |e: std::io::Error| RegistryError::Invalid(format!("{}: {e}", dir.display()));
         let top = self.get_manifest(reference)?;
         let top_digest = top.digest.clone();
@@ -662,8 +674,14 @@ impl Client {
         };
         std::fs::write(blob_path(&manifest.digest)?, &manifest.bytes).map_err(io)?;
         let mut wanted = Vec::new();
+        let mut total = 0u64;
         if let Some(config) = manifest.json.pointer("/config/digest").and_then(Value::as_str) {
             wanted.push((config.to_string(), self.options.max_manifest_bytes));
+            total += manifest
+                .json
+                .pointer("/config/size")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
         }
         for layer in manifest
             .json
@@ -674,16 +692,24 @@ impl Client {
         {
             if let Some(d) = layer.get("digest").and_then(Value::as_str) {
                 wanted.push((d.to_string(), self.options.max_blob_bytes));
+                total = total.saturating_add(layer.get("size").and_then(Value::as_u64).unwrap_or(0));
             }
         }
+        let mut done = 0u64;
         for (digest, limit) in wanted {
             let path = blob_path(&digest)?;
             if path.exists() {
                 continue; // the same blob twice in one image
             }
             let partial = path.with_extension("partial");
-            let mut file = std::fs::File::create(&partial).map_err(io)?;
-            self.download_blob(reference, &digest, limit, &mut file)?;
+            let file = std::fs::File::create(&partial).map_err(io)?;
+            let mut counting = CountingWriter {
+                inner: file,
+                done: &mut done,
+                total,
+                progress: &mut *progress,
+            };
+            self.download_blob(reference, &digest, limit, &mut counting)?;
             std::fs::rename(&partial, &path).map_err(io)?;
         }
         std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
@@ -794,5 +820,26 @@ mod tests {
         assert!(client.base("127.0.0.1:5000").starts_with("http://"));
         assert!(client.base("ghcr.io").starts_with("https://"));
         assert_eq!(urlencode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+    }
+}
+
+/// Reports the bytes written through it, for download progress.
+struct CountingWriter<'a, W> {
+    inner: W,
+    done: &'a mut u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<W: std::io::Write> std::io::Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        *self.done += n as u64;
+        (self.progress)(*self.done, self.total);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
