@@ -1,0 +1,1071 @@
+//! One HTTP exchange through a `Ruleset`: the adapter feeds request and response data, phases 1-5
+//! run in order, and the result is an optional intervention plus the matched rules. Evaluation is
+//! bounded by a time budget and by limits on body sizes and argument counts.
+
+use crate::body::{self, Pairs};
+use crate::operator::{self, OpKind};
+use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges};
+use crate::variable::{KeySel, Target, Var};
+use crate::{EngineMode, Entry, Ruleset, WafError};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// What the adapter must do with the exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intervention {
+    pub status: u16,
+    pub disruption: Disruptive,
+    /// For `redirect`.
+    pub url: Option<String>,
+    pub rule_id: u64,
+    pub phase: u8,
+}
+
+/// A rule (chain) that matched, with its metadata and macros expanded at match time.
+#[derive(Debug, Clone)]
+pub struct MatchedRule {
+    pub id: u64,
+    pub phase: u8,
+    pub msg: String,
+    pub data: String,
+    pub severity: Option<u8>,
+    pub tags: Vec<String>,
+    pub ver: Option<String>,
+    pub rev: Option<String>,
+    pub maturity: Option<String>,
+    pub accuracy: Option<String>,
+    pub matched_var_name: String,
+    pub matched_var: Vec<u8>,
+    /// The part of the value the operator matched (regex match, phrase, fingerprint).
+    pub matched_data: Vec<u8>,
+    pub operator: String,
+    pub operator_arg: String,
+    pub file: String,
+    pub line: usize,
+    /// False for `nolog` rules: they matched (and ran their actions) but are not reported.
+    pub log: bool,
+    pub disruptive: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Request {
+    method: Vec<u8>,
+    uri: Vec<u8>,
+    protocol: Vec<u8>,
+    headers: Pairs,
+    args_get: Pairs,
+    args_post: Pairs,
+    cookies: Pairs,
+    body: Vec<u8>,
+    body_truncated: bool,
+    files: Vec<(Vec<u8>, Vec<u8>, usize)>,
+    part_headers: Pairs,
+    xml: Option<body::XmlDoc>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Response {
+    status: u16,
+    protocol: Vec<u8>,
+    headers: Pairs,
+    body: Vec<u8>,
+}
+
+/// Default evaluation budget per transaction; the adapter may change it.
+const DEFAULT_BUDGET: Duration = Duration::from_secs(2);
+const MAX_HEADERS: usize = 1024;
+
+pub struct Transaction<'r> {
+    rs: &'r Ruleset,
+    engine: EngineMode,
+    request_body_access: bool,
+    response_body_access: bool,
+    force_body_variable: bool,
+    body_processor: Option<String>,
+    remote_addr: String,
+    remote_port: u16,
+    server_addr: String,
+    server_port: u16,
+    server_name: String,
+    unique_id: String,
+    req: Request,
+    resp: Response,
+    /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV: keys lower-cased (collections are case-insensitive).
+    collections: HashMap<Var, BTreeMap<String, Vec<u8>>>,
+    /// Scalar variables set by body processing (REQBODY_ERROR, MULTIPART_*...).
+    flags: HashMap<Var, Vec<u8>>,
+    matched_var: (String, Vec<u8>),
+    /// What the operator matched in the last matching value (for the log `data`).
+    matched_data: Vec<u8>,
+    matched_vars: Vec<(String, Vec<u8>)>,
+    removed_ids: Vec<(u64, u64)>,
+    removed_tags: Vec<String>,
+    removed_targets: Vec<(RemoveSel, Target)>,
+    current_rule: Option<(u64, String)>,
+    matched: Vec<MatchedRule>,
+    intervention: Option<Intervention>,
+    allow_request: bool,
+    phase_done: u8,
+    started: Instant,
+    budget: Duration,
+    timed_out: bool,
+}
+
+#[derive(Debug, Clone)]
+enum RemoveSel {
+    Ids(Vec<(u64, u64)>),
+    Tag(String),
+}
+
+fn var_label(var: Var, key: &[u8]) -> String {
+    if var.is_collection() {
+        format!("{}:{}", var.name(), String::from_utf8_lossy(key))
+    } else {
+        var.name().to_string()
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn unique_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:06x}", t, N.fetch_add(1, Ordering::Relaxed) & 0xffffff)
+}
+
+impl<'r> Transaction<'r> {
+    pub fn new(rs: &'r Ruleset) -> Transaction<'r> {
+        let c = &rs.config;
+        Transaction {
+            rs,
+            engine: c.engine,
+            request_body_access: c.request_body_access,
+            response_body_access: c.response_body_access,
+            force_body_variable: false,
+            body_processor: None,
+            remote_addr: String::new(),
+            remote_port: 0,
+            server_addr: String::new(),
+            server_port: 0,
+            server_name: String::new(),
+            unique_id: unique_id(),
+            req: Request::default(),
+            resp: Response::default(),
+            collections: HashMap::new(),
+            flags: HashMap::new(),
+            matched_var: Default::default(),
+            matched_data: Vec::new(),
+            matched_vars: Vec::new(),
+            removed_ids: Vec::new(),
+            removed_tags: Vec::new(),
+            removed_targets: Vec::new(),
+            current_rule: None,
+            matched: Vec::new(),
+            intervention: None,
+            allow_request: false,
+            phase_done: 0,
+            started: Instant::now(),
+            budget: DEFAULT_BUDGET,
+            timed_out: false,
+        }
+    }
+
+    /// Bounds the rule evaluation time of this transaction; when exceeded, evaluation stops and
+    /// [`Transaction::timed_out`] is true.
+    pub fn set_time_budget(&mut self, d: Duration) {
+        self.budget = d;
+    }
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+    pub fn set_unique_id(&mut self, id: &str) {
+        self.unique_id = id.to_string();
+    }
+    pub fn unique_id(&self) -> &str {
+        &self.unique_id
+    }
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.collections
+            .entry(Var::Env)
+            .or_default()
+            .insert(key.to_ascii_lowercase(), value.as_bytes().to_vec());
+    }
+
+    pub fn set_connection(
+        &mut self,
+        client_addr: &str,
+        client_port: u16,
+        server_addr: &str,
+        server_port: u16,
+    ) {
+        self.remote_addr = client_addr.to_string();
+        self.remote_port = client_port;
+        self.server_addr = server_addr.to_string();
+        self.server_port = server_port;
+    }
+
+    pub fn set_request_line(&mut self, method: &[u8], uri: &[u8], protocol: &[u8]) {
+        self.req.method = method.to_vec();
+        self.req.uri = uri.to_vec();
+        self.req.protocol = protocol.to_vec();
+        if let Some(q) = memchr::memchr(b'?', uri) {
+            self.req.args_get = body::parse_urlencoded(&uri[q + 1..], self.rs.config.argument_separator);
+        }
+    }
+
+    pub fn add_request_header(&mut self, name: &[u8], value: &[u8]) {
+        if self.req.headers.len() >= MAX_HEADERS {
+            return;
+        }
+        if name.eq_ignore_ascii_case(b"cookie") {
+            let c = body::parse_cookies(value);
+            self.req.cookies.extend(c);
+        }
+        if name.eq_ignore_ascii_case(b"host") && self.server_name.is_empty() {
+            let v = lossy(value);
+            self.server_name = v
+                .rsplit_once(':')
+                .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+                .map_or(v.clone(), |(h, _)| h.to_string());
+        }
+        self.req.headers.push((name.to_vec(), value.to_vec()));
+    }
+
+    fn request_header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Phase 1.
+    pub fn process_request_headers(&mut self) -> Option<&Intervention> {
+        self.run_through(1);
+        self.intervention.as_ref()
+    }
+
+    /// Appends a chunk of the request body. Beyond `SecRequestBodyLimit` the body is truncated
+    /// (ProcessPartial) or the call fails with `WafError::Limit` (Reject).
+    pub fn append_request_body(&mut self, chunk: &[u8]) -> crate::Result<()> {
+        if self.phase_done >= 2 {
+            return Err(WafError::State("request body after phase 2"));
+        }
+        let limit = self.rs.config.request_body_limit;
+        let room = limit.saturating_sub(self.req.body.len());
+        if chunk.len() > room {
+            self.req.body.extend_from_slice(&chunk[..room]);
+            self.req.body_truncated = true;
+            self.flags.insert(Var::InboundDataError, b"1".to_vec());
+            if !self.rs.config.request_body_partial {
+                return Err(WafError::Limit {
+                    what: "request body",
+                    limit,
+                });
+            }
+            return Ok(());
+        }
+        self.req.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Phase 2 (runs phase 1 first if needed): processes the buffered body and evaluates rules.
+    pub fn process_request_body(&mut self) -> Option<&Intervention> {
+        self.run_through(2);
+        self.intervention.as_ref()
+    }
+
+    pub fn set_response_status(&mut self, status: u16, protocol: &[u8]) {
+        self.resp.status = status;
+        self.resp.protocol = protocol.to_vec();
+    }
+
+    pub fn add_response_header(&mut self, name: &[u8], value: &[u8]) {
+        if self.resp.headers.len() < MAX_HEADERS {
+            self.resp.headers.push((name.to_vec(), value.to_vec()));
+        }
+    }
+
+    /// Phase 3.
+    pub fn process_response_headers(&mut self) -> Option<&Intervention> {
+        self.run_through(3);
+        self.intervention.as_ref()
+    }
+
+    /// Appends response body; only kept when response body access is on and the MIME type is one
+    /// of `SecResponseBodyMimeType`, up to `SecResponseBodyLimit`.
+    pub fn append_response_body(&mut self, chunk: &[u8]) -> crate::Result<()> {
+        let limit = self.rs.config.response_body_limit;
+        let room = limit.saturating_sub(self.resp.body.len());
+        if chunk.len() > room {
+            self.resp.body.extend_from_slice(&chunk[..room]);
+            self.flags.insert(Var::OutboundDataError, b"1".to_vec());
+            if !self.rs.config.response_body_partial {
+                return Err(WafError::Limit {
+                    what: "response body",
+                    limit,
+                });
+            }
+            return Ok(());
+        }
+        self.resp.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Phase 4.
+    pub fn process_response_body(&mut self) -> Option<&Intervention> {
+        self.run_through(4);
+        self.intervention.as_ref()
+    }
+
+    /// Phase 5 (always runs, even after an intervention).
+    pub fn process_logging(&mut self) {
+        self.run_through(5);
+    }
+
+    pub fn intervention(&self) -> Option<&Intervention> {
+        self.intervention.as_ref()
+    }
+
+    /// All rules that matched, including `nolog` ones (see `MatchedRule::log`).
+    pub fn matched_rules(&self) -> &[MatchedRule] {
+        &self.matched
+    }
+
+    /// Collection values (e.g. `tx`, `anomaly_score`) for tests and adapters.
+    pub fn collection_value(&self, collection: &str, key: &str) -> Option<String> {
+        let var = Var::from_name(collection)?;
+        self.collections
+            .get(&var)?
+            .get(&key.to_ascii_lowercase())
+            .map(|v| lossy(v))
+    }
+
+    pub fn request_uri(&self) -> String {
+        lossy(&self.req.uri)
+    }
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+    pub fn client_addr(&self) -> &str {
+        &self.remote_addr
+    }
+
+    fn run_through(&mut self, phase: u8) {
+        while self.phase_done < phase {
+            let p = self.phase_done + 1;
+            if p == 2 {
+                self.process_body();
+            }
+            if p == 4 && !self.response_body_kept() {
+                self.resp.body.clear();
+            }
+            let skip = (self.intervention.is_some() && p < 5) || (self.allow_request && p <= 2);
+            if !skip {
+                self.run_phase(p);
+            }
+            self.phase_done = p;
+        }
+    }
+
+    fn response_body_kept(&self) -> bool {
+        if !self.response_body_access {
+            return false;
+        }
+        let ct = self
+            .resp
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let mime = ct
+            .as_deref()
+            .map(|c| body::trim(c.split(|&x| x == b';').next().unwrap_or(b"")).to_vec())
+            .unwrap_or_default();
+        self.rs
+            .config
+            .response_mime_types
+            .iter()
+            .any(|m| m.as_bytes() == mime.as_slice())
+    }
+
+    fn process_body(&mut self) {
+        if !self.request_body_access {
+            self.req.body.clear();
+            return;
+        }
+        let ct = self
+            .request_header(b"content-type")
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        let lct = ct.to_ascii_lowercase();
+        if self.body_processor.is_none() {
+            if lct.starts_with(b"application/x-www-form-urlencoded") {
+                self.body_processor = Some("URLENCODED".into());
+            } else if lct.starts_with(b"multipart/form-data") {
+                self.body_processor = Some("MULTIPART".into());
+            }
+        }
+        let mut error: Option<String> = None;
+        match self.body_processor.as_deref() {
+            Some("URLENCODED") => {
+                self.req.args_post =
+                    body::parse_urlencoded(&self.req.body, self.rs.config.argument_separator);
+            }
+            Some("JSON") if !self.req.body.is_empty() => match body::parse_json(&self.req.body) {
+                Ok(a) => self.req.args_post = a,
+                Err(e) => error = Some(e),
+            },
+            Some("XML") if !self.req.body.is_empty() => match body::parse_xml(&self.req.body) {
+                Ok(d) => self.req.xml = Some(d),
+                Err(e) => error = Some(e),
+            },
+            Some("MULTIPART") => {
+                let mp = body::parse_multipart(&self.req.body, &ct);
+                let f = |b: bool| if b { b"1".to_vec() } else { b"0".to_vec() };
+                let set = [
+                    (Var::MultipartStrictError, mp.strict_error()),
+                    (Var::MultipartUnmatchedBoundary, mp.unmatched_boundary),
+                    (Var::MultipartBoundaryQuoted, mp.boundary_quoted),
+                    (Var::MultipartBoundaryWhitespace, mp.boundary_whitespace),
+                    (Var::MultipartDataBefore, mp.data_before),
+                    (Var::MultipartDataAfter, mp.data_after),
+                    (Var::MultipartHeaderFolding, mp.header_folding),
+                    (Var::MultipartLfLine, mp.lf_line),
+                    (Var::MultipartCrlfLfLines, mp.lf_line && mp.crlf_line),
+                    (Var::MultipartMissingSemicolon, mp.missing_semicolon),
+                    (Var::MultipartInvalidQuoting, mp.invalid_quoting),
+                    (Var::MultipartInvalidPart, mp.invalid_part),
+                    (Var::MultipartInvalidHeaderFolding, mp.invalid_header_folding),
+                    (Var::MultipartFileLimitExceeded, mp.file_limit_exceeded),
+                ];
+                for (v, b) in set {
+                    self.flags.insert(v, f(b));
+                }
+                if let Some(e) = &mp.error {
+                    error = Some(e.clone());
+                }
+                self.req.args_post = mp.args;
+                self.req.files = mp.files;
+                self.req.part_headers = mp.part_headers;
+            }
+            _ => {}
+        }
+        self.flags.insert(
+            Var::ReqbodyError,
+            if error.is_some() {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
+        );
+        if let Some(e) = error {
+            self.flags.insert(Var::ReqbodyErrorMsg, e.clone().into_bytes());
+            self.flags.insert(Var::ReqbodyProcessorError, b"1".to_vec());
+        }
+    }
+
+    fn out_of_time(&mut self) -> bool {
+        if self.started.elapsed() > self.budget {
+            self.timed_out = true;
+        }
+        self.timed_out
+    }
+
+    fn rule_removed(&self, rule: &Rule) -> bool {
+        in_ranges(&self.removed_ids, rule.id)
+            || self
+                .removed_tags
+                .iter()
+                .any(|t| rule.actions.tags.iter().any(|x| x == t))
+    }
+
+    fn run_phase(&mut self, phase: u8) {
+        if self.engine == EngineMode::Off {
+            return;
+        }
+        let rs = self.rs;
+        let entries = &rs.phases[phase as usize];
+        let mut skip_to: Option<&str> = None;
+        let mut skip_n = 0u32;
+        for e in entries {
+            let idx = match e {
+                Entry::Marker(m) => {
+                    if skip_to == Some(m.as_str()) {
+                        skip_to = None;
+                    }
+                    continue;
+                }
+                Entry::Rule(i) => *i,
+            };
+            let rule = &rs.rules[idx];
+            if let Some(t) = skip_to {
+                if t.parse::<u64>().ok() == Some(rule.id) {
+                    skip_to = None;
+                }
+                continue;
+            }
+            if skip_n > 0 {
+                skip_n -= 1;
+                continue;
+            }
+            if self.rule_removed(rule) {
+                continue;
+            }
+            if self.out_of_time() {
+                return;
+            }
+            self.matched_vars.clear();
+            if !self.eval_chain(rule, rule) {
+                continue;
+            }
+            if let Some(m) = &rule.actions.skip_after {
+                skip_to = Some(m.as_str());
+            }
+            skip_n = rule.actions.skip;
+            let mut d = rule.actions.disruptive.unwrap_or(Disruptive::Pass);
+            let mut status = rule.actions.status;
+            if d == Disruptive::Block {
+                let (dd, ds) = rs.config.default_disruptive[phase as usize];
+                d = if dd == Disruptive::Block {
+                    Disruptive::Deny
+                } else {
+                    dd
+                };
+                status = status.or(ds);
+            }
+            match d {
+                Disruptive::Pass | Disruptive::Block => {}
+                Disruptive::Allow | Disruptive::AllowRequest | Disruptive::AllowPhase => {
+                    if self.engine == EngineMode::On {
+                        if d != Disruptive::AllowPhase {
+                            self.allow_request = true;
+                        }
+                        return;
+                    }
+                }
+                Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect => {
+                    if self.engine == EngineMode::On && phase < 5 {
+                        let url = rule.actions.redirect.as_ref().map(|m| lossy(&self.expand(m)));
+                        self.intervention = Some(Intervention {
+                            status: status.unwrap_or(if d == Disruptive::Redirect { 302 } else { 403 }),
+                            disruption: d,
+                            url,
+                            rule_id: rule.id,
+                            phase,
+                        });
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Evaluates `rule` and, if it matches, the rest of its chain. Records the match on the
+    /// starter when the whole chain matched.
+    fn eval_chain(&mut self, starter: &Rule, rule: &Rule) -> bool {
+        self.current_rule = Some((
+            starter.id,
+            starter
+                .actions
+                .msg
+                .as_ref()
+                .map(Macro::literal)
+                .unwrap_or_default(),
+        ));
+        if !self.eval_rule(starter, rule) {
+            return false;
+        }
+        if let Some(next) = &rule.chained {
+            return self.eval_chain(starter, next);
+        }
+        // The whole chain matched: log on behalf of the starter.
+        let a = &starter.actions;
+        let msg = a.msg.as_ref().map(|m| lossy(&self.expand(m))).unwrap_or_default();
+        let data = a
+            .logdata
+            .as_ref()
+            .map(|m| lossy(&self.expand(m)))
+            .unwrap_or_default();
+        self.matched.push(MatchedRule {
+            id: starter.id,
+            phase: starter.phase,
+            msg,
+            data,
+            severity: a.severity,
+            tags: a.tags.clone(),
+            ver: a.ver.clone(),
+            rev: a.rev.clone(),
+            maturity: a.maturity.clone(),
+            accuracy: a.accuracy.clone(),
+            matched_var_name: self.matched_var.0.clone(),
+            matched_var: self.matched_var.1.clone(),
+            matched_data: self.matched_data.clone(),
+            operator: rule.operator.name.clone(),
+            operator_arg: rule.operator.arg.clone(),
+            file: starter.file.clone(),
+            line: starter.line,
+            log: a.log.unwrap_or(true),
+            disruptive: !matches!(a.disruptive, Some(Disruptive::Pass) | None),
+        });
+        true
+    }
+
+    /// One link of a chain: targets, transformations, operator, and per-match actions (as
+    /// ModSecurity 2 runs non-disruptive actions for each matching value).
+    fn eval_rule(&mut self, starter: &Rule, rule: &Rule) -> bool {
+        let values = if rule.targets.is_empty() {
+            vec![(String::new(), Vec::new())]
+        } else {
+            self.collect_targets(starter, rule)
+        };
+        let mut any = false;
+        let negated = rule.operator.negated;
+        for (name, value) in values {
+            let mut stages: Vec<Vec<u8>> = Vec::new();
+            let mut cur = value;
+            if rule.actions.multi_match {
+                stages.push(cur.clone());
+            }
+            for t in &rule.actions.transforms {
+                let next = t.apply(&cur);
+                if rule.actions.multi_match && next != cur {
+                    stages.push(next.clone());
+                }
+                cur = next;
+            }
+            if !rule.actions.multi_match {
+                stages.push(cur);
+            }
+            for v in stages {
+                let res = {
+                    let exp = |m: &Macro| self.expand(m);
+                    operator::eval(&rule.operator.kind, &v, rule.actions.capture && !negated, &exp)
+                };
+                let hit = match (res, negated) {
+                    (Some(m), false) => {
+                        if rule.actions.capture {
+                            let tx = self.collections.entry(Var::Tx).or_default();
+                            for (i, c) in m.captures.iter().enumerate() {
+                                tx.insert(i.to_string(), c.clone());
+                            }
+                        }
+                        self.matched_data = m.data;
+                        true
+                    }
+                    (None, true) => {
+                        self.matched_data = v.clone();
+                        true
+                    }
+                    _ => false,
+                };
+                if hit {
+                    any = true;
+                    self.matched_var = (name.clone(), v.clone());
+                    self.matched_vars.push((name.clone(), v.clone()));
+                    self.run_effects(rule);
+                    if !matches!(rule.operator.kind, OpKind::Unconditional) || !rule.targets.is_empty() {
+                        // One match per value is enough (multiMatch stages of the same value too).
+                    }
+                    break;
+                }
+            }
+            if self.timed_out {
+                break;
+            }
+        }
+        any
+    }
+
+    fn run_effects(&mut self, rule: &Rule) {
+        for e in &rule.actions.effects {
+            match e {
+                Effect::SetVar(sv) => {
+                    let key = lossy(&self.expand(&sv.name)).to_ascii_lowercase();
+                    let coll = self.collections.entry(sv.collection).or_default();
+                    let _ = coll;
+                    match &sv.op {
+                        SetVarOp::Delete => {
+                            self.collections.entry(sv.collection).or_default().remove(&key);
+                        }
+                        SetVarOp::Set(m) => {
+                            let v = self.expand(m);
+                            self.collections.entry(sv.collection).or_default().insert(key, v);
+                        }
+                        SetVarOp::Add(m) | SetVarOp::Sub(m) => {
+                            let delta = num(&self.expand(m));
+                            let coll = self.collections.entry(sv.collection).or_default();
+                            let old = coll.get(&key).map(|v| num(v)).unwrap_or(0);
+                            let new = if matches!(sv.op, SetVarOp::Add(_)) {
+                                old.saturating_add(delta)
+                            } else {
+                                old.saturating_sub(delta)
+                            };
+                            coll.insert(key, new.to_string().into_bytes());
+                        }
+                    }
+                }
+                Effect::SetEnv(k, m) => {
+                    let v = self.expand(m);
+                    self.collections
+                        .entry(Var::Env)
+                        .or_default()
+                        .insert(k.to_ascii_lowercase(), v);
+                }
+                Effect::ExpireVar => {}
+                Effect::Ctl(c) => self.apply_ctl(c),
+            }
+        }
+    }
+
+    fn apply_ctl(&mut self, c: &Ctl) {
+        match c {
+            Ctl::RuleRemoveById(r) => self.removed_ids.extend(r.iter().copied()),
+            Ctl::RuleRemoveByTag(t) => self.removed_tags.push(t.clone()),
+            Ctl::RuleRemoveTargetById(ids, ts) => {
+                for t in ts {
+                    self.removed_targets
+                        .push((RemoveSel::Ids(ids.clone()), t.clone()));
+                }
+            }
+            Ctl::RuleRemoveTargetByTag(tag, ts) => {
+                for t in ts {
+                    self.removed_targets
+                        .push((RemoveSel::Tag(tag.clone()), t.clone()));
+                }
+            }
+            Ctl::RuleEngine(m) => self.engine = *m,
+            Ctl::RequestBodyProcessor(p) => self.body_processor = Some(p.clone()),
+            Ctl::RequestBodyAccess(b) => self.request_body_access = *b,
+            Ctl::ForceRequestBodyVariable(b) => self.force_body_variable = *b,
+            Ctl::ResponseBodyAccess(b) => self.response_body_access = *b,
+            Ctl::Ignored => {}
+        }
+    }
+
+    /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`.
+    fn collect_targets(&self, starter: &Rule, rule: &Rule) -> Vec<(String, Vec<u8>)> {
+        let mut excl: Vec<&Target> = rule.targets.iter().filter(|t| t.exclude).collect();
+        for (sel, t) in &self.removed_targets {
+            let applies = match sel {
+                RemoveSel::Ids(r) => in_ranges(r, starter.id),
+                RemoveSel::Tag(tag) => starter.actions.tags.iter().any(|x| x == tag),
+            };
+            if applies {
+                excl.push(t);
+            }
+        }
+        let mut out = Vec::new();
+        for t in rule.targets.iter().filter(|t| !t.exclude) {
+            let mut vals = Vec::new();
+            self.resolve(t.var, &t.key, &mut vals);
+            vals.retain(|(k, _)| {
+                !excl
+                    .iter()
+                    .any(|x| x.var == t.var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
+            });
+            if t.count {
+                out.push((t.var.name().to_string(), vals.len().to_string().into_bytes()));
+            } else {
+                out.extend(vals.into_iter().map(|(k, v)| (var_label(t.var, &k), v)));
+            }
+        }
+        out
+    }
+
+    fn scalar(&self, var: Var) -> Option<Vec<u8>> {
+        let r = &self.req;
+        let uri = &r.uri;
+        // The path of an absolute URI (`http://host/p`) starts at its first '/' after the authority.
+        let path_start = if let Some(p) = memchr::memmem::find(uri, b"://") {
+            uri[p + 3..]
+                .iter()
+                .position(|&c| c == b'/')
+                .map_or(uri.len(), |x| p + 3 + x)
+        } else {
+            0
+        };
+        let q = memchr::memchr(b'?', uri);
+        let path = &uri[path_start.min(q.unwrap_or(uri.len()))..q.unwrap_or(uri.len())];
+        Some(match var {
+            Var::RequestUri => uri[path_start.min(uri.len())..].to_vec(),
+            Var::RequestUriRaw => uri.clone(),
+            Var::RequestFilename => path.to_vec(),
+            Var::RequestBasename => {
+                let p = path
+                    .iter()
+                    .rposition(|&c| c == b'/' || c == b'\\')
+                    .map_or(0, |x| x + 1);
+                path[p..].to_vec()
+            }
+            Var::RequestLine => [&r.method[..], b" ", uri, b" ", &r.protocol[..]].concat(),
+            Var::RequestMethod => r.method.clone(),
+            Var::RequestProtocol => r.protocol.clone(),
+            Var::QueryString => q.map(|q| uri[q + 1..].to_vec()).unwrap_or_default(),
+            Var::RequestBody => {
+                let bp = self.body_processor.as_deref();
+                if self.force_body_variable || bp.is_none() || bp == Some("URLENCODED") {
+                    r.body.clone()
+                } else {
+                    return None;
+                }
+            }
+            Var::RequestBodyLength => r.body.len().to_string().into_bytes(),
+            Var::ArgsCombinedSize => {
+                let n: usize = r
+                    .args_get
+                    .iter()
+                    .chain(&r.args_post)
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum();
+                n.to_string().into_bytes()
+            }
+            Var::FilesCombinedSize => r
+                .files
+                .iter()
+                .map(|f| f.2)
+                .sum::<usize>()
+                .to_string()
+                .into_bytes(),
+            Var::ReqbodyProcessor => self.body_processor.clone().unwrap_or_default().into_bytes(),
+            Var::MatchedVar => self.matched_var.1.clone(),
+            Var::MatchedVarName => self.matched_var.0.clone().into_bytes(),
+            Var::ResponseBody => self.resp.body.clone(),
+            Var::ResponseStatus | Var::Status => {
+                if self.resp.status == 0 {
+                    return None;
+                }
+                self.resp.status.to_string().into_bytes()
+            }
+            Var::ResponseProtocol => self.resp.protocol.clone(),
+            Var::ResponseContentType => self
+                .resp
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+                .map(|(_, v)| v.clone())?,
+            Var::ResponseContentLength => self
+                .resp
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(b"content-length"))
+                .map(|(_, v)| v.clone())?,
+            Var::RemoteAddr | Var::RemoteHost => self.remote_addr.clone().into_bytes(),
+            Var::RemotePort => self.remote_port.to_string().into_bytes(),
+            Var::ServerName => self.server_name.clone().into_bytes(),
+            Var::ServerAddr => self.server_addr.clone().into_bytes(),
+            Var::ServerPort => self.server_port.to_string().into_bytes(),
+            Var::UniqueId => self.unique_id.clone().into_bytes(),
+            Var::Duration => self.started.elapsed().as_micros().to_string().into_bytes(),
+            Var::Time
+            | Var::TimeEpoch
+            | Var::TimeYear
+            | Var::TimeMon
+            | Var::TimeDay
+            | Var::TimeHour
+            | Var::TimeMin
+            | Var::TimeSec
+            | Var::TimeWday => time_var(var),
+            Var::FullRequest => {
+                let mut f = [&r.method[..], b" ", uri, b" ", &r.protocol[..], b"\n"].concat();
+                for (k, v) in &r.headers {
+                    f.extend_from_slice(&[&k[..], b": ", v, b"\n"].concat());
+                }
+                f.push(b'\n');
+                f.extend_from_slice(&r.body);
+                f
+            }
+            Var::FullRequestLength => {
+                let n = r.method.len()
+                    + uri.len()
+                    + r.protocol.len()
+                    + 3
+                    + r.headers
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + 3)
+                        .sum::<usize>()
+                    + 1
+                    + r.body.len();
+                n.to_string().into_bytes()
+            }
+            Var::HighestSeverity => self
+                .matched
+                .iter()
+                .filter_map(|m| m.severity)
+                .min()
+                .unwrap_or(255)
+                .to_string()
+                .into_bytes(),
+            Var::AuthType => return None,
+            Var::MultipartFilename => r.files.last().map(|f| f.1.clone())?,
+            Var::MultipartName => r.files.last().map(|f| f.0.clone())?,
+            other => return self.flags.get(&other).cloned(),
+        })
+    }
+
+    /// Appends (key, value) pairs of `var` selected by `key`.
+    fn resolve(&self, var: Var, key: &KeySel, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+        let r = &self.req;
+        let pairs = |src: &[&Pairs], names: bool, out: &mut Vec<(Vec<u8>, Vec<u8>)>| {
+            for p in src {
+                for (k, v) in p.iter() {
+                    if key.matches(k) {
+                        out.push((k.clone(), if names { k.clone() } else { v.clone() }));
+                    }
+                }
+            }
+        };
+        match var {
+            Var::Args => pairs(&[&r.args_get, &r.args_post], false, out),
+            Var::ArgsGet => pairs(&[&r.args_get], false, out),
+            Var::ArgsPost => pairs(&[&r.args_post], false, out),
+            Var::ArgsNames => pairs(&[&r.args_get, &r.args_post], true, out),
+            Var::ArgsGetNames => pairs(&[&r.args_get], true, out),
+            Var::ArgsPostNames => pairs(&[&r.args_post], true, out),
+            Var::RequestHeaders => pairs(&[&r.headers], false, out),
+            Var::RequestHeadersNames => pairs(&[&r.headers], true, out),
+            Var::RequestCookies => pairs(&[&r.cookies], false, out),
+            Var::RequestCookiesNames => pairs(&[&r.cookies], true, out),
+            Var::ResponseHeaders => pairs(&[&self.resp.headers], false, out),
+            Var::ResponseHeadersNames => pairs(&[&self.resp.headers], true, out),
+            Var::MultipartPartHeaders => pairs(&[&r.part_headers], false, out),
+            Var::Files | Var::FilesNames | Var::FilesSizes | Var::FilesTmpContent => {
+                for (name, fname, size) in &r.files {
+                    if key.matches(name) {
+                        let v = match var {
+                            Var::Files => fname.clone(),
+                            Var::FilesNames => name.clone(),
+                            Var::FilesSizes => size.to_string().into_bytes(),
+                            _ => Vec::new(),
+                        };
+                        out.push((name.clone(), v));
+                    }
+                }
+            }
+            Var::Xml => {
+                let Some(doc) = &r.xml else { return };
+                let path = match key {
+                    KeySel::Name(n) => n.as_str(),
+                    _ => "/*",
+                };
+                if path.contains('@') {
+                    for a in &doc.attrs {
+                        out.push((path.as_bytes().to_vec(), a.clone()));
+                    }
+                } else {
+                    out.push((path.as_bytes().to_vec(), doc.text.clone()));
+                }
+            }
+            Var::Tx | Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource | Var::Env => {
+                if let Some(c) = self.collections.get(&var) {
+                    match key {
+                        KeySel::Name(n) => {
+                            if let Some(v) = c.get(&n.to_ascii_lowercase()) {
+                                out.push((n.to_ascii_lowercase().into_bytes(), v.clone()));
+                            }
+                        }
+                        _ => {
+                            for (k, v) in c {
+                                if key.matches(k.as_bytes()) {
+                                    out.push((k.clone().into_bytes(), v.clone()));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Var::Rule => {
+                if let Some((id, msg)) = &self.current_rule {
+                    for (k, v) in [("id", id.to_string()), ("msg", msg.clone())] {
+                        if key.matches(k.as_bytes()) {
+                            out.push((k.as_bytes().to_vec(), v.into_bytes()));
+                        }
+                    }
+                }
+            }
+            Var::MatchedVars | Var::MatchedVarsNames => {
+                for (n, v) in &self.matched_vars {
+                    if key.matches(n.as_bytes()) {
+                        out.push((
+                            n.clone().into_bytes(),
+                            if var == Var::MatchedVars {
+                                v.clone()
+                            } else {
+                                n.clone().into_bytes()
+                            },
+                        ));
+                    }
+                }
+            }
+            Var::WebserverErrorLog | Var::Geo => {}
+            _ => {
+                if let Some(v) = self.scalar(var) {
+                    out.push((Vec::new(), v));
+                }
+            }
+        }
+    }
+
+    /// Expands `%{...}` references; unknown or empty references expand to nothing.
+    pub(crate) fn expand(&self, m: &Macro) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in &m.parts {
+            match p {
+                MacroPart::Lit(s) => out.extend_from_slice(s.as_bytes()),
+                MacroPart::Ref { var, key } => {
+                    let mut vals = Vec::new();
+                    let sel = key.as_ref().map_or(KeySel::All, |k| KeySel::Name(k.clone()));
+                    self.resolve(*var, &sel, &mut vals);
+                    if let Some((_, v)) = vals.into_iter().next() {
+                        out.extend_from_slice(&v);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn num(v: &[u8]) -> i64 {
+    let s = std::str::from_utf8(v).unwrap_or("").trim();
+    s.parse().unwrap_or(0)
+}
+
+/// TIME_* from the system clock (UTC), computed without a date library.
+fn time_var(var: Var) -> Vec<u8> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let v = match var {
+        Var::TimeEpoch => secs.to_string(),
+        Var::TimeYear => y.to_string(),
+        Var::TimeMon => format!("{m:02}"),
+        Var::TimeDay => format!("{d:02}"),
+        Var::TimeHour => format!("{h:02}"),
+        Var::TimeMin => format!("{mi:02}"),
+        Var::TimeSec => format!("{s:02}"),
+        Var::TimeWday => ((days + 4).rem_euclid(7)).to_string(),
+        _ => format!("{h:02}:{mi:02}:{s:02}"),
+    };
+    v.into_bytes()
+}
