@@ -111,7 +111,7 @@ pub fn parse_xml(body: &[u8]) -> Result<XmlDoc, String> {
             if stack.is_empty() && !trim(t).is_empty() {
                 return Err("XML parsing error: text outside the root element".into());
             }
-            doc.text.extend_from_slice(t);
+            doc.text.extend_from_slice(&xml_unescape(t));
             continue;
         }
         let rest = &body[i..];
@@ -186,7 +186,7 @@ pub fn parse_xml(body: &[u8]) -> Result<XmlDoc, String> {
                         .iter()
                         .position(|&c| c == q)
                         .map_or(inner.len(), |p| st + p);
-                    doc.attrs.push(inner[st..e].to_vec());
+                    doc.attrs.push(xml_unescape(&inner[st..e]));
                     k = e + 1;
                 } else {
                     k += 1;
@@ -201,6 +201,42 @@ pub fn parse_xml(body: &[u8]) -> Result<XmlDoc, String> {
         return Err("XML parsing error: document is not complete".into());
     }
     Ok(doc)
+}
+
+/// The five predefined entities and character references, as an XML parser reports text.
+fn xml_unescape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'&'
+            && let Some(semi) = s[i..].iter().take(16).position(|&c| c == b';')
+        {
+            let ent = &s[i + 1..i + semi];
+            let ch: Option<u32> = match ent {
+                b"lt" => Some(u32::from(b'<')),
+                b"gt" => Some(u32::from(b'>')),
+                b"amp" => Some(u32::from(b'&')),
+                b"quot" => Some(u32::from(b'"')),
+                b"apos" => Some(u32::from(b'\'')),
+                _ => ent.strip_prefix(b"#").and_then(|n| {
+                    let n = std::str::from_utf8(n).ok()?;
+                    match n.strip_prefix(['x', 'X']) {
+                        Some(h) => u32::from_str_radix(h, 16).ok(),
+                        None => n.parse().ok(),
+                    }
+                }),
+            };
+            if let Some(c) = ch.and_then(char::from_u32) {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                i += semi + 1;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
 }
 
 /// What the multipart parser found: arguments, files and the flags behind MULTIPART_*.
@@ -294,8 +330,9 @@ fn header_param(h: &[u8], name: &[u8], mp: &mut Multipart) -> Option<Vec<u8>> {
             let mut v = Vec::new();
             let mut k = 0;
             while k < r.len() {
-                if r[k] == b'\\' && k + 1 < r.len() {
-                    mp.invalid_quoting |= !matches!(r[k + 1], b'"' | b'\\');
+                // Only \" and \\ are escapes (as in ModSecurity); other backslashes are kept,
+                // because rules look for them in file names.
+                if r[k] == b'\\' && k + 1 < r.len() && matches!(r[k + 1], b'"' | b'\\') {
                     v.push(r[k + 1]);
                     k += 2;
                     continue;

@@ -65,11 +65,12 @@ pub fn compile_regex(pat: &str) -> Result<Regex, String> {
             .dfa_size_limit(REGEX_DFA_LIMIT)
             .build()
     };
-    match build(pat) {
+    // `\x{HH}` must mean the byte everywhere, as in PCRE without UTF mode.
+    let rewritten = rewrite_hex_escapes(pat);
+    match build(&rewritten) {
         Ok(r) => Ok(r),
         Err(first) => {
-            let rewritten = rewrite_hex_escapes(pat);
-            build(&rewritten).or_else(|_| {
+            build(pat).or_else(|_| {
                 // Last resort: Unicode mode (non-ASCII literals in classes), still on bytes.
                 RegexBuilder::new(pat)
                     .dot_matches_new_line(true)

@@ -360,6 +360,9 @@ impl<'r> Transaction<'r> {
     fn run_through(&mut self, phase: u8) {
         while self.phase_done < phase {
             let p = self.phase_done + 1;
+            if p == 1 {
+                self.detect_body_processor();
+            }
             if p == 2 {
                 self.process_body();
             }
@@ -395,6 +398,20 @@ impl<'r> Transaction<'r> {
             .any(|m| m.as_bytes() == mime.as_slice())
     }
 
+    /// ModSecurity picks the processor from Content-Type before phase 1 (so REQBODY_PROCESSOR is
+    /// visible there); `ctl:requestBodyProcessor` may override it in phase 1.
+    fn detect_body_processor(&mut self) {
+        let lct = self
+            .request_header(b"content-type")
+            .map(|v| v.to_ascii_lowercase())
+            .unwrap_or_default();
+        if lct.starts_with(b"application/x-www-form-urlencoded") {
+            self.body_processor = Some("URLENCODED".into());
+        } else if lct.starts_with(b"multipart/form-data") {
+            self.body_processor = Some("MULTIPART".into());
+        }
+    }
+
     fn process_body(&mut self) {
         if !self.request_body_access {
             self.req.body.clear();
@@ -404,14 +421,6 @@ impl<'r> Transaction<'r> {
             .request_header(b"content-type")
             .map(|v| v.to_vec())
             .unwrap_or_default();
-        let lct = ct.to_ascii_lowercase();
-        if self.body_processor.is_none() {
-            if lct.starts_with(b"application/x-www-form-urlencoded") {
-                self.body_processor = Some("URLENCODED".into());
-            } else if lct.starts_with(b"multipart/form-data") {
-                self.body_processor = Some("MULTIPART".into());
-            }
-        }
         let mut error: Option<String> = None;
         match self.body_processor.as_deref() {
             Some("URLENCODED") => {
@@ -783,7 +792,9 @@ impl<'r> Transaction<'r> {
         let r = &self.req;
         let uri = &r.uri;
         // The path of an absolute URI (`http://host/p`) starts at its first '/' after the authority.
-        let path_start = if let Some(p) = memchr::memmem::find(uri, b"://") {
+        let path_start = if uri.first() == Some(&b'/') {
+            0
+        } else if let Some(p) = memchr::memmem::find(uri, b"://") {
             uri[p + 3..]
                 .iter()
                 .position(|&c| c == b'/')
@@ -796,8 +807,10 @@ impl<'r> Transaction<'r> {
         Some(match var {
             Var::RequestUri => uri[path_start.min(uri.len())..].to_vec(),
             Var::RequestUriRaw => uri.clone(),
-            Var::RequestFilename => path.to_vec(),
+            // The path is percent-decoded, as the web server hands it to ModSecurity.
+            Var::RequestFilename => percent_decode(path),
             Var::RequestBasename => {
+                let path = percent_decode(path);
                 let p = path
                     .iter()
                     .rposition(|&c| c == b'/' || c == b'\\')
@@ -810,7 +823,9 @@ impl<'r> Transaction<'r> {
             Var::QueryString => q.map(|q| uri[q + 1..].to_vec()).unwrap_or_default(),
             Var::RequestBody => {
                 let bp = self.body_processor.as_deref();
-                if self.force_body_variable || bp.is_none() || bp == Some("URLENCODED") {
+                // Hidden behind the multipart and XML parsers (unless forced), as in ModSecurity;
+                // kept for JSON as Coraza does, because CRS inspects raw JSON keys there (934210).
+                if self.force_body_variable || !matches!(bp, Some("MULTIPART") | Some("XML")) {
                     r.body.clone()
                 } else {
                     return None;
@@ -1030,6 +1045,24 @@ impl<'r> Transaction<'r> {
         }
         out
     }
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && i + 2 < s.len()
+            && let (Some(a), Some(b)) = ((s[i + 1] as char).to_digit(16), (s[i + 2] as char).to_digit(16))
+        {
+            out.push((a * 16 + b) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
 }
 
 fn num(v: &[u8]) -> i64 {

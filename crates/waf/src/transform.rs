@@ -224,7 +224,7 @@ fn html_entity_decode(input: &[u8]) -> Vec<u8> {
             let st = if hex { 2 } else { 1 };
             let mut j = st;
             let mut code: u32 = 0;
-            while j < rest.len() && j - st < 8 {
+            while j < rest.len() {
                 let d = if hex {
                     hexval(rest[j]).map(u32::from)
                 } else {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Tests passing when this floor was last raised, minus a small margin for platform noise.
-const PASS_FLOOR: usize = 4900;
+const PASS_FLOOR: usize = 4960;
 
 fn crs_dir() -> Option<PathBuf> {
     let shared = match std::env::var_os("PALISADE_SHARED") {
@@ -311,6 +311,24 @@ fn parse_request(raw: &[u8]) -> Option<ParsedRequest> {
             None => Vec::new(),
         }
     };
+    // Apache drops Content-Length when the body is chunked, and merges repeated headers into one
+    // (comma-separated), which is what ModSecurity behind it sees.
+    let chunked =
+        hv(b"transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().windows(7).any(|w| w == b"chunked"));
+    let mut merged: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (k, v) in headers {
+        if chunked && k.eq_ignore_ascii_case(b"content-length") {
+            continue;
+        }
+        match merged.iter_mut().find(|(mk, _)| mk.eq_ignore_ascii_case(&k)) {
+            Some(m) => {
+                m.1.extend_from_slice(b", ");
+                m.1.extend_from_slice(&v);
+            }
+            None => merged.push((k, v)),
+        }
+    }
+    let headers = merged;
     Some(ParsedRequest {
         method,
         uri,
