@@ -424,7 +424,10 @@ pub fn eval(kind: &OpKind, v: &[u8], capture: bool, expand: &dyn Fn(&Macro) -> V
 
 fn rx_eval(re: &Regex, v: &[u8], capture: bool) -> Option<OpMatch> {
     if capture {
-        let caps = re.captures(v)?;
+        // Most values do not match: find first, and pay for capture groups only on a match.
+        let m = re.find(v)?;
+        let caps = re.captures_at(v, 0)?;
+        debug_assert_eq!(caps.get(0).map(|c| c.start()), Some(m.start()));
         let captures: Vec<Vec<u8>> = (0..caps.len().min(10))
             .map(|i| caps.get(i).map(|m| m.as_bytes().to_vec()).unwrap_or_default())
             .collect();

@@ -3,10 +3,11 @@
 //! bounded by a time budget and by limits on body sizes and argument counts.
 
 use crate::body::{self, Pairs};
-use crate::operator::{self, OpKind};
+use crate::operator;
 use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges};
 use crate::variable::{KeySel, Target, Var};
 use crate::{EngineMode, Entry, Ruleset, WafError};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,7 @@ pub struct Transaction<'r> {
     removed_ids: Vec<(u64, u64)>,
     removed_tags: Vec<String>,
     removed_targets: Vec<(RemoveSel, Target)>,
-    current_rule: Option<(u64, String)>,
+    current_rule: Option<&'r Rule>,
     matched: Vec<MatchedRule>,
     intervention: Option<Intervention>,
     allow_request: bool,
@@ -109,6 +110,19 @@ pub struct Transaction<'r> {
     started: Instant,
     budget: Duration,
     timed_out: bool,
+}
+
+/// (key, value) of a collection element, borrowed from the transaction where possible.
+type KeyValue<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+/// (variable, key, value) selected by a rule target.
+type TargetValue<'a> = (Var, Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// A value that matched, copied out of the transaction so actions can then mutate it.
+struct Hit {
+    label: String,
+    value: Vec<u8>,
+    data: Vec<u8>,
+    captures: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -578,16 +592,8 @@ impl<'r> Transaction<'r> {
 
     /// Evaluates `rule` and, if it matches, the rest of its chain. Records the match on the
     /// starter when the whole chain matched.
-    fn eval_chain(&mut self, starter: &Rule, rule: &Rule) -> bool {
-        self.current_rule = Some((
-            starter.id,
-            starter
-                .actions
-                .msg
-                .as_ref()
-                .map(Macro::literal)
-                .unwrap_or_default(),
-        ));
+    fn eval_chain(&mut self, starter: &'r Rule, rule: &'r Rule) -> bool {
+        self.current_rule = Some(starter);
         if !self.eval_rule(starter, rule) {
             return false;
         }
@@ -627,67 +633,72 @@ impl<'r> Transaction<'r> {
     }
 
     /// One link of a chain: targets, transformations, operator, and per-match actions (as
-    /// ModSecurity 2 runs non-disruptive actions for each matching value).
+    /// ModSecurity 2 runs non-disruptive actions for each matching value). Values are borrowed
+    /// from the transaction while the operator runs; only matches are copied.
     fn eval_rule(&mut self, starter: &Rule, rule: &Rule) -> bool {
-        let values = if rule.targets.is_empty() {
-            vec![(String::new(), Vec::new())]
-        } else {
-            self.collect_targets(starter, rule)
-        };
-        let mut any = false;
         let negated = rule.operator.negated;
-        for (name, value) in values {
-            let mut stages: Vec<Vec<u8>> = Vec::new();
-            let mut cur = value;
-            if rule.actions.multi_match {
-                stages.push(cur.clone());
-            }
-            for t in &rule.actions.transforms {
-                let next = t.apply(&cur);
-                if rule.actions.multi_match && next != cur {
-                    stages.push(next.clone());
+        let capture = rule.actions.capture && !negated;
+        let mut hits: Vec<Hit> = Vec::new();
+        {
+            let values: Vec<TargetValue<'_>> = if rule.targets.is_empty() {
+                vec![(Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..]))]
+            } else {
+                self.collect_targets(starter, rule)
+            };
+            let exp = |m: &Macro| self.expand(m);
+            for (var, key, value) in &values {
+                let mut stages: Vec<Cow<'_, [u8]>> = Vec::new();
+                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(value.as_ref());
+                if rule.actions.multi_match {
+                    stages.push(cur.clone());
                 }
-                cur = next;
-            }
-            if !rule.actions.multi_match {
-                stages.push(cur);
-            }
-            for v in stages {
-                let res = {
-                    let exp = |m: &Macro| self.expand(m);
-                    operator::eval(&rule.operator.kind, &v, rule.actions.capture && !negated, &exp)
-                };
-                let hit = match (res, negated) {
-                    (Some(m), false) => {
-                        if rule.actions.capture {
-                            let tx = self.collections.entry(Var::Tx).or_default();
-                            for (i, c) in m.captures.iter().enumerate() {
-                                tx.insert(i.to_string(), c.clone());
-                            }
-                        }
-                        self.matched_data = m.data;
-                        true
+                for t in &rule.actions.transforms {
+                    let next = t.apply(&cur);
+                    if rule.actions.multi_match && next.as_slice() != cur.as_ref() {
+                        stages.push(Cow::Owned(next.clone()));
                     }
-                    (None, true) => {
-                        self.matched_data = v.clone();
-                        true
-                    }
-                    _ => false,
-                };
-                if hit {
-                    any = true;
-                    self.matched_var = (name.clone(), v.clone());
-                    self.matched_vars.push((name.clone(), v.clone()));
-                    self.run_effects(rule);
-                    if !matches!(rule.operator.kind, OpKind::Unconditional) || !rule.targets.is_empty() {
+                    cur = Cow::Owned(next);
+                }
+                if !rule.actions.multi_match {
+                    stages.push(cur);
+                }
+                for v in stages {
+                    let res = operator::eval(&rule.operator.kind, &v, capture, &exp);
+                    let hit = match (res, negated) {
+                        (Some(m), false) => Some((m.data, m.captures)),
+                        (None, true) => Some((v.to_vec(), Vec::new())),
+                        _ => None,
+                    };
+                    if let Some((data, captures)) = hit {
+                        let label = if rule.targets.is_empty() {
+                            String::new()
+                        } else {
+                            var_label(*var, key)
+                        };
+                        hits.push(Hit {
+                            label,
+                            value: v.into_owned(),
+                            data,
+                            captures,
+                        });
                         // One match per value is enough (multiMatch stages of the same value too).
+                        break;
                     }
-                    break;
                 }
             }
-            if self.timed_out {
-                break;
+        }
+        let any = !hits.is_empty();
+        for h in hits {
+            if capture {
+                let tx = self.collections.entry(Var::Tx).or_default();
+                for (i, c) in h.captures.into_iter().enumerate() {
+                    tx.insert(i.to_string(), c);
+                }
             }
+            self.matched_data = h.data;
+            self.matched_vars.push((h.label.clone(), h.value.clone()));
+            self.matched_var = (h.label, h.value);
+            self.run_effects(rule);
         }
         any
     }
@@ -758,8 +769,9 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`.
-    fn collect_targets(&self, starter: &Rule, rule: &Rule) -> Vec<(String, Vec<u8>)> {
+    /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
+    /// (variable, key, value); `&VAR` yields the count.
+    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule) -> Vec<TargetValue<'a>> {
         let mut excl: Vec<&Target> = rule.targets.iter().filter(|t| t.exclude).collect();
         for (sel, t) in &self.removed_targets {
             let applies = match sel {
@@ -780,15 +792,40 @@ impl<'r> Transaction<'r> {
                     .any(|x| x.var == t.var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
             });
             if t.count {
-                out.push((t.var.name().to_string(), vals.len().to_string().into_bytes()));
+                out.push((
+                    t.var,
+                    Cow::Borrowed(&b""[..]),
+                    Cow::Owned(vals.len().to_string().into_bytes()),
+                ));
             } else {
-                out.extend(vals.into_iter().map(|(k, v)| (var_label(t.var, &k), v)));
+                out.extend(vals.into_iter().map(|(k, v)| (t.var, k, v)));
             }
         }
         out
     }
 
-    fn scalar(&self, var: Var) -> Option<Vec<u8>> {
+    /// Scalars that can be borrowed (large buffers) come first; the rest are computed.
+    fn scalar(&self, var: Var) -> Option<Cow<'_, [u8]>> {
+        match var {
+            Var::RequestBody => {
+                let bp = self.body_processor.as_deref();
+                // Hidden behind the multipart and XML parsers (unless forced), as in ModSecurity;
+                // kept for JSON as Coraza does, because CRS inspects raw JSON keys there (934210).
+                if self.force_body_variable || !matches!(bp, Some("MULTIPART") | Some("XML")) {
+                    Some(Cow::Borrowed(&self.req.body))
+                } else {
+                    None
+                }
+            }
+            Var::ResponseBody => Some(Cow::Borrowed(&self.resp.body)),
+            Var::RequestUriRaw => Some(Cow::Borrowed(&self.req.uri)),
+            Var::RequestMethod => Some(Cow::Borrowed(&self.req.method)),
+            Var::MatchedVar => Some(Cow::Borrowed(&self.matched_var.1)),
+            _ => self.computed_scalar(var).map(Cow::Owned),
+        }
+    }
+
+    fn computed_scalar(&self, var: Var) -> Option<Vec<u8>> {
         let r = &self.req;
         let uri = &r.uri;
         // The path of an absolute URI (`http://host/p`) starts at its first '/' after the authority.
@@ -925,13 +962,13 @@ impl<'r> Transaction<'r> {
     }
 
     /// Appends (key, value) pairs of `var` selected by `key`.
-    fn resolve(&self, var: Var, key: &KeySel, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    fn resolve<'a>(&'a self, var: Var, key: &KeySel, out: &mut Vec<KeyValue<'a>>) {
         let r = &self.req;
-        let pairs = |src: &[&Pairs], names: bool, out: &mut Vec<(Vec<u8>, Vec<u8>)>| {
+        let pairs = |src: &[&'a Pairs], names: bool, out: &mut Vec<KeyValue<'a>>| {
             for p in src {
                 for (k, v) in p.iter() {
                     if key.matches(k) {
-                        out.push((k.clone(), if names { k.clone() } else { v.clone() }));
+                        out.push((Cow::Borrowed(k), Cow::Borrowed(if names { k } else { v })));
                     }
                 }
             }
@@ -953,13 +990,13 @@ impl<'r> Transaction<'r> {
             Var::Files | Var::FilesNames | Var::FilesSizes | Var::FilesTmpContent => {
                 for (name, fname, size) in &r.files {
                     if key.matches(name) {
-                        let v = match var {
-                            Var::Files => fname.clone(),
-                            Var::FilesNames => name.clone(),
-                            Var::FilesSizes => size.to_string().into_bytes(),
-                            _ => Vec::new(),
+                        let v: Cow<'a, [u8]> = match var {
+                            Var::Files => Cow::Borrowed(fname),
+                            Var::FilesNames => Cow::Borrowed(name),
+                            Var::FilesSizes => Cow::Owned(size.to_string().into_bytes()),
+                            _ => Cow::Borrowed(&b""[..]),
                         };
-                        out.push((name.clone(), v));
+                        out.push((Cow::Borrowed(name), v));
                     }
                 }
             }
@@ -971,10 +1008,10 @@ impl<'r> Transaction<'r> {
                 };
                 if path.contains('@') {
                     for a in &doc.attrs {
-                        out.push((path.as_bytes().to_vec(), a.clone()));
+                        out.push((Cow::Owned(path.as_bytes().to_vec()), Cow::Borrowed(a)));
                     }
                 } else {
-                    out.push((path.as_bytes().to_vec(), doc.text.clone()));
+                    out.push((Cow::Owned(path.as_bytes().to_vec()), Cow::Borrowed(&doc.text)));
                 }
             }
             Var::Tx | Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource | Var::Env => {
@@ -982,13 +1019,13 @@ impl<'r> Transaction<'r> {
                     match key {
                         KeySel::Name(n) => {
                             if let Some(v) = c.get(&n.to_ascii_lowercase()) {
-                                out.push((n.to_ascii_lowercase().into_bytes(), v.clone()));
+                                out.push((Cow::Owned(n.to_ascii_lowercase().into_bytes()), Cow::Borrowed(v)));
                             }
                         }
                         _ => {
                             for (k, v) in c {
                                 if key.matches(k.as_bytes()) {
-                                    out.push((k.clone().into_bytes(), v.clone()));
+                                    out.push((Cow::Borrowed(k.as_bytes()), Cow::Borrowed(v)));
                                 }
                             }
                         }
@@ -996,10 +1033,18 @@ impl<'r> Transaction<'r> {
                 }
             }
             Var::Rule => {
-                if let Some((id, msg)) = &self.current_rule {
-                    for (k, v) in [("id", id.to_string()), ("msg", msg.clone())] {
+                if let Some(rule) = self.current_rule {
+                    let msg = rule.actions.msg.as_ref().map(Macro::literal).unwrap_or_default();
+                    let sev = rule.actions.severity.map(|s| s.to_string()).unwrap_or_default();
+                    let phase = rule.phase.to_string();
+                    for (k, v) in [
+                        ("id", rule.id.to_string()),
+                        ("msg", msg),
+                        ("severity", sev),
+                        ("phase", phase),
+                    ] {
                         if key.matches(k.as_bytes()) {
-                            out.push((k.as_bytes().to_vec(), v.into_bytes()));
+                            out.push((Cow::Borrowed(k.as_bytes()), Cow::Owned(v.into_bytes())));
                         }
                     }
                 }
@@ -1007,21 +1052,15 @@ impl<'r> Transaction<'r> {
             Var::MatchedVars | Var::MatchedVarsNames => {
                 for (n, v) in &self.matched_vars {
                     if key.matches(n.as_bytes()) {
-                        out.push((
-                            n.clone().into_bytes(),
-                            if var == Var::MatchedVars {
-                                v.clone()
-                            } else {
-                                n.clone().into_bytes()
-                            },
-                        ));
+                        let v: &[u8] = if var == Var::MatchedVars { v } else { n.as_bytes() };
+                        out.push((Cow::Borrowed(n.as_bytes()), Cow::Borrowed(v)));
                     }
                 }
             }
             Var::WebserverErrorLog | Var::Geo => {}
             _ => {
                 if let Some(v) = self.scalar(var) {
-                    out.push((Vec::new(), v));
+                    out.push((Cow::Borrowed(&b""[..]), v));
                 }
             }
         }
