@@ -37,11 +37,10 @@ pub fn format_error_log(m: &MatchedRule, client: &str, hostname: &str, uri: &str
         out.push_str("] ");
     }
     out.push_str("ModSecurity: ");
-    out.push_str(if m.disruptive {
-        "Access denied."
-    } else {
-        "Warning."
-    });
+    match m.interrupted {
+        Some(code) => out.push_str(&format!("Access denied with code {code} (phase {}).", m.phase)),
+        None => out.push_str("Warning."),
+    }
     out.push_str(" Matched \"Operator `");
     esc(&m.operator, &mut out);
     out.push_str("' with parameter `");

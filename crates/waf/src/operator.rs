@@ -67,20 +67,9 @@ pub fn compile_regex(pat: &str) -> Result<Regex, String> {
     };
     // `\x{HH}` must mean the byte everywhere, as in PCRE without UTF mode.
     let rewritten = rewrite_hex_escapes(pat);
-    match build(&rewritten) {
-        Ok(r) => Ok(r),
-        Err(first) => {
-            build(pat).or_else(|_| {
-                // Last resort: Unicode mode (non-ASCII literals in classes), still on bytes.
-                RegexBuilder::new(pat)
-                    .dot_matches_new_line(true)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .dfa_size_limit(REGEX_DFA_LIMIT)
-                    .build()
-                    .map_err(|_| first.to_string())
-            })
-        }
-    }
+    // No fallback to Unicode mode: every CRS v4.28 pattern compiles this way, and a second
+    // interpretation of the same pattern would be a source of surprises.
+    build(&rewritten).map_err(|e| e.to_string())
 }
 
 fn rewrite_hex_escapes(pat: &str) -> String {

@@ -45,7 +45,8 @@ pub struct MatchedRule {
     pub line: usize,
     /// False for `nolog` rules: they matched (and ran their actions) but are not reported.
     pub log: bool,
-    pub disruptive: bool,
+    /// The status code when this match interrupted the transaction (engine On, deny/drop/redirect).
+    pub interrupted: Option<u16>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -548,6 +549,10 @@ impl<'r> Transaction<'r> {
             if !self.eval_chain(rule, rule) {
                 continue;
             }
+            // `ctl:ruleEngine=Off` stops evaluation at once, not only from the next phase.
+            if self.engine == EngineMode::Off {
+                return;
+            }
             if let Some(m) = &rule.actions.skip_after {
                 skip_to = Some(m.as_str());
             }
@@ -576,8 +581,12 @@ impl<'r> Transaction<'r> {
                 Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect => {
                     if self.engine == EngineMode::On && phase < 5 {
                         let url = rule.actions.redirect.as_ref().map(|m| lossy(&self.expand(m)));
+                        let status = status.unwrap_or(if d == Disruptive::Redirect { 302 } else { 403 });
+                        if let Some(m) = self.matched.last_mut() {
+                            m.interrupted = Some(status);
+                        }
                         self.intervention = Some(Intervention {
-                            status: status.unwrap_or(if d == Disruptive::Redirect { 302 } else { 403 }),
+                            status,
                             disruption: d,
                             url,
                             rule_id: rule.id,
@@ -627,7 +636,7 @@ impl<'r> Transaction<'r> {
             file: starter.file.clone(),
             line: starter.line,
             log: a.log.unwrap_or(true),
-            disruptive: !matches!(a.disruptive, Some(Disruptive::Pass) | None),
+            interrupted: None,
         });
         true
     }
