@@ -272,17 +272,36 @@ impl<'r> Transaction<'r> {
         if self.phase_done >= 2 {
             return Err(WafError::State("request body after phase 2"));
         }
-        let limit = self.rs.config.request_body_limit;
+        // Bodies without files (anything but multipart) have the smaller NoFiles limit.
+        let c = &self.rs.config;
+        let multipart = self
+            .request_header(b"content-type")
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with(b"multipart/form-data"));
+        let (limit, what) = if multipart {
+            (c.request_body_limit, "request body")
+        } else {
+            (
+                c.request_body_limit.min(c.request_body_no_files_limit),
+                "request body (no files)",
+            )
+        };
         let room = limit.saturating_sub(self.req.body.len());
         if chunk.len() > room {
             self.req.body.extend_from_slice(&chunk[..room]);
             self.req.body_truncated = true;
             self.flags.insert(Var::InboundDataError, b"1".to_vec());
-            if !self.rs.config.request_body_partial {
-                return Err(WafError::Limit {
-                    what: "request body",
-                    limit,
-                });
+            if !c.request_body_partial {
+                // As ModSecurity: 413 when blocking, the error either way.
+                if self.engine == EngineMode::On && self.intervention.is_none() {
+                    self.intervention = Some(Intervention {
+                        status: 413,
+                        disruption: Disruptive::Deny,
+                        url: None,
+                        rule_id: 0,
+                        phase: 2,
+                    });
+                }
+                return Err(WafError::Limit { what, limit });
             }
             return Ok(());
         }
@@ -480,6 +499,12 @@ impl<'r> Transaction<'r> {
                 self.req.part_headers = mp.part_headers;
             }
             _ => {}
+        }
+        // SecArgumentsLimit: more arguments than allowed is a body error (ModSecurity 2.9.5+),
+        // so that a flood of parameters cannot hide an attack past the limit.
+        let limit = self.rs.config.arguments_limit;
+        if self.req.args_get.len() + self.req.args_post.len() > limit && error.is_none() {
+            error = Some(format!("more than {limit} arguments"));
         }
         self.flags.insert(
             Var::ReqbodyError,

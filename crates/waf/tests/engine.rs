@@ -232,6 +232,23 @@ fn request_body_limit_reject_and_partial() {
     let mut tx = r.transaction();
     tx.set_request_line(b"POST", b"/", b"HTTP/1.1");
     assert!(tx.append_request_body(b"0123456789").is_err());
+    assert_eq!(tx.intervention().map(|i| i.status), Some(413));
+    // Without files the NoFiles limit applies; multipart bodies get the full limit.
+    let r = rs(&format!(
+        "{ON}SecRequestBodyLimit 100\nSecRequestBodyNoFilesLimit 8\n"
+    ));
+    let mut tx = r.transaction();
+    tx.add_request_header(b"Content-Type", b"application/x-www-form-urlencoded");
+    assert!(tx.append_request_body(b"a=12345678").is_err());
+    let mut tx = r.transaction();
+    tx.add_request_header(b"Content-Type", b"multipart/form-data; boundary=x");
+    assert!(tx.append_request_body(b"--x\r\n0123456789").is_ok());
+    // SecArgumentsLimit turns an argument flood into a body error.
+    let r = rs(&format!(
+        "{ON}SecArgumentsLimit 3\nSecRule REQBODY_ERROR \"@eq 1\" \"id:81,phase:2,pass,log\"\n"
+    ));
+    assert_eq!(run(&r, "/?a=1&b=2&c=3&d=4", &[], None).1, vec![81]);
+    assert_eq!(run(&r, "/?a=1&b=2&c=3", &[], None).1, Vec::<u64>::new());
     let r = rs(&format!(
         "{ON}SecRequestBodyLimit 8\nSecRequestBodyLimitAction ProcessPartial\nSecRule REQUEST_BODY \"@streq 01234567\" \"id:80,phase:2,pass,log\"\n"
     ));
