@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Tests passing when this floor was last raised, minus a small margin for platform noise.
-const PASS_FLOOR: usize = 4960;
+const PASS_FLOOR: usize = 4970;
 
 fn crs_dir() -> Option<PathBuf> {
     let shared = match std::env::var_os("PALISADE_SHARED") {
@@ -151,7 +151,7 @@ fn build_request(inp: &Value) -> Option<Vec<u8>> {
         .map(|v| s(Some(v)))
         .filter(|e| !e.is_empty())
     {
-        return b64.decode(e.trim()).ok();
+        return b64.decode(e.split_whitespace().collect::<String>()).ok();
     }
     let method = get(inp, "method").map_or("GET".into(), |v| s(Some(v)));
     let uri = get(inp, "uri").map_or("/".into(), |v| s(Some(v)));
@@ -180,7 +180,9 @@ fn build_request(inp: &Value) -> Option<Vec<u8>> {
     let mut body: Vec<u8> = Vec::new();
     let data = match (get(inp, "data"), &encoded) {
         (Some(d), _) if !d.is_null() => Some(render(&s(Some(d)))?),
-        (_, Some(e)) => Some(String::from_utf8_lossy(&b64.decode(e.trim()).ok()?).into_owned()),
+        (_, Some(e)) => Some(
+            String::from_utf8_lossy(&b64.decode(e.split_whitespace().collect::<String>()).ok()?).into_owned(),
+        ),
         _ => None,
     };
     let has = |h: &[(String, String)], n: &str| h.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
@@ -197,7 +199,9 @@ fn build_request(inp: &Value) -> Option<Vec<u8>> {
             }
         }
         body = match &encoded {
-            Some(e) if get(inp, "data").is_none_or(Value::is_null) => b64.decode(e.trim()).ok()?,
+            Some(e) if get(inp, "data").is_none_or(Value::is_null) => {
+                b64.decode(e.split_whitespace().collect::<String>()).ok()?
+            }
             _ => data.into_bytes(),
         };
     }
@@ -621,6 +625,9 @@ fn crs_regression_in_process() {
         let t = per_file.entry(group.clone()).or_default();
         match why {
             None => {
+                if verbose {
+                    eprintln!("SKIP {name}: uses a go-ftw feature this harness does not build");
+                }
                 t.skipped += 1;
                 total.skipped += 1;
             }
