@@ -476,7 +476,9 @@ fn parse_part(part: &[u8], mp: &mut Multipart) {
     }
     let name = name.unwrap_or_default();
     for h in headers {
-        mp.part_headers.push((name.clone(), h));
+        if mp.part_headers.len() < MAX_ARGS {
+            mp.part_headers.push((name.clone(), h));
+        }
     }
     match filename {
         Some(f) => {

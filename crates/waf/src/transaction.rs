@@ -76,6 +76,10 @@ struct Response {
 /// Default evaluation budget per transaction; the adapter may change it.
 const DEFAULT_BUDGET: Duration = Duration::from_secs(2);
 const MAX_HEADERS: usize = 1024;
+/// Largest value `setvar` stores in a collection.
+const MAX_VAR_VALUE: usize = 1 << 20;
+/// Largest number of keys in one collection (TX, IP, ...).
+const MAX_VAR_KEYS: usize = 10_000;
 
 pub struct Transaction<'r> {
     rs: &'r Ruleset,
@@ -239,8 +243,10 @@ impl<'r> Transaction<'r> {
             return;
         }
         if name.eq_ignore_ascii_case(b"cookie") {
-            let c = body::parse_cookies(value);
-            self.req.cookies.extend(c);
+            let room = body::MAX_ARGS.saturating_sub(self.req.cookies.len());
+            self.req
+                .cookies
+                .extend(body::parse_cookies(value).into_iter().take(room));
         }
         if name.eq_ignore_ascii_case(b"host") && self.server_name.is_empty() {
             let v = lossy(value);
@@ -751,8 +757,13 @@ impl<'r> Transaction<'r> {
                             self.collections.entry(sv.collection).or_default().remove(&key);
                         }
                         SetVarOp::Set(m) => {
-                            let v = self.expand(m);
-                            self.collections.entry(sv.collection).or_default().insert(key, v);
+                            let mut v = self.expand(m);
+                            // A rule like `setvar:tx.a=%{tx.a}%{tx.a}` must not grow without bound.
+                            v.truncate(MAX_VAR_VALUE);
+                            let coll = self.collections.entry(sv.collection).or_default();
+                            if coll.len() < MAX_VAR_KEYS || coll.contains_key(&key) {
+                                coll.insert(key, v);
+                            }
                         }
                         SetVarOp::Add(m) | SetVarOp::Sub(m) => {
                             let delta = num(&self.expand(m));

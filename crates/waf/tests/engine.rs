@@ -355,3 +355,18 @@ fn hostile_inputs_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn setvar_growth_is_bounded() {
+    let mut text = String::from(ON);
+    text.push_str("SecAction \"id:1,phase:1,pass,nolog,setvar:tx.a=0123456789abcdef\"\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "SecAction \"id:{},phase:1,pass,nolog,setvar:tx.a=%{{tx.a}}%{{tx.a}}\"\n",
+            10 + i
+        ));
+    }
+    let r = rs(&text);
+    let (tx, _) = run(&r, "/", &[], None);
+    assert_eq!(tx.collection_value("tx", "a").map(|v| v.len()), Some(1 << 20));
+}
