@@ -695,11 +695,12 @@ impl<'r> Transaction<'r> {
                     stages.push(cur.clone());
                 }
                 for t in &rule.actions.transforms {
-                    let next = t.apply(&cur);
-                    if rule.actions.multi_match && next.as_slice() != cur.as_ref() {
-                        stages.push(Cow::Owned(next.clone()));
+                    if let Some(next) = t.apply_if_changed(&cur) {
+                        if rule.actions.multi_match && next.as_slice() != cur.as_ref() {
+                            stages.push(Cow::Owned(next.clone()));
+                        }
+                        cur = Cow::Owned(next);
                     }
-                    cur = Cow::Owned(next);
                 }
                 if !rule.actions.multi_match {
                     stages.push(cur);

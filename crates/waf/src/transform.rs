@@ -81,6 +81,36 @@ impl Transform {
         }))
     }
 
+    /// `None` when the transformation cannot change `input`, decided by a cheap scan, so that the
+    /// common case (benign values without escapes) allocates nothing.
+    pub fn apply_if_changed(self, input: &[u8]) -> Option<Vec<u8>> {
+        use Transform::*;
+        let has = |set: &[u8]| input.iter().any(|c| set.contains(c));
+        let unchanged = match self {
+            Lowercase => !input.iter().any(u8::is_ascii_uppercase),
+            Uppercase => !input.iter().any(u8::is_ascii_lowercase),
+            UrlDecode | UrlDecodeUni => !has(b"%+"),
+            HtmlEntityDecode => memchr::memchr(b'&', input).is_none(),
+            JsDecode | CssDecode | EscapeSeqDecode => memchr::memchr(b'\\', input).is_none(),
+            RemoveNulls | ReplaceNulls => memchr::memchr(0, input).is_none(),
+            RemoveWhitespace => !input.iter().any(|&c| is_space(c) || c == 0xa0),
+            CompressWhitespace => {
+                !input.iter().any(|&c| (is_space(c) && c != b' ') || c == 0xa0)
+                    && memchr::memmem::find(input, b"  ").is_none()
+            }
+            RemoveComments => !has(b"/-#<"),
+            ReplaceComments => memchr::memmem::find(input, b"/*").is_none(),
+            RemoveCommentsChar => !has(b"/*-#<"),
+            Utf8ToUnicode => input.is_ascii(),
+            Trim | TrimLeft | TrimRight => {
+                let edge = |c: Option<&u8>| c.is_some_and(|&c| is_space(c) || c == 0);
+                !edge(input.first()) && !edge(input.last())
+            }
+            _ => false,
+        };
+        if unchanged { None } else { Some(self.apply(input)) }
+    }
+
     pub fn apply(self, input: &[u8]) -> Vec<u8> {
         use Transform::*;
         match self {
@@ -658,6 +688,59 @@ mod tests {
 
     fn t(tr: super::Transform, s: &str) -> String {
         String::from_utf8_lossy(&tr.apply(s.as_bytes())).into_owned()
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_transformation() {
+        let samples: &[&[u8]] = &[
+            b"",
+            b"plain text",
+            b"Mixed Case",
+            b"a%20b",
+            b"a+b",
+            b"&lt;",
+            b"\\x41",
+            b"a\0b",
+            b" pad ",
+            b"a  b",
+            b"a\tb",
+            b"/*c*/",
+            b"--x",
+            b"caf\xc3\xa9",
+        ];
+        let all = [
+            Lowercase,
+            Uppercase,
+            UrlDecode,
+            UrlDecodeUni,
+            HtmlEntityDecode,
+            JsDecode,
+            CssDecode,
+            EscapeSeqDecode,
+            RemoveNulls,
+            ReplaceNulls,
+            RemoveWhitespace,
+            CompressWhitespace,
+            RemoveComments,
+            ReplaceComments,
+            RemoveCommentsChar,
+            Utf8ToUnicode,
+            Trim,
+            TrimLeft,
+            TrimRight,
+            CmdLine,
+            NormalizePath,
+            Length,
+        ];
+        for t in all {
+            for s in samples {
+                let full = t.apply(s);
+                match t.apply_if_changed(s) {
+                    Some(v) => assert_eq!(v, full, "{t:?} on {s:?}"),
+                    None => assert_eq!(full, s.to_vec(), "{t:?} claimed {s:?} unchanged"),
+                }
+            }
+        }
     }
 
     #[test]
