@@ -5,6 +5,26 @@
 //! feeds it connection data, the request line, headers, body and then the response, and gets back
 //! an [`Intervention`] and the matched rules. This crate never opens sockets or files, except in the
 //! clearly separated [`fs`] adapter.
+//!
+//! ```
+//! use palisade_waf::Ruleset;
+//!
+//! let rules = Ruleset::parse(
+//!     r#"
+//! SecRuleEngine On
+//! SecRule ARGS "@rx (?i)<script" "id:1,phase:1,deny,status:403,msg:'XSS in %{MATCHED_VAR_NAME}'"
+//! "#,
+//! )?;
+//! let mut tx = rules.transaction();
+//! tx.set_request_line(b"GET", b"/search?q=%3Cscript%3E", b"HTTP/1.1");
+//! tx.add_request_header(b"Host", b"shop.example");
+//! assert_eq!(tx.process_request_headers().map(|i| i.status), Some(403));
+//! assert_eq!(tx.matched_rules()[0].msg, "XSS in ARGS:q");
+//! # Ok::<(), palisade_waf::WafError>(())
+//! ```
+//!
+//! For OWASP CRS, load `crs-setup.conf` and `rules/*.conf` through [`fs::FsLoader`] (or any
+//! [`Loader`]) with [`RulesetBuilder`].
 
 mod body;
 mod config;

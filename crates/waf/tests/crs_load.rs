@@ -106,3 +106,67 @@ fn load_errors_name_file_line_and_directive() {
         "{e}"
     );
 }
+
+/// CRS as a user deploys it (blocking, paranoia level 1): attacks are denied by the anomaly
+/// threshold (949110) with 403, ordinary traffic passes with no rule logged.
+#[test]
+fn crs_blocks_attacks_and_passes_benign_requests() {
+    let Some(crs) = crs_dir() else { return };
+    let top = format!(
+        "SecRuleEngine On\nSecRequestBodyAccess On\nSecDefaultAction \"phase:1,log,auditlog,deny,status:403\"\nSecDefaultAction \"phase:2,log,auditlog,deny,status:403\"\nInclude {}\nInclude {}\n",
+        crs.join("crs-setup.conf.example").display(),
+        crs.join("rules/*.conf").display()
+    );
+    let mut b = RulesetBuilder::new();
+    b.add("crs-blocking.conf", &top, &mut FsLoader).unwrap();
+    let rs = b.build().unwrap();
+    let run = |uri: &str, body: Option<&str>| {
+        let mut tx = rs.transaction();
+        tx.set_connection("198.51.100.4", 40000, "198.51.100.1", 443);
+        tx.set_request_line(
+            if body.is_some() { b"POST" } else { b"GET" },
+            uri.as_bytes(),
+            b"HTTP/1.1",
+        );
+        for (k, v) in [
+            ("Host", "shop.example"),
+            (
+                "User-Agent",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            ),
+            ("Accept", "text/html"),
+        ] {
+            tx.add_request_header(k.as_bytes(), v.as_bytes());
+        }
+        if let Some(b) = body {
+            tx.add_request_header(b"Content-Type", b"application/x-www-form-urlencoded");
+            tx.add_request_header(b"Content-Length", b.len().to_string().as_bytes());
+        }
+        tx.process_request_headers();
+        if let Some(b) = body {
+            tx.append_request_body(b.as_bytes()).unwrap();
+        }
+        tx.process_request_body();
+        tx.process_logging();
+        let ids: Vec<u64> = tx
+            .matched_rules()
+            .iter()
+            .filter(|m| m.log)
+            .map(|m| m.id)
+            .collect();
+        (tx.intervention().map(|i| (i.status, i.rule_id)), ids)
+    };
+    assert_eq!(run("/products?id=42&sort=price", None), (None, vec![]));
+    assert_eq!(run("/login", Some("user=alice&password=hunter2")), (None, vec![]));
+    let (verdict, ids) = run(
+        "/products?id=1%27%20UNION%20SELECT%20password%20FROM%20users--",
+        None,
+    );
+    assert_eq!(verdict, Some((403, 949110)), "{ids:?}");
+    assert!(ids.contains(&942100), "{ids:?}");
+    let (verdict, ids) = run("/comment", Some("text=%3Cscript%3Ealert(1)%3C%2Fscript%3E"));
+    assert_eq!(verdict, Some((403, 949110)), "{ids:?}");
+    assert!(ids.contains(&941100), "{ids:?}");
+    let (verdict, _) = run("/files?path=../../../../etc/passwd", None);
+    assert_eq!(verdict.map(|v| v.0), Some(403));
+}
