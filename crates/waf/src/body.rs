@@ -56,34 +56,43 @@ pub fn trim(s: &[u8]) -> &[u8] {
 
 /// JSON flattened the way ModSecurity presents it to rules: `{"a":{"b":[1,2]}}` becomes
 /// `json.a.b.array_0=1`-style names; here `json.a.b.0`, `json.a.b.1` (as Coraza and libmodsecurity 3).
-pub fn parse_json(body: &[u8]) -> Result<Pairs, String> {
+pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("JSON parsing error: {e}"))?;
     let mut out = Vec::new();
-    flatten_json("json", &v, &mut out);
+    flatten_json("json", &v, &mut out, depth_limit)?;
     Ok(out)
 }
 
-fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Pairs) {
+fn flatten_json(
+    prefix: &str,
+    v: &serde_json::Value,
+    out: &mut Pairs,
+    depth_left: usize,
+) -> Result<(), String> {
     use serde_json::Value;
     if out.len() >= MAX_ARGS {
-        return;
+        return Ok(());
+    }
+    if matches!(v, Value::Object(_) | Value::Array(_)) && depth_left == 0 {
+        return Err("JSON depth limit exceeded".into());
     }
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                flatten_json(&format!("{prefix}.{k}"), x, out);
+                flatten_json(&format!("{prefix}.{k}"), x, out, depth_left - 1)?;
             }
         }
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                flatten_json(&format!("{prefix}.{i}"), x, out);
+                flatten_json(&format!("{prefix}.{i}"), x, out, depth_left - 1)?;
             }
         }
         Value::String(s) => out.push((prefix.as_bytes().to_vec(), s.as_bytes().to_vec())),
         Value::Null => out.push((prefix.as_bytes().to_vec(), Vec::new())),
         other => out.push((prefix.as_bytes().to_vec(), other.to_string().into_bytes())),
     }
+    Ok(())
 }
 
 /// Result of the XML processor: text content (for `XML:/*`) and attribute values (`XML://@*`).
@@ -514,10 +523,15 @@ mod tests {
 
     #[test]
     fn json_flattening() {
-        let a = parse_json(br#"{"a":{"b":[1,"x"]},"c":null}"#).unwrap();
+        let a = parse_json(br#"{"a":{"b":[1,"x"]},"c":null}"#, 10).unwrap();
         assert_eq!(a[0], (b"json.a.b.0".to_vec(), b"1".to_vec()));
         assert_eq!(a[1].1, b"x");
-        assert!(parse_json(b"{").is_err());
+        assert!(parse_json(b"{", 10).is_err());
+        assert_eq!(
+            parse_json(br#"{"a":[[1]]}"#, 2).unwrap_err(),
+            "JSON depth limit exceeded"
+        );
+        assert!(parse_json(br#"{"a":[[1]]}"#, 3).is_ok());
     }
 
     #[test]

@@ -281,6 +281,9 @@ impl RulesetBuilder {
                 if lname == "secargumentslimit" {
                     self.config.arguments_limit = one_num(d)?;
                 }
+                if lname == "secrequestbodyjsondepthlimit" {
+                    self.config.json_depth_limit = one_num(d)?;
+                }
             }
             _ => return Err(err(d, "waf.directive", format!("unknown directive {}", d.name))),
         }

@@ -81,6 +81,8 @@ pub struct Config {
     pub response_mime_types: Vec<String>,
     pub argument_separator: u8,
     pub arguments_limit: usize,
+    /// `SecRequestBodyJsonDepthLimit`; serde_json itself stops at 128 levels (a body error).
+    pub json_depth_limit: usize,
     pub component_signatures: Vec<String>,
     /// Per phase: what `block` means (from `SecDefaultAction`) and its status.
     pub default_disruptive: [(rule::Disruptive, Option<u16>); 6],
@@ -101,6 +103,7 @@ impl Default for Config {
             response_mime_types: vec!["text/plain".into(), "text/html".into()],
             argument_separator: b'&',
             arguments_limit: 1000,
+            json_depth_limit: 10_000,
             component_signatures: Vec::new(),
             default_disruptive: [(rule::Disruptive::Pass, None); 6],
         }

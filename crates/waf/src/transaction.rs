@@ -467,10 +467,12 @@ impl<'r> Transaction<'r> {
                 self.req.args_post =
                     body::parse_urlencoded(&self.req.body, self.rs.config.argument_separator);
             }
-            Some("JSON") if !self.req.body.is_empty() => match body::parse_json(&self.req.body) {
-                Ok(a) => self.req.args_post = a,
-                Err(e) => error = Some(e),
-            },
+            Some("JSON") if !self.req.body.is_empty() => {
+                match body::parse_json(&self.req.body, self.rs.config.json_depth_limit) {
+                    Ok(a) => self.req.args_post = a,
+                    Err(e) => error = Some(e),
+                }
+            }
             Some("XML") if !self.req.body.is_empty() => match body::parse_xml(&self.req.body) {
                 Ok(d) => self.req.xml = Some(d),
                 Err(e) => error = Some(e),
