@@ -113,6 +113,10 @@ pub struct Transaction<'r> {
     allow_request: bool,
     phase_done: u8,
     started: Instant,
+    /// Rule evaluation time so far: the budget counts engine time, not time spent waiting for a
+    /// slow client between phases.
+    eval_spent: Duration,
+    phase_started: Instant,
     budget: Duration,
     timed_out: bool,
 }
@@ -190,6 +194,8 @@ impl<'r> Transaction<'r> {
             allow_request: false,
             phase_done: 0,
             started: Instant::now(),
+            eval_spent: Duration::ZERO,
+            phase_started: Instant::now(),
             budget: DEFAULT_BUDGET,
             timed_out: false,
         }
@@ -411,7 +417,9 @@ impl<'r> Transaction<'r> {
             }
             let skip = (self.intervention.is_some() && p < 5) || (self.allow_request && p <= 2);
             if !skip {
+                self.phase_started = Instant::now();
                 self.run_phase(p);
+                self.eval_spent += self.phase_started.elapsed();
             }
             self.phase_done = p;
         }
@@ -529,7 +537,7 @@ impl<'r> Transaction<'r> {
     }
 
     fn out_of_time(&mut self) -> bool {
-        if self.started.elapsed() > self.budget {
+        if self.eval_spent + self.phase_started.elapsed() > self.budget {
             self.timed_out = true;
         }
         self.timed_out

@@ -279,6 +279,23 @@ fn time_budget_stops_evaluation() {
 }
 
 #[test]
+fn time_budget_counts_evaluation_not_waiting() {
+    let r = rs(&on(
+        "SecAction \"id:1,phase:1,pass,log\"\nSecAction \"id:2,phase:2,pass,log\"\n",
+    ));
+    let mut tx = r.transaction();
+    tx.set_time_budget(std::time::Duration::from_millis(50));
+    tx.set_request_line(b"POST", b"/", b"HTTP/1.1");
+    tx.process_request_headers();
+    // A slow client: the body arrives later than the whole budget.
+    std::thread::sleep(std::time::Duration::from_millis(80));
+    tx.append_request_body(b"x").unwrap();
+    tx.process_request_body();
+    assert!(!tx.timed_out());
+    assert_eq!(tx.matched_rules().len(), 2);
+}
+
+#[test]
 fn load_errors_are_precise() {
     let cases = [
         (
