@@ -33,7 +33,7 @@ pub mod fs;
 mod log;
 mod operator;
 mod parser;
-pub mod rule;
+mod rule;
 mod transaction;
 mod transform;
 mod variable;

@@ -25,7 +25,7 @@ pub struct Operator {
 pub enum OpKind {
     Rx(Arc<Regex>),
     RxMacro(Macro),
-    Pm(Arc<AhoCorasick>, Arc<Vec<String>>),
+    Pm(Arc<AhoCorasick>),
     StrEq(Macro),
     Contains(Macro),
     ContainsWord(Macro),
@@ -111,7 +111,7 @@ fn build_pm(phrases: Vec<String>) -> Result<OpKind, String> {
         .match_kind(MatchKind::LeftmostLongest)
         .build(&phrases)
         .map_err(|e| e.to_string())?;
-    Ok(OpKind::Pm(Arc::new(ac), Arc::new(phrases)))
+    Ok(OpKind::Pm(Arc::new(ac)))
 }
 
 /// Lines of a `.data` file: blank lines and `#` comments are skipped.
@@ -282,7 +282,7 @@ pub fn eval(kind: &OpKind, v: &[u8], capture: bool, expand: &dyn Fn(&Macro) -> V
             let re = compile_regex(&pat).ok()?;
             rx_eval(&re, v, capture)
         }
-        OpKind::Pm(ac, _) => ac.find(v).map(|m| OpMatch {
+        OpKind::Pm(ac) => ac.find(v).map(|m| OpMatch {
             data: v[m.start()..m.end()].to_vec(),
             captures: if capture {
                 vec![v[m.start()..m.end()].to_vec()]

@@ -136,14 +136,6 @@ impl KeySel {
             KeySel::Regex(r) => r.is_match(key),
         }
     }
-    pub fn same_as(&self, other: &KeySel) -> bool {
-        match (self, other) {
-            (KeySel::All, KeySel::All) => true,
-            (KeySel::Name(a), KeySel::Name(b)) => a.eq_ignore_ascii_case(b),
-            (KeySel::Regex(a), KeySel::Regex(b)) => a.as_str() == b.as_str(),
-            _ => false,
-        }
-    }
 }
 
 /// One element of a rule's target list.
