@@ -1,7 +1,7 @@
 //! Throughput of the engine with OWASP CRS v4.28: load time, then requests per second on one core
 //! for a few representative requests, at paranoia level 1 and 4.
 //!
-//! cargo run --release -p palisade-waf --example crs_bench [-- CRS_DIR [ITERATIONS]]
+//! cargo run --release -p palisade-waf --example crs_bench [-- CRS_DIR [ITERATIONS [NAME]]]
 //! CRS_DIR defaults to $PALISADE_SHARED/data/crs (PALISADE_SHARED defaults to ../shared).
 
 use palisade_waf::{Ruleset, RulesetBuilder, fs::FsLoader};
@@ -83,6 +83,8 @@ fn main() {
         shared.join("data/crs")
     });
     let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
+    // Optional: only requests whose name contains this text (for profiling one case).
+    let only = args.next();
     for paranoia in [1u8, 4] {
         let t = Instant::now();
         let rs = load(&crs, paranoia);
@@ -95,7 +97,10 @@ fn main() {
             "  {:20} {:>12} {:>12} {:>12} {:>8}",
             "request", "CPU µs/req", "req/s/core", "wall µs/req", "matched"
         );
-        for r in REQUESTS {
+        for r in REQUESTS
+            .iter()
+            .filter(|r| only.as_deref().is_none_or(|o| r.name.contains(o)))
+        {
             let mut matched = 0;
             let t = Instant::now();
             let c0 = cpu_ns();

@@ -699,6 +699,7 @@ impl<'r> Transaction<'r> {
             };
             let exp = |m: &Macro| self.expand(m);
             for (var, key, value) in &values {
+                // Without multiMatch only the final value is inspected (no list to allocate).
                 let mut stages: Vec<Cow<'_, [u8]>> = Vec::new();
                 let mut cur: Cow<'_, [u8]> = Cow::Borrowed(value.as_ref());
                 if rule.actions.multi_match {
@@ -712,10 +713,8 @@ impl<'r> Transaction<'r> {
                         cur = Cow::Owned(next);
                     }
                 }
-                if !rule.actions.multi_match {
-                    stages.push(cur);
-                }
-                for v in stages {
+                let single = if rule.actions.multi_match { None } else { Some(cur) };
+                for v in single.into_iter().chain(stages) {
                     let res = operator::eval(&rule.operator.kind, &v, capture, &exp);
                     let hit = match (res, negated) {
                         (Some(m), false) => Some((m.data, m.captures)),
@@ -830,7 +829,11 @@ impl<'r> Transaction<'r> {
     /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
     /// (variable, key, value); `&VAR` yields the count.
     fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule) -> Vec<TargetValue<'a>> {
-        let mut excl: Vec<&Target> = rule.targets.iter().filter(|t| t.exclude).collect();
+        // Most rules have no exclusions: allocate the list only when needed.
+        let mut excl: Vec<&Target> = Vec::new();
+        if rule.targets.iter().any(|t| t.exclude) {
+            excl.extend(rule.targets.iter().filter(|t| t.exclude));
+        }
         for (sel, t) in &self.removed_targets {
             let applies = match sel {
                 RemoveSel::Ids(r) => in_ranges(r, starter.id),
@@ -840,15 +843,18 @@ impl<'r> Transaction<'r> {
                 excl.push(t);
             }
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(16);
+        let mut vals = Vec::with_capacity(16);
         for t in rule.targets.iter().filter(|t| !t.exclude) {
-            let mut vals = Vec::new();
+            vals.clear();
             self.resolve(t.var, &t.key, &mut vals);
-            vals.retain(|(k, _)| {
-                !excl
-                    .iter()
-                    .any(|x| x.var == t.var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
-            });
+            if !excl.is_empty() {
+                vals.retain(|(k, _)| {
+                    !excl
+                        .iter()
+                        .any(|x| x.var == t.var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
+                });
+            }
             if t.count {
                 out.push((
                     t.var,
@@ -856,7 +862,7 @@ impl<'r> Transaction<'r> {
                     Cow::Owned(vals.len().to_string().into_bytes()),
                 ));
             } else {
-                out.extend(vals.into_iter().map(|(k, v)| (t.var, k, v)));
+                out.extend(vals.drain(..).map(|(k, v)| (t.var, k, v)));
             }
         }
         out
