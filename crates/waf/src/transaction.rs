@@ -760,8 +760,6 @@ impl<'r> Transaction<'r> {
             match e {
                 Effect::SetVar(sv) => {
                     let key = lossy(&self.expand(&sv.name)).to_ascii_lowercase();
-                    let coll = self.collections.entry(sv.collection).or_default();
-                    let _ = coll;
                     match &sv.op {
                         SetVarOp::Delete => {
                             self.collections.entry(sv.collection).or_default().remove(&key);
