@@ -110,7 +110,9 @@ pub struct Transaction<'r> {
     current_rule: Option<&'r Rule>,
     matched: Vec<MatchedRule>,
     intervention: Option<Intervention>,
-    allow_request: bool,
+    /// Phases up to and including this one are skipped after `allow` (4: plain `allow`, which
+    /// skips everything but logging; 2: `allow:request`).
+    allowed_through: u8,
     phase_done: u8,
     started: Instant,
     /// Rule evaluation time so far: the budget counts engine time, not time spent waiting for a
@@ -191,7 +193,7 @@ impl<'r> Transaction<'r> {
             current_rule: None,
             matched: Vec::new(),
             intervention: None,
-            allow_request: false,
+            allowed_through: 0,
             phase_done: 0,
             started: Instant::now(),
             eval_spent: Duration::ZERO,
@@ -415,7 +417,7 @@ impl<'r> Transaction<'r> {
             if p == 4 && !self.response_body_kept() {
                 self.resp.body.clear();
             }
-            let skip = (self.intervention.is_some() && p < 5) || (self.allow_request && p <= 2);
+            let skip = (self.intervention.is_some() && p < 5) || p <= self.allowed_through;
             if !skip {
                 self.phase_started = Instant::now();
                 self.run_phase(p);
@@ -615,9 +617,12 @@ impl<'r> Transaction<'r> {
                 Disruptive::Pass | Disruptive::Block => {}
                 Disruptive::Allow | Disruptive::AllowRequest | Disruptive::AllowPhase => {
                     if self.engine == EngineMode::On {
-                        if d != Disruptive::AllowPhase {
-                            self.allow_request = true;
-                        }
+                        // `allow:phase` ends only this phase.
+                        self.allowed_through = match d {
+                            Disruptive::Allow => 4,
+                            Disruptive::AllowRequest => 2,
+                            _ => self.allowed_through,
+                        };
                         return;
                     }
                 }

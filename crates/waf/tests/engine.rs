@@ -165,16 +165,27 @@ SecAction "id:55,phase:1,pass,log"
 }
 
 #[test]
-fn allow_skips_the_remaining_request_phases() {
+fn allow_variants() {
     let r = rs(&on(r#"
 SecRule REMOTE_ADDR "@ipMatch 10.0.0.0/8" "id:60,phase:1,allow,nolog"
 SecAction "id:61,phase:1,pass,log"
 SecAction "id:62,phase:2,deny,log"
 SecAction "id:63,phase:3,pass,log"
 "#));
+    // Plain `allow` skips every phase but logging.
     let (tx, ids) = run(&r, "/", &[], None);
     assert!(tx.intervention().is_none());
-    assert_eq!(ids, vec![63]);
+    assert_eq!(ids, Vec::<u64>::new());
+    // `allow:request` skips the request phases only; `allow:phase` only the rest of its phase.
+    let r = rs(&on(r#"
+SecRule REQUEST_URI "@streq /req" "id:60,phase:1,allow:request,nolog"
+SecRule REQUEST_URI "@streq /phase" "id:64,phase:1,allow:phase,nolog"
+SecAction "id:61,phase:1,pass,log"
+SecAction "id:62,phase:2,pass,log"
+SecAction "id:63,phase:3,pass,log"
+"#));
+    assert_eq!(run(&r, "/req", &[], None).1, vec![63]);
+    assert_eq!(run(&r, "/phase", &[], None).1, vec![62, 63]);
 }
 
 #[test]
