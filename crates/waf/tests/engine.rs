@@ -54,6 +54,9 @@ fn on(rules: &str) -> String {
 fn ruleset_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Ruleset>();
+    // A transaction moves between threads in an async proxy (held across awaits).
+    fn send<T: Send>() {}
+    send::<Transaction<'static>>();
 }
 
 #[test]
