@@ -304,9 +304,9 @@ impl<'r> Transaction<'r> {
             self.req.body.extend_from_slice(&chunk[..room]);
             self.req.body_truncated = true;
             self.flags.insert(Var::InboundDataError, b"1".to_vec());
-            if !c.request_body_partial {
-                // As ModSecurity: 413 when blocking, the error either way.
-                if self.engine == EngineMode::On && self.intervention.is_none() {
+            // As ModSecurity, Reject acts as ProcessPartial unless the engine blocks.
+            if !c.request_body_partial && self.engine == EngineMode::On {
+                if self.intervention.is_none() {
                     self.intervention = Some(Intervention {
                         status: 413,
                         disruption: Disruptive::Deny,

@@ -247,6 +247,13 @@ fn request_body_limit_reject_and_partial() {
     tx.set_request_line(b"POST", b"/", b"HTTP/1.1");
     assert!(tx.append_request_body(b"0123456789").is_err());
     assert_eq!(tx.intervention().map(|i| i.status), Some(413));
+    // In detection-only mode Reject behaves as ProcessPartial.
+    let r = rs(
+        "SecRuleEngine DetectionOnly\nSecRequestBodyAccess On\nSecRequestBodyLimit 8\nSecRequestBodyLimitAction Reject\n",
+    );
+    let mut tx = r.transaction();
+    assert!(tx.append_request_body(b"0123456789").is_ok());
+    assert!(tx.intervention().is_none());
     // Without files the NoFiles limit applies; multipart bodies get the full limit.
     let r = rs(&format!(
         "{ON}SecRequestBodyLimit 100\nSecRequestBodyNoFilesLimit 8\n"
