@@ -25,6 +25,13 @@
 //!
 //! For OWASP CRS, load `crs-setup.conf` and `rules/*.conf` through [`fs::FsLoader`] (or any
 //! [`Loader`]) with [`RulesetBuilder`].
+//!
+//! What is implemented is what CRS v4 uses, with ModSecurity 2 semantics (departures are listed in
+//! `docs/design-notes.md`): the `Sec*` directives CRS and `modsecurity.conf-recommended` use
+//! (logging and storage directives are accepted and left to the adapter), 94 variables, 24
+//! operators (`@rbl`/`@geoLookup`/`@inspectFile` never match), 32 transformations, and the actions
+//! including `chain`, `setvar`, `skipAfter`, `ctl:` and macros. Unknown directives, variables,
+//! operators, transformations and actions are load errors with a file, line and stable code.
 
 mod body;
 mod config;
