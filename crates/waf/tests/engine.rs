@@ -408,3 +408,28 @@ fn setvar_growth_is_bounded() {
     let (tx, _) = run(&r, "/", &[], None);
     assert_eq!(tx.collection_value("tx", "a").map(|v| v.len()), Some(1 << 20));
 }
+
+#[test]
+fn configuration_time_rule_changes() {
+    let r = rs(&on(r#"
+SecRule ARGS "@contains bad" "id:90,phase:1,pass,log,tag:'attack-x',msg:'first'"
+SecRule ARGS "@contains bad" "id:91,phase:1,pass,log,tag:'attack-y',msg:'noisy message'"
+SecRule ARGS "@contains bad" "id:92,phase:1,pass,log,tag:'attack-z',msg:'third'"
+SecRule ARGS "@contains bad" "id:93,phase:1,pass,log,tag:'attack-x',msg:'fourth'"
+SecRule ARGS "@contains bad" "id:94,phase:1,pass,log,msg:'fifth'"
+SecRuleRemoveByTag attack-y
+SecRuleRemoveByMsg ^third$
+SecRuleUpdateTargetByTag attack-x "!ARGS:ok"
+SecRuleUpdateActionById 94 "deny,status:409,msg:'changed'"
+SecRuleRemoveById 1-89 95-99
+"#));
+    let (tx, ids) = run(&r, "/?ok=bad", &[], None);
+    // 90 and 93 no longer look at ARGS:ok; 91 and 92 are gone; 94 now denies with its new msg.
+    assert_eq!(ids, vec![94]);
+    let i = tx.intervention().unwrap();
+    assert_eq!((i.status, i.rule_id), (409, 94));
+    assert_eq!(tx.matched_rules()[0].msg, "changed");
+    assert_eq!(r.rule_count(), 3);
+    let (_, ids) = run(&r, "/?other=bad", &[], None);
+    assert_eq!(ids, vec![90, 93, 94]);
+}
