@@ -54,8 +54,10 @@ pub fn trim(s: &[u8]) -> &[u8] {
     &s[st..en.max(st)]
 }
 
-/// JSON flattened the way ModSecurity presents it to rules: `{"a":{"b":[1,2]}}` becomes
-/// `json.a.b.array_0=1`-style names; here `json.a.b.0`, `json.a.b.1` (as Coraza and libmodsecurity 3).
+/// JSON flattened into arguments: object keys join with dots under a `json` root (`json.a.b`, as
+/// libmodsecurity 3 names them), and array elements repeat their array's key, as ModSecurity 2
+/// does (`{"a":[1,2]}` gives `json.a.a=1`, `json.a.a=2`), so rules anchored on a key's end still
+/// see it (CRS 934210 looks for names ending in `__contained_by`).
 pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("JSON parsing error: {e}"))?;
@@ -84,8 +86,10 @@ fn flatten_json(
             }
         }
         Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                flatten_json(&format!("{prefix}.{i}"), x, out, depth_left - 1)?;
+            let key = prefix.rsplit('.').next().unwrap_or(prefix);
+            let name = format!("{prefix}.{key}");
+            for x in a {
+                flatten_json(&name, x, out, depth_left - 1)?;
             }
         }
         Value::String(s) => out.push((prefix.as_bytes().to_vec(), s.as_bytes().to_vec())),
@@ -524,7 +528,7 @@ mod tests {
     #[test]
     fn json_flattening() {
         let a = parse_json(br#"{"a":{"b":[1,"x"]},"c":null}"#, 10).unwrap();
-        assert_eq!(a[0], (b"json.a.b.0".to_vec(), b"1".to_vec()));
+        assert_eq!(a[0], (b"json.a.b.b".to_vec(), b"1".to_vec()));
         assert_eq!(a[1].1, b"x");
         assert!(parse_json(b"{", 10).is_err());
         assert_eq!(

@@ -876,9 +876,9 @@ impl<'r> Transaction<'r> {
         match var {
             Var::RequestBody => {
                 let bp = self.body_processor.as_deref();
-                // Hidden behind the multipart and XML parsers (unless forced), as in ModSecurity;
-                // kept for JSON as Coraza does, because CRS inspects raw JSON keys there (934210).
-                if self.force_body_variable || !matches!(bp, Some("MULTIPART") | Some("XML")) {
+                // Only the raw and URLENCODED bodies are visible (or any body when forced), as in
+                // ModSecurity 2: rules then see JSON and XML through ARGS and XML:, not twice.
+                if self.force_body_variable || matches!(bp, None | Some("URLENCODED")) {
                     Some(Cow::Borrowed(&self.req.body))
                 } else {
                     None

@@ -408,6 +408,8 @@ fn backend_response(req: &ParsedRequest) -> (u16, Vec<(String, String)>, Vec<u8>
 struct StageResult {
     ok: bool,
     why: Vec<String>,
+    /// Logged rule ids, for `CRS_IDS_OUT` (differential comparison with another WAF).
+    ids: Vec<u64>,
 }
 
 fn run_stage(rs: &Ruleset, stage: &Value) -> Option<StageResult> {
@@ -516,10 +518,10 @@ fn run_stage(rs: &Ruleset, stage: &Value) -> Option<StageResult> {
         why.push("expects a connection error (not applicable in-process)".into());
     }
     if why.is_empty() {
-        Some(StageResult { ok: true, why })
+        Some(StageResult { ok: true, why, ids })
     } else {
         why.push(format!("logged ids {ids:?}"));
-        Some(StageResult { ok: false, why })
+        Some(StageResult { ok: false, why, ids })
     }
 }
 
@@ -587,7 +589,7 @@ fn crs_regression_in_process() {
             cases.push((group.clone(), name, stages));
         }
     }
-    let results: Vec<(String, String, Option<Vec<String>>)> = std::thread::scope(|scope| {
+    let results: Vec<(String, String, Option<Vec<String>>, Vec<Vec<u64>>)> = std::thread::scope(|scope| {
         let chunks: Vec<&[(String, String, Vec<Value>)]> =
             cases.chunks(cases.len().div_ceil(2).max(1)).collect();
         let handles: Vec<_> = chunks
@@ -599,19 +601,22 @@ fn crs_regression_in_process() {
                         .iter()
                         .map(|(group, name, stages)| {
                             let mut why: Option<Vec<String>> = Some(Vec::new());
+                            let mut ids: Vec<Vec<u64>> = Vec::new();
                             for st in stages {
                                 match run_stage(rs, st) {
                                     None => {
                                         why = None;
                                         break;
                                     }
-                                    Some(r) if !r.ok => {
-                                        why.get_or_insert_with(Vec::new).extend(r.why);
+                                    Some(r) => {
+                                        ids.push(r.ids);
+                                        if !r.ok {
+                                            why.get_or_insert_with(Vec::new).extend(r.why);
+                                        }
                                     }
-                                    Some(_) => {}
                                 }
                             }
-                            (group.clone(), name.clone(), why)
+                            (group.clone(), name.clone(), why, ids)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -622,7 +627,24 @@ fn crs_regression_in_process() {
     let mut per_file: BTreeMap<String, Tally> = BTreeMap::new();
     let mut total = Tally::default();
     let mut server_level = 0usize;
-    for (group, name, why) in &results {
+    if let Some(out) = std::env::var_os("CRS_IDS_OUT") {
+        // One line per test: `<rule>-<test> <ids of stage 1>;<ids of stage 2>...`, sorted.
+        let mut text = String::new();
+        for (_, name, _, ids) in &results {
+            let stages: Vec<String> = ids
+                .iter()
+                .map(|st| {
+                    let mut st = st.clone();
+                    st.sort();
+                    st.dedup();
+                    st.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+                })
+                .collect();
+            text.push_str(&format!("{name} {}\n", stages.join(";")));
+        }
+        std::fs::write(&out, text).unwrap();
+    }
+    for (group, name, why, _) in &results {
         let t = per_file.entry(group.clone()).or_default();
         match why {
             None => {
