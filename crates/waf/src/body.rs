@@ -368,17 +368,40 @@ fn header_param(h: &[u8], name: &[u8], mp: &mut Multipart) -> Option<Vec<u8>> {
     None
 }
 
+/// Finds the next delimiter line: `--boundary` at the start of the body or right after a newline.
+/// Lines that start with the delimiter but go on with other characters are not delimiters; they set
+/// MULTIPART_UNMATCHED_BOUNDARY (a second boundary hidden in the body is an evasion attempt).
+fn next_delimiter(body: &[u8], from: usize, delim: &[u8], mp: &mut Multipart) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let p = if at == 0 && body.starts_with(delim) {
+            0
+        } else {
+            at + memchr::memmem::find(body.get(at..)?, &[b"\n", delim].concat())? + 1
+        };
+        let rest = &body[p + delim.len()..];
+        let line_end = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
+        let tail = trim(&rest[..line_end]);
+        if tail.is_empty() || tail == b"--" {
+            return Some(p);
+        }
+        mp.unmatched_boundary = true;
+        at = p + 1;
+    }
+}
+
+/// ModSecurity 2's multipart parser, in its essentials: a hard error (REQBODY_ERROR) stops parsing
+/// and drops what was parsed, strict-validation findings only set the MULTIPART_* flags.
 pub fn parse_multipart(body: &[u8], content_type: &[u8]) -> Multipart {
     let mut mp = Multipart::default();
     let Some(boundary) = multipart_boundary(content_type, &mut mp) else {
-        mp.error = Some("Multipart: Boundary not found in C-T".into());
+        mp.error = Some("Multipart: Invalid boundary in C-T".into());
         return mp;
     };
     let mut delim = b"--".to_vec();
     delim.extend_from_slice(&boundary);
-    let Some(first) = memchr::memmem::find(body, &delim) else {
-        mp.error = Some("Multipart: final boundary missing".into());
-        mp.unmatched_boundary = true;
+    let Some(first) = next_delimiter(body, 0, &delim, &mut mp) else {
+        mp.error = Some("Multipart: Final boundary missing".into());
         return mp;
     };
     if !trim(&body[..first]).is_empty() {
@@ -386,7 +409,7 @@ pub fn parse_multipart(body: &[u8], content_type: &[u8]) -> Multipart {
     }
     let mut pos = first;
     let mut finished = false;
-    while pos < body.len() {
+    while mp.error.is_none() {
         let after = pos + delim.len();
         if body[after..].starts_with(b"--") {
             finished = true;
@@ -395,38 +418,33 @@ pub fn parse_multipart(body: &[u8], content_type: &[u8]) -> Multipart {
             }
             break;
         }
-        // Line end after the boundary.
         let rest = &body[after..];
-        let nl = match memchr::memchr(b'\n', rest) {
-            Some(n) => n,
-            None => break,
+        let Some(nl) = memchr::memchr(b'\n', rest) else {
+            break;
         };
-        if !trim(&rest[..nl]).is_empty() {
-            mp.invalid_part = true;
-        }
         let part_start = after + nl + 1;
-        let next = memchr::memmem::find(&body[part_start..], &delim).map(|p| part_start + p);
-        let Some(next) = next else {
-            mp.unmatched_boundary = true;
+        let Some(next) = next_delimiter(body, part_start.saturating_sub(1), &delim, &mut mp) else {
             break;
         };
         // The part ends before the CRLF (or LF) preceding the next delimiter.
-        let mut part_end = next;
+        let mut part_end = next.max(part_start);
         if part_end > part_start && body[part_end - 1] == b'\n' {
             part_end -= 1;
             if part_end > part_start && body[part_end - 1] == b'\r' {
                 part_end -= 1;
             }
         }
-        parse_part(&body[part_start..part_end.max(part_start)], &mut mp);
+        parse_part(&body[part_start..part_end], &mut mp);
         pos = next;
     }
-    if !finished {
-        mp.unmatched_boundary = true;
-        mp.error
-            .get_or_insert_with(|| "Multipart: final boundary missing".into());
+    if !finished && mp.error.is_none() {
+        mp.error = Some("Multipart: Final boundary missing".into());
     }
-    // Boundaries inside part bodies that do not match ours hint at an evasion attempt.
+    if mp.error.is_some() {
+        mp.args.clear();
+        mp.files.clear();
+        mp.part_headers.clear();
+    }
     mp
 }
 
@@ -435,7 +453,13 @@ fn parse_part(part: &[u8], mp: &mut Multipart) {
     let mut headers: Vec<Vec<u8>> = Vec::new();
     loop {
         let Some(nl) = memchr::memchr(b'\n', &part[i..]) else {
-            mp.invalid_part = true;
+            // The part ended inside its headers.
+            let last = trim(&part[i..]);
+            if !last.is_empty() && !last.contains(&b':') {
+                mp.error = Some("Multipart: Invalid part header (colon missing)".into());
+            } else {
+                mp.invalid_part = true;
+            }
             return;
         };
         let mut line = &part[i..i + nl];
@@ -458,7 +482,8 @@ fn parse_part(part: &[u8], mp: &mut Multipart) {
             continue;
         }
         if !line.contains(&b':') {
-            mp.invalid_part = true;
+            mp.error = Some("Multipart: Invalid part header (colon missing)".into());
+            return;
         }
         headers.push(line.to_vec());
     }
@@ -484,8 +509,13 @@ fn parse_part(part: &[u8], mp: &mut Multipart) {
             filename = header_param(v, b"filename", mp).or_else(|| header_param(v, b"filename*", mp));
         }
     }
-    if !has_cd || name.is_none() {
-        mp.invalid_part = true;
+    if !has_cd {
+        mp.error = Some("Multipart: Part missing Content-Disposition header".into());
+        return;
+    }
+    if name.is_none() {
+        mp.error = Some("Multipart: Content-Disposition header missing name field".into());
+        return;
     }
     let name = name.unwrap_or_default();
     for h in headers {
@@ -555,9 +585,36 @@ mod tests {
         assert_eq!(mp.files, vec![(b"f".to_vec(), b"t.php".to_vec(), 5)]);
         assert!(!mp.strict_error(), "{mp:?}");
         let mp = parse_multipart(
-            b"junk--xx\r\nContent-Disposition: form-data name=\"a\"\r\n\r\nv\r\n--xx--",
+            b"junk\r\n--xx\r\nContent-Disposition: form-data name=\"a\"\r\n\r\nv\r\n--xx--",
             b"multipart/form-data; boundary=\"xx\"",
         );
         assert!(mp.data_before && mp.boundary_quoted && mp.missing_semicolon);
+    }
+}
+
+#[cfg(test)]
+mod multipart_errors {
+    use super::*;
+
+    #[test]
+    fn hard_errors_drop_the_parts_and_strict_findings_do_not() {
+        let ct = b"multipart/form-data; boundary=b";
+        // A header line without a colon is a parse error, as is a missing final boundary.
+        let mp = parse_multipart(b"--b\r\nnot a header\r\n\r\nx\r\n--b--\r\n", ct);
+        assert!(mp.error.is_some() && mp.args.is_empty());
+        let mp = parse_multipart(
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n",
+            ct,
+        );
+        assert_eq!(mp.error.as_deref(), Some("Multipart: Final boundary missing"));
+        assert!(!mp.unmatched_boundary);
+        // A delimiter only counts at the start of a line; `--bX` lines are unmatched boundaries.
+        let mp = parse_multipart(
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx --b y\r\n--bX\r\n--b--\r\n",
+            ct,
+        );
+        assert!(mp.error.is_none(), "{mp:?}");
+        assert_eq!(mp.args, vec![(b"a".to_vec(), b"x --b y\r\n--bX".to_vec())]);
+        assert!(mp.unmatched_boundary);
     }
 }

@@ -487,7 +487,8 @@ impl<'r> Transaction<'r> {
                 Ok(d) => self.req.xml = Some(d),
                 Err(e) => error = Some(e),
             },
-            Some("MULTIPART") => {
+            // ModSecurity runs no processor on an empty body.
+            Some("MULTIPART") if !self.req.body.is_empty() => {
                 let mp = body::parse_multipart(&self.req.body, &ct);
                 let f = |b: bool| if b { b"1".to_vec() } else { b"0".to_vec() };
                 let set = [
