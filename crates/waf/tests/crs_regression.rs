@@ -540,6 +540,9 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// (rule file, test name, failure reasons or None when skipped, logged ids per stage)
+type TestOutcome = (String, String, Option<Vec<String>>, Vec<Vec<u64>>);
+
 #[derive(Default, Clone, Copy)]
 struct Tally {
     pass: usize,
@@ -589,7 +592,7 @@ fn crs_regression_in_process() {
             cases.push((group.clone(), name, stages));
         }
     }
-    let results: Vec<(String, String, Option<Vec<String>>, Vec<Vec<u64>>)> = std::thread::scope(|scope| {
+    let results: Vec<TestOutcome> = std::thread::scope(|scope| {
         let chunks: Vec<&[(String, String, Vec<Value>)]> =
             cases.chunks(cases.len().div_ceil(2).max(1)).collect();
         let handles: Vec<_> = chunks
