@@ -390,6 +390,15 @@ fn next_delimiter(body: &[u8], from: usize, delim: &[u8], mp: &mut Multipart) ->
     }
 }
 
+/// The Content-Type checks alone (boundary present, quoted, with whitespace).
+pub fn check_multipart_content_type(content_type: &[u8]) -> Multipart {
+    let mut mp = Multipart::default();
+    if multipart_boundary(content_type, &mut mp).is_none() {
+        mp.error = Some("Multipart: Invalid boundary in C-T".into());
+    }
+    mp
+}
+
 /// ModSecurity 2's multipart parser, in its essentials: a hard error (REQBODY_ERROR) stops parsing
 /// and drops what was parsed, strict-validation findings only set the MULTIPART_* flags.
 pub fn parse_multipart(body: &[u8], content_type: &[u8]) -> Multipart {
