@@ -188,6 +188,20 @@ impl RulesetBuilder {
                     .map(str::to_ascii_lowercase),
             ),
             "secresponsebodymimetypesclear" => self.config.response_mime_types.clear(),
+            "secunicodemapfile" => {
+                let (Some(file), Some(cp)) = (d.args.first(), d.args.get(1)) else {
+                    return Err(err(d, "waf.syntax", "expected FILE CODEPAGE"));
+                };
+                let text = loader.data(file, &d.file).map_err(|m| WafError::Load {
+                    file: d.file.clone(),
+                    line: d.line,
+                    path: file.clone(),
+                    message: m,
+                })?;
+                let map =
+                    crate::transform::parse_unicode_map(&text, cp).map_err(|m| err(d, "waf.syntax", m))?;
+                self.config.unicode_map = Some(std::sync::Arc::new(map));
+            }
             "secargumentseparator" => {
                 let a = arg0();
                 if a.len() != 1 {
@@ -263,7 +277,6 @@ impl RulesetBuilder {
             | "secuploadfilelimit"
             | "secpcrematchlimit"
             | "secpcrematchlimitrecursion"
-            | "secunicodemapfile"
             | "seccookieformat"
             | "secstatusengine"
             | "secserversignature"

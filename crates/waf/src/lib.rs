@@ -90,6 +90,9 @@ pub struct Config {
     pub arguments_limit: usize,
     /// `SecRequestBodyJsonDepthLimit`; serde_json itself stops at 128 levels (a body error).
     pub json_depth_limit: usize,
+    /// `SecUnicodeMapFile`: how `urlDecodeUni` maps `%uHHHH` (otherwise: the low byte, and
+    /// full-width ASCII to ASCII).
+    pub unicode_map: Option<std::sync::Arc<transform::UnicodeMap>>,
     pub component_signatures: Vec<String>,
     /// Per phase: what `block` means (from `SecDefaultAction`) and its status.
     pub default_disruptive: [(rule::Disruptive, Option<u16>); 6],
@@ -111,6 +114,7 @@ impl Default for Config {
             argument_separator: b'&',
             arguments_limit: 1000,
             json_depth_limit: 10_000,
+            unicode_map: None,
             component_signatures: Vec::new(),
             default_disruptive: [(rule::Disruptive::Pass, None); 6],
         }

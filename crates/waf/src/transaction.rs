@@ -716,7 +716,7 @@ impl<'r> Transaction<'r> {
                     stages.push(cur.clone());
                 }
                 for t in &rule.actions.transforms {
-                    if let Some(next) = t.apply_if_changed(&cur) {
+                    if let Some(next) = t.apply_if_changed_with(&cur, self.rs.config.unicode_map.as_deref()) {
                         if rule.actions.multi_match && next.as_slice() != cur.as_ref() {
                             stages.push(Cow::Owned(next.clone()));
                         }

@@ -83,7 +83,14 @@ impl Transform {
 
     /// `None` when the transformation cannot change `input`, decided by a cheap scan, so that the
     /// common case (benign values without escapes) allocates nothing.
+    #[cfg(test)]
     pub fn apply_if_changed(self, input: &[u8]) -> Option<Vec<u8>> {
+        self.apply_if_changed_with(input, None)
+    }
+
+    /// `None` when `input` cannot change (see the fast checks above), else the result, with
+    /// `SecUnicodeMapFile`'s map for `urlDecodeUni`.
+    pub fn apply_if_changed_with(self, input: &[u8], map: Option<&UnicodeMap>) -> Option<Vec<u8>> {
         use Transform::*;
         let has = |set: &[u8]| input.iter().any(|c| set.contains(c));
         let unchanged = match self {
@@ -108,7 +115,13 @@ impl Transform {
             }
             _ => false,
         };
-        if unchanged { None } else { Some(self.apply(input)) }
+        if unchanged {
+            None
+        } else if let (Transform::UrlDecodeUni, Some(map)) = (self, map) {
+            Some(url_decode_mapped(input, true, Some(map)))
+        } else {
+            Some(self.apply(input))
+        }
     }
 
     pub fn apply(self, input: &[u8]) -> Vec<u8> {
@@ -189,7 +202,34 @@ fn unicode_to_byte(code: u32) -> u8 {
     }
 }
 
+/// `SecUnicodeMapFile`: code point -> byte, for `%uHHHH` in `urlDecodeUni`.
+pub type UnicodeMap = std::collections::HashMap<u32, u8>;
+
+/// Reads the section of a ModSecurity `unicode.mapping` file for `code_page`: a line starting with
+/// the code page number, then a line of `hhhh:hh` pairs.
+pub fn parse_unicode_map(text: &str, code_page: &str) -> Result<UnicodeMap, String> {
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if l.split_whitespace().next() == Some(code_page) {
+            let pairs = lines.next().unwrap_or("");
+            let mut map = UnicodeMap::new();
+            for p in pairs.split_whitespace() {
+                let (cp, b) = p.split_once(':').ok_or_else(|| format!("bad mapping {p:?}"))?;
+                let cp = u32::from_str_radix(cp, 16).map_err(|_| format!("bad mapping {p:?}"))?;
+                let b = u8::from_str_radix(b, 16).map_err(|_| format!("bad mapping {p:?}"))?;
+                map.insert(cp, b);
+            }
+            return Ok(map);
+        }
+    }
+    Err(format!("code page {code_page} not found"))
+}
+
 pub fn url_decode(input: &[u8], uni: bool) -> Vec<u8> {
+    url_decode_mapped(input, uni, None)
+}
+
+fn url_decode_mapped(input: &[u8], uni: bool, map: Option<&UnicodeMap>) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
@@ -201,7 +241,10 @@ pub fn url_decode(input: &[u8], uni: bool) -> Vec<u8> {
                     let code = h
                         .iter()
                         .fold(0u32, |a, &c| a * 16 + hexval(c).unwrap_or(0) as u32);
-                    out.push(unicode_to_byte(code));
+                    out.push(
+                        map.and_then(|m| m.get(&code).copied())
+                            .unwrap_or_else(|| unicode_to_byte(code)),
+                    );
                     i += 6;
                     continue;
                 }
@@ -741,6 +784,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn unicode_map_file() {
+        let text = "# comment\n1252 (ANSI - Latin I)\n2019:27\n20127 (US-ASCII)\n00a0:20 2019:27 ff01:21\n";
+        let map = super::parse_unicode_map(text, "20127").unwrap();
+        assert_eq!(map.len(), 3);
+        let out = UrlDecodeUni
+            .apply_if_changed_with(b"%u2019%u2018%uff01", Some(&map))
+            .unwrap();
+        assert_eq!(out, b"'\x18!");
+        assert!(super::parse_unicode_map(text, "437").is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! `Transaction` with CRS in its test profile (900005: detection-only, paranoia level 4). Responses
 //! come from an emulation of the albedo backend (`/reflect`). No sockets.
 //!
-//! `CRS_FILTER=<substring of rule-test id>` restricts the run, `CRS_VERBOSE=1` prints each failure.
+//! `CRS_FILTER=<substring of rule-test id>` restricts the run, `CRS_VERBOSE=1` prints each failure,
+//! `CRS_IDS_OUT=FILE` writes the logged ids per test, `CRS_EXTRA_CONF` adds directives.
 //! The test asserts a floor on the pass count so regressions are caught.
 
 use palisade_waf::{Ruleset, RulesetBuilder, Transaction, format_error_log, fs::FsLoader};
@@ -56,9 +57,13 @@ SecDefaultAction "phase:3,log,auditlog,pass"
 SecDefaultAction "phase:4,log,auditlog,pass"
 SecDefaultAction "phase:5,log,auditlog,pass"
 SecAction "id:900005,phase:1,nolog,pass,ctl:ruleEngine=DetectionOnly,ctl:ruleRemoveById=910000,setvar:tx.blocking_paranoia_level=4,setvar:tx.crs_validate_utf8_encoding=1,setvar:tx.arg_name_length=100,setvar:tx.arg_length=400,setvar:tx.total_arg_length=64000,setvar:tx.max_num_args=255,setvar:tx.max_file_size=64100,setvar:tx.combined_file_sizes=65535"
+{}
 Include {}
 Include {}
 "#,
+        // Extra directives for comparisons with a given peer setup, e.g. Debian's
+        // `SecUnicodeMapFile /etc/modsecurity/unicode.mapping 20127`.
+        std::env::var("CRS_EXTRA_CONF").unwrap_or_default(),
         crs.join("crs-setup.conf.example").display(),
         crs.join("rules/*.conf").display()
     )
