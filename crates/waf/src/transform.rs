@@ -322,6 +322,7 @@ fn html_entity_decode(input: &[u8]) -> Vec<u8> {
             while j < rest.len() && j < 8 && rest[j].is_ascii_alphanumeric() {
                 j += 1;
             }
+            // The five names ModSecurity 2 knows; others stay as written.
             let name = rest[..j].to_ascii_lowercase();
             let v = match name.as_slice() {
                 b"quot" => Some(b'"'),
@@ -329,7 +330,6 @@ fn html_entity_decode(input: &[u8]) -> Vec<u8> {
                 b"lt" => Some(b'<'),
                 b"gt" => Some(b'>'),
                 b"nbsp" => Some(0xa0),
-                b"apos" => Some(b'\''),
                 _ => None,
             };
             if let Some(v) = v {
