@@ -1,0 +1,629 @@
+//! Request body processors: URLENCODED, MULTIPART (with the strict-validation flags CRS inspects),
+//! JSON (flattened to `json.a.b` argument names) and XML (well-formedness and text). Each works on
+//! a bounded, fully buffered body and reports problems as flags, never as panics.
+
+use crate::transform::url_decode;
+
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Upper bound on arguments taken from one source; beyond it the rest are dropped and flagged.
+pub const MAX_ARGS: usize = 4096;
+
+/// `a=1&b=2` with `+` and `%XX` decoding (ModSecurity decodes names and values; invalid escapes stay).
+pub fn parse_urlencoded(s: &[u8], sep: u8) -> Pairs {
+    let mut out = Vec::new();
+    for part in s.split(|&c| c == sep) {
+        if part.is_empty() {
+            continue;
+        }
+        if out.len() >= MAX_ARGS {
+            break;
+        }
+        let (k, v) = match part.iter().position(|&c| c == b'=') {
+            Some(p) => (&part[..p], &part[p + 1..]),
+            None => (part, &b""[..]),
+        };
+        out.push((url_decode(k, false), url_decode(v, false)));
+    }
+    out
+}
+
+/// `Cookie: a=1; b=2` (version 0 cookies, as ModSecurity parses them by default).
+pub fn parse_cookies(s: &[u8]) -> Pairs {
+    let mut out = Vec::new();
+    for part in s.split(|&c| c == b';') {
+        let part = trim(part);
+        if part.is_empty() {
+            continue;
+        }
+        let (k, v) = match part.iter().position(|&c| c == b'=') {
+            Some(p) => (&part[..p], &part[p + 1..]),
+            None => (part, &b""[..]),
+        };
+        out.push((trim(k).to_vec(), v.to_vec()));
+    }
+    out
+}
+
+pub fn trim(s: &[u8]) -> &[u8] {
+    let st = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
+    let en = s
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(st, |p| p + 1);
+    &s[st..en.max(st)]
+}
+
+/// JSON flattened into arguments: object keys join with dots under a `json` root (`json.a.b`, as
+/// libmodsecurity 3 names them), and array elements repeat their array's key, as ModSecurity 2
+/// does (`{"a":[1,2]}` gives `json.a.a=1`, `json.a.a=2`), so rules anchored on a key's end still
+/// see it (CRS 934210 looks for names ending in `__contained_by`).
+pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("JSON parsing error: {e}"))?;
+    let mut out = Vec::new();
+    flatten_json("json", &v, &mut out, depth_limit)?;
+    Ok(out)
+}
+
+fn flatten_json(
+    prefix: &str,
+    v: &serde_json::Value,
+    out: &mut Pairs,
+    depth_left: usize,
+) -> Result<(), String> {
+    use serde_json::Value;
+    if out.len() >= MAX_ARGS {
+        return Ok(());
+    }
+    if matches!(v, Value::Object(_) | Value::Array(_)) && depth_left == 0 {
+        return Err("JSON depth limit exceeded".into());
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                flatten_json(&format!("{prefix}.{k}"), x, out, depth_left - 1)?;
+            }
+        }
+        Value::Array(a) => {
+            let key = prefix.rsplit('.').next().unwrap_or(prefix);
+            let name = format!("{prefix}.{key}");
+            for x in a {
+                flatten_json(&name, x, out, depth_left - 1)?;
+            }
+        }
+        Value::String(s) => out.push((prefix.as_bytes().to_vec(), s.as_bytes().to_vec())),
+        Value::Null => out.push((prefix.as_bytes().to_vec(), Vec::new())),
+        other => out.push((prefix.as_bytes().to_vec(), other.to_string().into_bytes())),
+    }
+    Ok(())
+}
+
+/// Result of the XML processor: text content (for `XML:/*`) and attribute values (`XML://@*`).
+#[derive(Debug, Default, Clone)]
+pub struct XmlDoc {
+    pub text: Vec<u8>,
+    pub attrs: Vec<Vec<u8>>,
+}
+
+/// A small well-formedness check: balanced tags, quoted attributes, no stray `<`. Enough to raise
+/// REQBODY_ERROR on broken documents and to expose text; it does not resolve entities or DTDs
+/// (which also keeps XXE out by construction).
+pub fn parse_xml(body: &[u8]) -> Result<XmlDoc, String> {
+    let mut doc = XmlDoc::default();
+    let mut stack: Vec<Vec<u8>> = Vec::new();
+    let mut i = 0;
+    let mut seen_root = false;
+    while i < body.len() {
+        if body[i] != b'<' {
+            let st = i;
+            while i < body.len() && body[i] != b'<' {
+                i += 1;
+            }
+            let t = &body[st..i];
+            if stack.is_empty() && !trim(t).is_empty() {
+                return Err("XML parsing error: text outside the root element".into());
+            }
+            doc.text.extend_from_slice(&xml_unescape(t));
+            continue;
+        }
+        let rest = &body[i..];
+        let find = |pat: &[u8]| memchr::memmem::find(rest, pat);
+        if rest.starts_with(b"<?") {
+            i += find(b"?>").ok_or("XML parsing error: unterminated processing instruction")? + 2;
+        } else if rest.starts_with(b"<!--") {
+            i += find(b"-->").ok_or("XML parsing error: unterminated comment")? + 3;
+        } else if rest.starts_with(b"<![CDATA[") {
+            let e = find(b"]]>").ok_or("XML parsing error: unterminated CDATA")?;
+            doc.text.extend_from_slice(&rest[9..e]);
+            i += e + 3;
+        } else if rest.starts_with(b"<!") {
+            i += find(b">").ok_or("XML parsing error: unterminated declaration")? + 1;
+        } else {
+            // A tag: find its end outside quotes.
+            let mut j = 1;
+            let mut q = 0u8;
+            while j < rest.len() {
+                let c = rest[j];
+                if q != 0 {
+                    if c == q {
+                        q = 0;
+                    }
+                } else if c == b'"' || c == b'\'' {
+                    q = c;
+                } else if c == b'>' {
+                    break;
+                } else if c == b'<' {
+                    return Err("XML parsing error: '<' inside a tag".into());
+                }
+                j += 1;
+            }
+            if j >= rest.len() {
+                return Err("XML parsing error: unterminated tag".into());
+            }
+            let inner = &rest[1..j];
+            i += j + 1;
+            if let Some(name) = inner.strip_prefix(b"/") {
+                let name = trim(name);
+                match stack.pop() {
+                    Some(open) if open == name => {}
+                    _ => return Err("XML parsing error: mismatched end tag".into()),
+                }
+                continue;
+            }
+            let self_closing = inner.ends_with(b"/");
+            let inner = if self_closing {
+                &inner[..inner.len() - 1]
+            } else {
+                inner
+            };
+            let name_end = inner
+                .iter()
+                .position(|c| c.is_ascii_whitespace())
+                .unwrap_or(inner.len());
+            let name = &inner[..name_end];
+            if name.is_empty() || !(name[0].is_ascii_alphabetic() || name[0] == b'_' || name[0] >= 0x80) {
+                return Err("XML parsing error: bad element name".into());
+            }
+            if stack.is_empty() && seen_root {
+                return Err("XML parsing error: extra content after the root element".into());
+            }
+            seen_root = true;
+            // Attribute values.
+            let mut k = name_end;
+            while k < inner.len() {
+                if inner[k] == b'"' || inner[k] == b'\'' {
+                    let q = inner[k];
+                    let st = k + 1;
+                    let e = inner[st..]
+                        .iter()
+                        .position(|&c| c == q)
+                        .map_or(inner.len(), |p| st + p);
+                    doc.attrs.push(xml_unescape(&inner[st..e]));
+                    k = e + 1;
+                } else {
+                    k += 1;
+                }
+            }
+            if !self_closing {
+                stack.push(name.to_vec());
+            }
+        }
+    }
+    if !stack.is_empty() || !seen_root {
+        return Err("XML parsing error: document is not complete".into());
+    }
+    Ok(doc)
+}
+
+/// The five predefined entities and character references, as an XML parser reports text.
+fn xml_unescape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'&'
+            && let Some(semi) = s[i..].iter().take(16).position(|&c| c == b';')
+        {
+            let ent = &s[i + 1..i + semi];
+            let ch: Option<u32> = match ent {
+                b"lt" => Some(u32::from(b'<')),
+                b"gt" => Some(u32::from(b'>')),
+                b"amp" => Some(u32::from(b'&')),
+                b"quot" => Some(u32::from(b'"')),
+                b"apos" => Some(u32::from(b'\'')),
+                _ => ent.strip_prefix(b"#").and_then(|n| {
+                    let n = std::str::from_utf8(n).ok()?;
+                    match n.strip_prefix(['x', 'X']) {
+                        Some(h) => u32::from_str_radix(h, 16).ok(),
+                        None => n.parse().ok(),
+                    }
+                }),
+            };
+            if let Some(c) = ch.and_then(char::from_u32) {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                i += semi + 1;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
+/// What the multipart parser found: arguments, files and the flags behind MULTIPART_*.
+#[derive(Debug, Default)]
+pub struct Multipart {
+    pub args: Pairs,
+    /// (field name, file name, size)
+    pub files: Vec<(Vec<u8>, Vec<u8>, usize)>,
+    /// (field name, "Header: value") for MULTIPART_PART_HEADERS
+    pub part_headers: Pairs,
+    pub error: Option<String>,
+    pub boundary_quoted: bool,
+    pub boundary_whitespace: bool,
+    pub data_before: bool,
+    pub data_after: bool,
+    pub header_folding: bool,
+    pub lf_line: bool,
+    pub crlf_line: bool,
+    pub missing_semicolon: bool,
+    pub invalid_quoting: bool,
+    pub invalid_part: bool,
+    pub invalid_header_folding: bool,
+    pub unmatched_boundary: bool,
+    pub file_limit_exceeded: bool,
+}
+
+impl Multipart {
+    pub fn strict_error(&self) -> bool {
+        self.error.is_some()
+            || self.boundary_quoted
+            || self.boundary_whitespace
+            || self.data_before
+            || self.data_after
+            || self.header_folding
+            || (self.lf_line && self.crlf_line)
+            || self.missing_semicolon
+            || self.invalid_quoting
+            || self.invalid_part
+            || self.invalid_header_folding
+            || self.file_limit_exceeded
+    }
+}
+
+/// Extracts the boundary from a multipart Content-Type, noting quoting and whitespace oddities.
+pub fn multipart_boundary(ct: &[u8], mp: &mut Multipart) -> Option<Vec<u8>> {
+    let lower = ct.to_ascii_lowercase();
+    let p = memchr::memmem::find(&lower, b"boundary")?;
+    let mut rest = &ct[p + 8..];
+    if rest.first().is_some_and(|c| c.is_ascii_whitespace()) {
+        mp.boundary_whitespace = true;
+        rest = trim(rest);
+    }
+    let rest = rest.strip_prefix(b"=")?;
+    if rest.first().is_some_and(|c| c.is_ascii_whitespace()) {
+        mp.boundary_whitespace = true;
+    }
+    let rest = trim(rest);
+    let b = if let Some(r) = rest.strip_prefix(b"\"") {
+        mp.boundary_quoted = true;
+        let e = r.iter().position(|&c| c == b'"')?;
+        r[..e].to_vec()
+    } else {
+        let e = rest
+            .iter()
+            .position(|&c| c == b';' || c == b',' || c == b' ')
+            .unwrap_or(rest.len());
+        rest[..e].to_vec()
+    };
+    if b.is_empty() || b.len() > 70 {
+        return None;
+    }
+    Some(b)
+}
+
+fn header_param(h: &[u8], name: &[u8], mp: &mut Multipart) -> Option<Vec<u8>> {
+    // Finds `name="value"` (or unquoted) in a Content-Disposition value.
+    let lower = h.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(p) = memchr::memmem::find(&lower[from..], name) {
+        let at = from + p;
+        from = at + 1;
+        if at > 0 && !matches!(lower[at - 1], b';' | b' ' | b'\t') {
+            continue;
+        }
+        let rest = trim(&h[at + name.len()..]);
+        let Some(rest) = rest.strip_prefix(b"=") else {
+            continue;
+        };
+        let rest = trim(rest);
+        if let Some(r) = rest.strip_prefix(b"\"") {
+            let mut v = Vec::new();
+            let mut k = 0;
+            while k < r.len() {
+                // Only \" and \\ are escapes (as in ModSecurity); other backslashes are kept,
+                // because rules look for them in file names.
+                if r[k] == b'\\' && k + 1 < r.len() && matches!(r[k + 1], b'"' | b'\\') {
+                    v.push(r[k + 1]);
+                    k += 2;
+                    continue;
+                }
+                if r[k] == b'"' {
+                    return Some(v);
+                }
+                v.push(r[k]);
+                k += 1;
+            }
+            mp.invalid_quoting = true;
+            return Some(v);
+        }
+        if rest.starts_with(b"'") {
+            mp.invalid_quoting = true;
+        }
+        let e = rest.iter().position(|&c| c == b';').unwrap_or(rest.len());
+        return Some(trim(&rest[..e]).to_vec());
+    }
+    None
+}
+
+/// Finds the next delimiter line: `--boundary` at the start of the body or right after a newline.
+/// Lines that start with the delimiter but go on with other characters are not delimiters; they set
+/// MULTIPART_UNMATCHED_BOUNDARY (a second boundary hidden in the body is an evasion attempt).
+fn next_delimiter(body: &[u8], from: usize, delim: &[u8], mp: &mut Multipart) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let p = if at == 0 && body.starts_with(delim) {
+            0
+        } else {
+            at + memchr::memmem::find(body.get(at..)?, &[b"\n", delim].concat())? + 1
+        };
+        let rest = &body[p + delim.len()..];
+        let line_end = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
+        let tail = trim(&rest[..line_end]);
+        if tail.is_empty() || tail == b"--" {
+            return Some(p);
+        }
+        mp.unmatched_boundary = true;
+        at = p + 1;
+    }
+}
+
+/// The Content-Type checks alone (boundary present, quoted, with whitespace).
+pub fn check_multipart_content_type(content_type: &[u8]) -> Multipart {
+    let mut mp = Multipart::default();
+    if multipart_boundary(content_type, &mut mp).is_none() {
+        mp.error = Some("Multipart: Invalid boundary in C-T".into());
+    }
+    mp
+}
+
+/// ModSecurity 2's multipart parser, in its essentials: a hard error (REQBODY_ERROR) stops parsing
+/// and drops what was parsed, strict-validation findings only set the MULTIPART_* flags.
+pub fn parse_multipart(body: &[u8], content_type: &[u8]) -> Multipart {
+    let mut mp = Multipart::default();
+    let Some(boundary) = multipart_boundary(content_type, &mut mp) else {
+        mp.error = Some("Multipart: Invalid boundary in C-T".into());
+        return mp;
+    };
+    let mut delim = b"--".to_vec();
+    delim.extend_from_slice(&boundary);
+    let Some(first) = next_delimiter(body, 0, &delim, &mut mp) else {
+        mp.error = Some("Multipart: Final boundary missing".into());
+        return mp;
+    };
+    if !trim(&body[..first]).is_empty() {
+        mp.data_before = true;
+    }
+    let mut pos = first;
+    let mut finished = false;
+    while mp.error.is_none() {
+        let after = pos + delim.len();
+        if body[after..].starts_with(b"--") {
+            finished = true;
+            if !trim(&body[after + 2..]).is_empty() {
+                mp.data_after = true;
+            }
+            break;
+        }
+        let rest = &body[after..];
+        let Some(nl) = memchr::memchr(b'\n', rest) else {
+            break;
+        };
+        let part_start = after + nl + 1;
+        let Some(next) = next_delimiter(body, part_start.saturating_sub(1), &delim, &mut mp) else {
+            break;
+        };
+        // The part ends before the CRLF (or LF) preceding the next delimiter.
+        let mut part_end = next.max(part_start);
+        if part_end > part_start && body[part_end - 1] == b'\n' {
+            part_end -= 1;
+            if part_end > part_start && body[part_end - 1] == b'\r' {
+                part_end -= 1;
+            }
+        }
+        parse_part(&body[part_start..part_end], &mut mp);
+        pos = next;
+    }
+    if !finished && mp.error.is_none() {
+        mp.error = Some("Multipart: Final boundary missing".into());
+    }
+    if mp.error.is_some() {
+        mp.args.clear();
+        mp.files.clear();
+        mp.part_headers.clear();
+    }
+    mp
+}
+
+fn parse_part(part: &[u8], mp: &mut Multipart) {
+    let mut i = 0;
+    let mut headers: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let Some(nl) = memchr::memchr(b'\n', &part[i..]) else {
+            // The part ended inside its headers.
+            let last = trim(&part[i..]);
+            if !last.is_empty() && !last.contains(&b':') {
+                mp.error = Some("Multipart: Invalid part header (colon missing)".into());
+            } else {
+                mp.invalid_part = true;
+            }
+            return;
+        };
+        let mut line = &part[i..i + nl];
+        if line.ends_with(b"\r") {
+            line = &line[..line.len() - 1];
+            mp.crlf_line = true;
+        } else {
+            mp.lf_line = true;
+        }
+        i += nl + 1;
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            mp.header_folding = true;
+            match headers.last_mut() {
+                Some(h) => h.extend_from_slice(line),
+                None => mp.invalid_header_folding = true,
+            }
+            continue;
+        }
+        if !line.contains(&b':') {
+            mp.error = Some("Multipart: Invalid part header (colon missing)".into());
+            return;
+        }
+        headers.push(line.to_vec());
+    }
+    let data = &part[i.min(part.len())..];
+    let mut name = None;
+    let mut filename = None;
+    let mut has_cd = false;
+    for h in &headers {
+        let Some(c) = h.iter().position(|&x| x == b':') else {
+            continue;
+        };
+        if h[..c].eq_ignore_ascii_case(b"content-disposition") {
+            has_cd = true;
+            let v = trim(&h[c + 1..]);
+            if !v.to_ascii_lowercase().starts_with(b"form-data") {
+                mp.invalid_part = true;
+            }
+            let after = trim(&v[9.min(v.len())..]);
+            if !after.is_empty() && !after.starts_with(b";") {
+                mp.missing_semicolon = true;
+            }
+            name = header_param(v, b"name", mp);
+            filename = header_param(v, b"filename", mp).or_else(|| header_param(v, b"filename*", mp));
+        }
+    }
+    if !has_cd {
+        mp.error = Some("Multipart: Part missing Content-Disposition header".into());
+        return;
+    }
+    if name.is_none() {
+        mp.error = Some("Multipart: Content-Disposition header missing name field".into());
+        return;
+    }
+    let name = name.unwrap_or_default();
+    for h in headers {
+        if mp.part_headers.len() < MAX_ARGS {
+            mp.part_headers.push((name.clone(), h));
+        }
+    }
+    match filename {
+        Some(f) => {
+            if mp.files.len() >= 100 {
+                mp.file_limit_exceeded = true;
+                return;
+            }
+            mp.files.push((name, f, data.len()));
+        }
+        None => {
+            if mp.args.len() < MAX_ARGS {
+                mp.args.push((name, data.to_vec()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencoded_and_cookies() {
+        let a = parse_urlencoded(b"a=1+2&b=%41&c&&d=%zz", b'&');
+        assert_eq!(a.len(), 4);
+        assert_eq!(a[0], (b"a".to_vec(), b"1 2".to_vec()));
+        assert_eq!(a[1].1, b"A");
+        assert_eq!(a[3].1, b"%zz");
+        let c = parse_cookies(b"x=1; y=a=b;z");
+        assert_eq!(c[1], (b"y".to_vec(), b"a=b".to_vec()));
+        assert_eq!(c[2].0, b"z");
+    }
+
+    #[test]
+    fn json_flattening() {
+        let a = parse_json(br#"{"a":{"b":[1,"x"]},"c":null}"#, 10).unwrap();
+        assert_eq!(a[0], (b"json.a.b.b".to_vec(), b"1".to_vec()));
+        assert_eq!(a[1].1, b"x");
+        assert!(parse_json(b"{", 10).is_err());
+        assert_eq!(
+            parse_json(br#"{"a":[[1]]}"#, 2).unwrap_err(),
+            "JSON depth limit exceeded"
+        );
+        assert!(parse_json(br#"{"a":[[1]]}"#, 3).is_ok());
+    }
+
+    #[test]
+    fn xml_checks() {
+        let d = parse_xml(b"<?xml version=\"1.0\"?><a x='1'>hi<b/><![CDATA[<c>]]></a>").unwrap();
+        assert_eq!(d.text, b"hi<c>");
+        assert_eq!(d.attrs, vec![b"1".to_vec()]);
+        assert!(parse_xml(b"<a><b></a>").is_err());
+        assert!(parse_xml(b"<a>").is_err());
+    }
+
+    #[test]
+    fn multipart_parts_and_flags() {
+        let body = b"--xx\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n--xx\r\nContent-Disposition: form-data; name=\"f\"; filename=\"t.php\"\r\nContent-Type: text/plain\r\n\r\n<?php\r\n--xx--\r\n";
+        let mp = parse_multipart(body, b"multipart/form-data; boundary=xx");
+        assert_eq!(mp.args, vec![(b"a".to_vec(), b"value".to_vec())]);
+        assert_eq!(mp.files, vec![(b"f".to_vec(), b"t.php".to_vec(), 5)]);
+        assert!(!mp.strict_error(), "{mp:?}");
+        let mp = parse_multipart(
+            b"junk\r\n--xx\r\nContent-Disposition: form-data name=\"a\"\r\n\r\nv\r\n--xx--",
+            b"multipart/form-data; boundary=\"xx\"",
+        );
+        assert!(mp.data_before && mp.boundary_quoted && mp.missing_semicolon);
+    }
+}
+
+#[cfg(test)]
+mod multipart_errors {
+    use super::*;
+
+    #[test]
+    fn hard_errors_drop_the_parts_and_strict_findings_do_not() {
+        let ct = b"multipart/form-data; boundary=b";
+        // A header line without a colon is a parse error, as is a missing final boundary.
+        let mp = parse_multipart(b"--b\r\nnot a header\r\n\r\nx\r\n--b--\r\n", ct);
+        assert!(mp.error.is_some() && mp.args.is_empty());
+        let mp = parse_multipart(
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n",
+            ct,
+        );
+        assert_eq!(mp.error.as_deref(), Some("Multipart: Final boundary missing"));
+        assert!(!mp.unmatched_boundary);
+        // A delimiter only counts at the start of a line; `--bX` lines are unmatched boundaries.
+        let mp = parse_multipart(
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx --b y\r\n--bX\r\n--b--\r\n",
+            ct,
+        );
+        assert!(mp.error.is_none(), "{mp:?}");
+        assert_eq!(mp.args, vec![(b"a".to_vec(), b"x --b y\r\n--bX".to_vec())]);
+        assert!(mp.unmatched_boundary);
+    }
+}

@@ -1,0 +1,217 @@
+//! A sans-I/O SecLang (ModSecurity) engine that loads the OWASP Core Rule Set v4 unmodified.
+//!
+//! A [`Ruleset`] is compiled once from configuration text (files come through a [`Loader`]) and is
+//! immutable and shareable across threads. Each HTTP exchange is a [`Transaction`]: the adapter
+//! feeds it connection data, the request line, headers, body and then the response, and gets back
+//! an [`Intervention`] and the matched rules. This crate never opens sockets or files, except in the
+//! clearly separated [`fs`] adapter.
+//!
+//! ```
+//! use palisade_waf::Ruleset;
+//!
+//! let rules = Ruleset::parse(
+//!     r#"
+//! SecRuleEngine On
+//! SecRule ARGS "@rx (?i)<script" "id:1,phase:1,deny,status:403,msg:'XSS in %{MATCHED_VAR_NAME}'"
+//! "#,
+//! )?;
+//! let mut tx = rules.transaction();
+//! tx.set_request_line(b"GET", b"/search?q=%3Cscript%3E", b"HTTP/1.1");
+//! tx.add_request_header(b"Host", b"shop.example");
+//! assert_eq!(tx.process_request_headers().map(|i| i.status), Some(403));
+//! assert_eq!(tx.matched_rules()[0].msg, "XSS in ARGS:q");
+//! # Ok::<(), palisade_waf::WafError>(())
+//! ```
+//!
+//! For OWASP CRS, load `crs-setup.conf` and `rules/*.conf` through [`fs::FsLoader`] (or any
+//! [`Loader`]) with [`RulesetBuilder`].
+//!
+//! What is implemented is what CRS v4 uses, with ModSecurity 2 semantics (departures are listed in
+//! `docs/design-notes.md`): the `Sec*` directives CRS and `modsecurity.conf-recommended` use
+//! (logging and storage directives are accepted and left to the adapter), 94 variables, 24
+//! operators (`@rbl`/`@geoLookup`/`@inspectFile` never match), 32 transformations, and the actions
+//! including `chain`, `setvar`, `skipAfter`, `ctl:` and macros. Unknown directives, variables,
+//! operators, transformations and actions are load errors with a file, line and stable code.
+
+mod body;
+mod config;
+mod error;
+pub mod fs;
+mod log;
+mod operator;
+mod parser;
+mod rule;
+mod transaction;
+mod transform;
+mod variable;
+
+pub use config::{Loader, NoFiles, RulesetBuilder};
+pub use error::{Result, WafError};
+pub use log::format_error_log;
+pub use parser::{Directive, parse_directives};
+pub use rule::{Disruptive, severity_name};
+pub use transaction::{Intervention, MatchedRule, Transaction};
+
+use rule::Rule;
+
+/// `SecRuleEngine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineMode {
+    On,
+    Off,
+    DetectionOnly,
+}
+
+impl EngineMode {
+    pub fn parse(s: &str) -> Option<EngineMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "on" => Some(EngineMode::On),
+            "off" => Some(EngineMode::Off),
+            "detectiononly" => Some(EngineMode::DetectionOnly),
+            _ => None,
+        }
+    }
+}
+
+/// Engine-wide settings from `Sec*` directives.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub engine: EngineMode,
+    pub request_body_access: bool,
+    pub response_body_access: bool,
+    pub request_body_limit: usize,
+    pub request_body_no_files_limit: usize,
+    /// `SecRequestBodyLimitAction ProcessPartial`: inspect the first `limit` bytes instead of rejecting.
+    pub request_body_partial: bool,
+    pub response_body_limit: usize,
+    pub response_body_partial: bool,
+    pub response_mime_types: Vec<String>,
+    pub argument_separator: u8,
+    pub arguments_limit: usize,
+    /// `SecRequestBodyJsonDepthLimit`; serde_json itself stops at 128 levels (a body error).
+    pub json_depth_limit: usize,
+    /// `SecUnicodeMapFile`: how `urlDecodeUni` maps `%uHHHH` (otherwise: the low byte, and
+    /// full-width ASCII to ASCII).
+    pub unicode_map: Option<std::sync::Arc<transform::UnicodeMap>>,
+    pub component_signatures: Vec<String>,
+    /// Per phase: what `block` means (from `SecDefaultAction`) and its status.
+    pub default_disruptive: [(rule::Disruptive, Option<u16>); 6],
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // ModSecurity's compiled-in defaults.
+        Config {
+            engine: EngineMode::Off,
+            request_body_access: false,
+            response_body_access: false,
+            request_body_limit: 128 * 1024 * 1024,
+            request_body_no_files_limit: 1024 * 1024,
+            request_body_partial: false,
+            response_body_limit: 512 * 1024,
+            response_body_partial: true,
+            response_mime_types: vec!["text/plain".into(), "text/html".into()],
+            argument_separator: b'&',
+            arguments_limit: 1000,
+            json_depth_limit: 10_000,
+            unicode_map: None,
+            component_signatures: Vec::new(),
+            default_disruptive: [(rule::Disruptive::Pass, None); 6],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Rule(usize),
+    Marker(String),
+}
+
+/// A compiled, immutable rule set. Cheap to share (`Arc<Ruleset>`); `Send + Sync`.
+#[derive(Debug)]
+pub struct Ruleset {
+    pub(crate) config: Config,
+    pub(crate) rules: Vec<Rule>,
+    /// Per phase (index 1..=5): rule indices and markers in file order. Markers are in every phase,
+    /// as in ModSecurity, so `skipAfter` finds them whatever the phase.
+    pub(crate) phases: [Vec<Entry>; 6],
+}
+
+impl Ruleset {
+    pub(crate) fn new(config: Config, rules: Vec<Rule>, order: Vec<Entry>) -> Ruleset {
+        let mut phases: [Vec<Entry>; 6] = Default::default();
+        for e in order {
+            match &e {
+                Entry::Rule(i) => phases[rules[*i].phase as usize].push(e.clone()),
+                Entry::Marker(_) => {
+                    for p in phases.iter_mut().skip(1) {
+                        p.push(e.clone());
+                    }
+                }
+            }
+        }
+        Ruleset {
+            config,
+            rules,
+            phases,
+        }
+    }
+
+    /// Compiles configuration text that has no `Include` or data files.
+    pub fn parse(text: &str) -> Result<Ruleset> {
+        let mut b = RulesetBuilder::new();
+        b.add("<inline>", text, &mut NoFiles)?;
+        b.build()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Rules that take part in evaluation (after `SecRuleRemove*`), chain starters only.
+    pub fn rule_count(&self) -> usize {
+        self.phases
+            .iter()
+            .flatten()
+            .filter(|e| matches!(e, Entry::Rule(_)))
+            .count()
+    }
+
+    /// Chained rules (excluding starters) among the active rules.
+    pub fn chained_rule_count(&self) -> usize {
+        self.active_rules()
+            .map(|r| {
+                let mut n = 0;
+                let mut c = r.chained.as_deref();
+                while let Some(x) = c {
+                    n += 1;
+                    c = x.chained.as_deref();
+                }
+                n
+            })
+            .sum()
+    }
+
+    pub fn marker_count(&self) -> usize {
+        self.phases[1]
+            .iter()
+            .filter(|e| matches!(e, Entry::Marker(_)))
+            .count()
+    }
+
+    /// Ids of the active rules, in evaluation order within each phase.
+    pub fn rule_ids(&self) -> Vec<u64> {
+        self.active_rules().map(|r| r.id).collect()
+    }
+
+    fn active_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.phases.iter().flatten().filter_map(|e| match e {
+            Entry::Rule(i) => Some(&self.rules[*i]),
+            Entry::Marker(_) => None,
+        })
+    }
+
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction::new(self)
+    }
+}

@@ -1,0 +1,467 @@
+//! Operators (`@rx`, `@pm`, ...): compiled once at load, evaluated on bytes. Arguments containing
+//! `%{...}` macros are expanded per transaction (CRS uses this for `@within %{tx.allowed_methods}`).
+
+use crate::rule::Macro;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::{Regex, RegexBuilder};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Compiled-program bounds for one regex: generous for CRS's largest patterns, small enough that a
+/// hostile rule file cannot exhaust memory.
+const REGEX_SIZE_LIMIT: usize = 64 << 20;
+const REGEX_DFA_LIMIT: usize = 16 << 20;
+
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub negated: bool,
+    pub kind: OpKind,
+    /// The operator as written, for logs.
+    pub name: String,
+    pub arg: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum OpKind {
+    Rx(Arc<Regex>),
+    RxMacro(Macro),
+    Pm(Arc<AhoCorasick>),
+    StrEq(Macro),
+    Contains(Macro),
+    ContainsWord(Macro),
+    BeginsWith(Macro),
+    EndsWith(Macro),
+    Within(Macro),
+    StrMatch(Macro),
+    Num(NumCmp, Macro),
+    IpMatch(Arc<Vec<(IpAddr, u8)>>),
+    ValidateByteRange(Arc<[bool; 256]>),
+    ValidateUrlEncoding,
+    ValidateUtf8Encoding,
+    DetectSqli,
+    DetectXss,
+    Unconditional,
+    NoMatch,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum NumCmp {
+    Eq,
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+/// Compiles a pattern with ModSecurity's PCRE flags (DOTALL, `$` only at the end) on bytes with
+/// ASCII classes. `\x{HH}` escapes are rewritten to `\xHH`, because without Unicode mode the
+/// `regex` crate refuses the braced form above 0x7F inside classes while `\xHH` means the byte.
+pub fn compile_regex(pat: &str) -> Result<Regex, String> {
+    let build = |p: &str| {
+        RegexBuilder::new(p)
+            .unicode(false)
+            .dot_matches_new_line(true)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_DFA_LIMIT)
+            .build()
+    };
+    // `\x{HH}` must mean the byte everywhere, as in PCRE without UTF mode.
+    let rewritten = rewrite_hex_escapes(pat);
+    // No fallback to Unicode mode: every CRS v4.28 pattern compiles this way, and a second
+    // interpretation of the same pattern would be a source of surprises.
+    build(&rewritten).map_err(|e| e.to_string())
+}
+
+fn rewrite_hex_escapes(pat: &str) -> String {
+    let mut out = String::with_capacity(pat.len());
+    let b = pat.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            if b[i + 1] == b'x'
+                && b.get(i + 2) == Some(&b'{')
+                && let Some(end) = pat[i + 3..].find('}')
+            {
+                let hex = &pat[i + 3..i + 3 + end];
+                if let Ok(v) = u32::from_str_radix(hex, 16)
+                    && v <= 0xff
+                {
+                    out.push_str(&format!("\\x{v:02X}"));
+                    i += 3 + end + 1;
+                    continue;
+                }
+            }
+            out.push_str(&pat[i..i + 2]);
+            i += 2;
+            continue;
+        }
+        let ch = pat[i..].chars().next().unwrap_or('\0');
+        out.push(ch);
+        i += ch.len_utf8().max(1);
+    }
+    out
+}
+
+fn build_pm(phrases: Vec<String>) -> Result<OpKind, String> {
+    if phrases.is_empty() {
+        return Ok(OpKind::NoMatch);
+    }
+    let ac = AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(&phrases)
+        .map_err(|e| e.to_string())?;
+    Ok(OpKind::Pm(Arc::new(ac)))
+}
+
+/// Lines of a `.data` file: blank lines and `#` comments are skipped.
+pub fn data_file_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_ip_list(items: &[String]) -> Result<Vec<(IpAddr, u8)>, String> {
+    let mut out = Vec::new();
+    for it in items {
+        for s in it.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+            let (addr, bits) = match s.split_once('/') {
+                Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| format!("bad CIDR {s:?}"))?)),
+                None => (s, None),
+            };
+            let ip: IpAddr = addr.parse().map_err(|_| format!("bad IP address {s:?}"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = bits.unwrap_or(max);
+            if bits > max {
+                return Err(format!("bad prefix length in {s:?}"));
+            }
+            out.push((ip, bits));
+        }
+    }
+    Ok(out)
+}
+
+fn ip_in(net: &(IpAddr, u8), ip: &IpAddr) -> bool {
+    match (net.0, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let mask = if net.1 == 0 { 0 } else { u32::MAX << (32 - net.1) };
+            u32::from(n) & mask == u32::from(*a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let mask = if net.1 == 0 { 0 } else { u128::MAX << (128 - net.1) };
+            u128::from(n) & mask == u128::from(*a) & mask
+        }
+        _ => false,
+    }
+}
+
+impl Operator {
+    /// `load` reads data files named by `@pmFromFile`/`@ipMatchFromFile` (relative to the rule file).
+    pub fn parse(
+        spec: &str,
+        load: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<Operator, String> {
+        let mut s = spec.trim_start();
+        let mut negated = false;
+        if let Some(r) = s.strip_prefix('!') {
+            negated = true;
+            s = r.trim_start();
+        }
+        let (name, arg) = match s.strip_prefix('@') {
+            Some(r) => match r.find([' ', '\t']) {
+                Some(p) => (r[..p].to_string(), r[p + 1..].trim_start().to_string()),
+                None => (r.to_string(), String::new()),
+            },
+            // Without '@' the operator is a regular expression.
+            None => ("rx".to_string(), s.to_string()),
+        };
+        let mac = || Macro::parse(&arg);
+        let kind = match name.to_ascii_lowercase().as_str() {
+            "rx" => {
+                let m = mac();
+                if m.is_literal() {
+                    OpKind::Rx(Arc::new(
+                        compile_regex(&arg).map_err(|e| format!("invalid regex: {e}"))?,
+                    ))
+                } else {
+                    OpKind::RxMacro(m)
+                }
+            }
+            "pm" => build_pm(arg.split_whitespace().map(str::to_string).collect())?,
+            "pmfromfile" | "pmf" => {
+                let mut phrases = Vec::new();
+                for f in arg.split_whitespace() {
+                    phrases.extend(data_file_lines(&load(f)?));
+                }
+                build_pm(phrases)?
+            }
+            "streq" => OpKind::StrEq(mac()),
+            "contains" => OpKind::Contains(mac()),
+            "containsword" => OpKind::ContainsWord(mac()),
+            "beginswith" => OpKind::BeginsWith(mac()),
+            "endswith" => OpKind::EndsWith(mac()),
+            "within" => OpKind::Within(mac()),
+            "strmatch" => OpKind::StrMatch(mac()),
+            "eq" => OpKind::Num(NumCmp::Eq, mac()),
+            "ge" => OpKind::Num(NumCmp::Ge, mac()),
+            "gt" => OpKind::Num(NumCmp::Gt, mac()),
+            "le" => OpKind::Num(NumCmp::Le, mac()),
+            "lt" => OpKind::Num(NumCmp::Lt, mac()),
+            "ipmatch" => OpKind::IpMatch(Arc::new(parse_ip_list(std::slice::from_ref(&arg))?)),
+            "ipmatchfromfile" | "ipmatchf" => {
+                let mut items = Vec::new();
+                for f in arg.split_whitespace() {
+                    items.extend(data_file_lines(&load(f)?));
+                }
+                OpKind::IpMatch(Arc::new(parse_ip_list(&items)?))
+            }
+            "validatebyterange" => {
+                let mut allowed = [false; 256];
+                for part in arg.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let (a, b) = part.split_once('-').unwrap_or((part, part));
+                    let a: u8 = a.trim().parse().map_err(|_| format!("bad byte range {part:?}"))?;
+                    let b: u8 = b.trim().parse().map_err(|_| format!("bad byte range {part:?}"))?;
+                    for x in a..=b {
+                        allowed[x as usize] = true;
+                    }
+                }
+                OpKind::ValidateByteRange(Arc::new(allowed))
+            }
+            "validateurlencoding" => OpKind::ValidateUrlEncoding,
+            "validateutf8encoding" => OpKind::ValidateUtf8Encoding,
+            "detectsqli" => OpKind::DetectSqli,
+            "detectxss" => OpKind::DetectXss,
+            "unconditionalmatch" => OpKind::Unconditional,
+            // Network lookups have no place in a sans-I/O engine: they never match.
+            "nomatch" | "rbl" | "geolookup" | "inspectfile" => OpKind::NoMatch,
+            other => return Err(format!("unsupported operator @{other}")),
+        };
+        Ok(Operator {
+            negated,
+            kind,
+            name,
+            arg,
+        })
+    }
+}
+
+/// The outcome of one operator evaluation: the matched data (for logs) and regex captures.
+pub struct OpMatch {
+    pub data: Vec<u8>,
+    pub captures: Vec<Vec<u8>>,
+}
+
+fn to_num(s: &[u8]) -> i64 {
+    // atoi semantics: optional sign and leading digits, anything else is 0.
+    let s = std::str::from_utf8(s).unwrap_or("").trim();
+    let end = s
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+'))))
+        .map_or(s.len(), |(i, _)| i);
+    s[..end].parse().unwrap_or(0)
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Evaluates `kind` (without negation) on `v`; `expand` expands macro arguments.
+pub fn eval(kind: &OpKind, v: &[u8], capture: bool, expand: &dyn Fn(&Macro) -> Vec<u8>) -> Option<OpMatch> {
+    let simple = |data: &[u8]| {
+        Some(OpMatch {
+            data: data.to_vec(),
+            captures: Vec::new(),
+        })
+    };
+    match kind {
+        OpKind::Rx(re) => rx_eval(re, v, capture),
+        OpKind::RxMacro(m) => {
+            let pat = String::from_utf8_lossy(&expand(m)).into_owned();
+            let re = compile_regex(&pat).ok()?;
+            rx_eval(&re, v, capture)
+        }
+        OpKind::Pm(ac) => ac.find(v).map(|m| OpMatch {
+            data: v[m.start()..m.end()].to_vec(),
+            captures: if capture {
+                vec![v[m.start()..m.end()].to_vec()]
+            } else {
+                Vec::new()
+            },
+        }),
+        OpKind::StrEq(m) => {
+            let a = expand(m);
+            (a == v).then(|| OpMatch {
+                data: v.to_vec(),
+                captures: Vec::new(),
+            })
+        }
+        OpKind::Contains(m) => {
+            let a = expand(m);
+            memchr::memmem::find(v, &a).and_then(|_| simple(&a))
+        }
+        OpKind::ContainsWord(m) => {
+            let a = expand(m);
+            if a.is_empty() {
+                return simple(&a);
+            }
+            let mut start = 0;
+            while let Some(p) = memchr::memmem::find(&v[start..], &a) {
+                let s = start + p;
+                let e = s + a.len();
+                if (s == 0 || !is_word(v[s - 1])) && (e == v.len() || !is_word(v[e])) {
+                    return simple(&a);
+                }
+                start = s + 1;
+            }
+            None
+        }
+        OpKind::BeginsWith(m) => {
+            let a = expand(m);
+            v.starts_with(&a).then(|| OpMatch {
+                data: a,
+                captures: Vec::new(),
+            })
+        }
+        OpKind::EndsWith(m) => {
+            let a = expand(m);
+            v.ends_with(&a).then(|| OpMatch {
+                data: a,
+                captures: Vec::new(),
+            })
+        }
+        OpKind::Within(m) => {
+            let a = expand(m);
+            if v.is_empty() {
+                return None;
+            }
+            memchr::memmem::find(&a, v).and_then(|_| simple(v))
+        }
+        OpKind::StrMatch(m) => {
+            let a = expand(m);
+            memchr::memmem::find(v, &a).and_then(|_| simple(&a))
+        }
+        OpKind::Num(cmp, m) => {
+            let a = to_num(&expand(m));
+            let x = to_num(v);
+            let ok = match cmp {
+                NumCmp::Eq => x == a,
+                NumCmp::Ge => x >= a,
+                NumCmp::Gt => x > a,
+                NumCmp::Le => x <= a,
+                NumCmp::Lt => x < a,
+            };
+            ok.then(|| OpMatch {
+                data: v.to_vec(),
+                captures: Vec::new(),
+            })
+        }
+        OpKind::IpMatch(nets) => {
+            let ip: IpAddr = std::str::from_utf8(v).ok()?.trim().parse().ok()?;
+            nets.iter().any(|n| ip_in(n, &ip)).then(|| OpMatch {
+                data: v.to_vec(),
+                captures: Vec::new(),
+            })
+        }
+        OpKind::ValidateByteRange(allowed) => v.iter().find(|&&c| !allowed[c as usize]).map(|&c| OpMatch {
+            data: vec![c],
+            captures: Vec::new(),
+        }),
+        OpKind::ValidateUrlEncoding => {
+            let mut i = 0;
+            while i < v.len() {
+                if v[i] == b'%' {
+                    if i + 2 >= v.len() || !v[i + 1].is_ascii_hexdigit() || !v[i + 2].is_ascii_hexdigit() {
+                        return simple(&v[i..(i + 3).min(v.len())]);
+                    }
+                    i += 3;
+                } else {
+                    i += 1;
+                }
+            }
+            None
+        }
+        OpKind::ValidateUtf8Encoding => std::str::from_utf8(v).is_err().then(|| OpMatch {
+            data: v.to_vec(),
+            captures: Vec::new(),
+        }),
+        OpKind::DetectSqli => {
+            let r = libinjectionrs::detect_sqli(v);
+            if r.is_injection() {
+                let fp = r
+                    .fingerprint
+                    .map(|f| f.to_string())
+                    .unwrap_or_default()
+                    .into_bytes();
+                Some(OpMatch {
+                    captures: if capture { vec![fp.clone()] } else { Vec::new() },
+                    data: fp,
+                })
+            } else {
+                None
+            }
+        }
+        OpKind::DetectXss => libinjectionrs::detect_xss(v).is_injection().then(|| OpMatch {
+            data: v.to_vec(),
+            captures: Vec::new(),
+        }),
+        OpKind::Unconditional => simple(b""),
+        OpKind::NoMatch => None,
+    }
+}
+
+fn rx_eval(re: &Regex, v: &[u8], capture: bool) -> Option<OpMatch> {
+    if capture {
+        // Most values do not match: find first, and pay for capture groups only on a match.
+        let m = re.find(v)?;
+        let caps = re.captures_at(v, 0)?;
+        debug_assert_eq!(caps.get(0).map(|c| c.start()), Some(m.start()));
+        let captures: Vec<Vec<u8>> = (0..caps.len().min(10))
+            .map(|i| caps.get(i).map(|m| m.as_bytes().to_vec()).unwrap_or_default())
+            .collect();
+        Some(OpMatch {
+            data: captures.first().cloned().unwrap_or_default(),
+            captures,
+        })
+    } else {
+        let m = re.find(v)?;
+        Some(OpMatch {
+            data: m.as_bytes().to_vec(),
+            captures: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(s: &str) -> Operator {
+        Operator::parse(s, &mut |_| Ok("# c\nfoo\n\nbar baz\n".into())).unwrap()
+    }
+    fn m(o: &Operator, v: &str) -> bool {
+        eval(&o.kind, v.as_bytes(), false, &|m| m.literal().into_bytes()).is_some()
+    }
+
+    #[test]
+    fn operators() {
+        assert!(m(&op("@rx (?i)^sel.ct$"), "SEL\nCT"));
+        assert!(m(&op("a+b"), "xaab"));
+        assert!(m(&op("@pm foo bar"), "xxBARxx"));
+        assert!(m(&op("@pmFromFile x.data"), "some bar baz"));
+        assert!(!m(&op("@pmFromFile x.data"), "ba"));
+        assert!(m(&op("@within GET POST"), "POST"));
+        assert!(m(&op("@ge 5"), "7"));
+        assert!(!m(&op("@lt 5"), "7"));
+        assert!(m(&op("@ipMatch 10.0.0.0/8,::1"), "10.1.2.3"));
+        assert!(m(&op("@validateByteRange 32-126"), "a\u{1}"));
+        assert!(m(&op("@validateUrlEncoding"), "a%zz"));
+        assert!(m(&op("@containsWord cat"), "a cat!"));
+        assert!(!m(&op("@containsWord cat"), "cats"));
+        assert!(m(&op("@detectSQLi"), "1' or '1'='1"));
+        assert!(m(&op("@detectXSS"), "<script>alert(1)</script>"));
+        assert!(op("!@rx x").negated);
+        assert!(compile_regex("[\\x{80}-\\x{ff}]").is_ok());
+    }
+}

@@ -1,0 +1,1216 @@
+//! One HTTP exchange through a `Ruleset`: the adapter feeds request and response data, phases 1-5
+//! run in order, and the result is an optional intervention plus the matched rules. Evaluation is
+//! bounded by a time budget and by limits on body sizes and argument counts.
+
+use crate::body::{self, Pairs};
+use crate::operator;
+use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges};
+use crate::variable::{KeySel, Target, Var};
+use crate::{EngineMode, Entry, Ruleset, WafError};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// What the adapter must do with the exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intervention {
+    pub status: u16,
+    pub disruption: Disruptive,
+    /// For `redirect`.
+    pub url: Option<String>,
+    pub rule_id: u64,
+    pub phase: u8,
+}
+
+/// A rule (chain) that matched, with its metadata and macros expanded at match time.
+#[derive(Debug, Clone)]
+pub struct MatchedRule {
+    pub id: u64,
+    pub phase: u8,
+    pub msg: String,
+    pub data: String,
+    pub severity: Option<u8>,
+    pub tags: Vec<String>,
+    pub ver: Option<String>,
+    pub rev: Option<String>,
+    pub maturity: Option<String>,
+    pub accuracy: Option<String>,
+    pub matched_var_name: String,
+    pub matched_var: Vec<u8>,
+    /// The part of the value the operator matched (regex match, phrase, fingerprint).
+    pub matched_data: Vec<u8>,
+    pub operator: String,
+    pub operator_arg: String,
+    pub file: String,
+    pub line: usize,
+    /// False for `nolog` rules: they matched (and ran their actions) but are not reported.
+    pub log: bool,
+    /// The status code when this match interrupted the transaction (engine On, deny/drop/redirect).
+    pub interrupted: Option<u16>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Request {
+    method: Vec<u8>,
+    uri: Vec<u8>,
+    protocol: Vec<u8>,
+    headers: Pairs,
+    args_get: Pairs,
+    args_post: Pairs,
+    cookies: Pairs,
+    body: Vec<u8>,
+    body_truncated: bool,
+    files: Vec<(Vec<u8>, Vec<u8>, usize)>,
+    part_headers: Pairs,
+    xml: Option<body::XmlDoc>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Response {
+    status: u16,
+    protocol: Vec<u8>,
+    headers: Pairs,
+    body: Vec<u8>,
+}
+
+/// Default evaluation budget per transaction; the adapter may change it.
+const DEFAULT_BUDGET: Duration = Duration::from_secs(2);
+const MAX_HEADERS: usize = 1024;
+/// Largest value `setvar` stores in a collection.
+const MAX_VAR_VALUE: usize = 1 << 20;
+/// Largest number of keys in one collection (TX, IP, ...).
+const MAX_VAR_KEYS: usize = 10_000;
+
+pub struct Transaction<'r> {
+    rs: &'r Ruleset,
+    engine: EngineMode,
+    request_body_access: bool,
+    response_body_access: bool,
+    force_body_variable: bool,
+    body_processor: Option<String>,
+    remote_addr: String,
+    remote_port: u16,
+    server_addr: String,
+    server_port: u16,
+    server_name: String,
+    unique_id: String,
+    req: Request,
+    resp: Response,
+    /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV: keys lower-cased (collections are case-insensitive).
+    collections: HashMap<Var, BTreeMap<String, Vec<u8>>>,
+    /// Scalar variables set by body processing (REQBODY_ERROR, MULTIPART_*...).
+    flags: HashMap<Var, Vec<u8>>,
+    matched_var: (String, Vec<u8>),
+    /// What the operator matched in the last matching value (for the log `data`).
+    matched_data: Vec<u8>,
+    matched_vars: Vec<(String, Vec<u8>)>,
+    removed_ids: Vec<(u64, u64)>,
+    removed_tags: Vec<String>,
+    removed_targets: Vec<(RemoveSel, Target)>,
+    current_rule: Option<&'r Rule>,
+    matched: Vec<MatchedRule>,
+    intervention: Option<Intervention>,
+    /// Phases up to and including this one are skipped after `allow` (4: plain `allow`, which
+    /// skips everything but logging; 2: `allow:request`).
+    allowed_through: u8,
+    phase_done: u8,
+    started: Instant,
+    /// Rule evaluation time so far: the budget counts engine time, not time spent waiting for a
+    /// slow client between phases.
+    eval_spent: Duration,
+    phase_started: Instant,
+    budget: Duration,
+    timed_out: bool,
+}
+
+/// (key, value) of a collection element, borrowed from the transaction where possible.
+type KeyValue<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+/// (variable, key, value) selected by a rule target.
+type TargetValue<'a> = (Var, Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// A value that matched, copied out of the transaction so actions can then mutate it.
+struct Hit {
+    label: String,
+    value: Vec<u8>,
+    data: Vec<u8>,
+    captures: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+enum RemoveSel {
+    Ids(Vec<(u64, u64)>),
+    Tag(String),
+}
+
+fn var_label(var: Var, key: &[u8]) -> String {
+    if var.is_collection() {
+        format!("{}:{}", var.name(), String::from_utf8_lossy(key))
+    } else {
+        var.name().to_string()
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn unique_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:06x}", t, N.fetch_add(1, Ordering::Relaxed) & 0xffffff)
+}
+
+impl<'r> Transaction<'r> {
+    pub fn new(rs: &'r Ruleset) -> Transaction<'r> {
+        let c = &rs.config;
+        Transaction {
+            rs,
+            engine: c.engine,
+            request_body_access: c.request_body_access,
+            response_body_access: c.response_body_access,
+            force_body_variable: false,
+            body_processor: None,
+            remote_addr: String::new(),
+            remote_port: 0,
+            server_addr: String::new(),
+            server_port: 0,
+            server_name: String::new(),
+            unique_id: unique_id(),
+            req: Request::default(),
+            resp: Response::default(),
+            collections: HashMap::new(),
+            flags: HashMap::new(),
+            matched_var: Default::default(),
+            matched_data: Vec::new(),
+            matched_vars: Vec::new(),
+            removed_ids: Vec::new(),
+            removed_tags: Vec::new(),
+            removed_targets: Vec::new(),
+            current_rule: None,
+            matched: Vec::new(),
+            intervention: None,
+            allowed_through: 0,
+            phase_done: 0,
+            started: Instant::now(),
+            eval_spent: Duration::ZERO,
+            phase_started: Instant::now(),
+            budget: DEFAULT_BUDGET,
+            timed_out: false,
+        }
+    }
+
+    /// Bounds the rule evaluation time of this transaction; when exceeded, evaluation stops and
+    /// [`Transaction::timed_out`] is true.
+    pub fn set_time_budget(&mut self, d: Duration) {
+        self.budget = d;
+    }
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+    pub fn set_unique_id(&mut self, id: &str) {
+        self.unique_id = id.to_string();
+    }
+    pub fn unique_id(&self) -> &str {
+        &self.unique_id
+    }
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.collections
+            .entry(Var::Env)
+            .or_default()
+            .insert(key.to_ascii_lowercase(), value.as_bytes().to_vec());
+    }
+
+    pub fn set_connection(
+        &mut self,
+        client_addr: &str,
+        client_port: u16,
+        server_addr: &str,
+        server_port: u16,
+    ) {
+        self.remote_addr = client_addr.to_string();
+        self.remote_port = client_port;
+        self.server_addr = server_addr.to_string();
+        self.server_port = server_port;
+    }
+
+    pub fn set_request_line(&mut self, method: &[u8], uri: &[u8], protocol: &[u8]) {
+        self.req.method = method.to_vec();
+        self.req.uri = uri.to_vec();
+        self.req.protocol = protocol.to_vec();
+        if let Some(q) = memchr::memchr(b'?', uri) {
+            self.req.args_get = body::parse_urlencoded(&uri[q + 1..], self.rs.config.argument_separator);
+        }
+    }
+
+    pub fn add_request_header(&mut self, name: &[u8], value: &[u8]) {
+        if self.req.headers.len() >= MAX_HEADERS {
+            return;
+        }
+        if name.eq_ignore_ascii_case(b"cookie") {
+            let room = body::MAX_ARGS.saturating_sub(self.req.cookies.len());
+            self.req
+                .cookies
+                .extend(body::parse_cookies(value).into_iter().take(room));
+        }
+        if name.eq_ignore_ascii_case(b"host") && self.server_name.is_empty() {
+            let v = lossy(value);
+            self.server_name = v
+                .rsplit_once(':')
+                .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+                .map_or(v.clone(), |(h, _)| h.to_string());
+        }
+        self.req.headers.push((name.to_vec(), value.to_vec()));
+    }
+
+    fn request_header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Phase 1.
+    pub fn process_request_headers(&mut self) -> Option<&Intervention> {
+        self.run_through(1);
+        self.intervention.as_ref()
+    }
+
+    /// Appends a chunk of the request body. Beyond `SecRequestBodyLimit` the body is truncated
+    /// (ProcessPartial) or the call fails with `WafError::Limit` (Reject).
+    pub fn append_request_body(&mut self, chunk: &[u8]) -> crate::Result<()> {
+        if self.phase_done >= 2 {
+            return Err(WafError::State("request body after phase 2"));
+        }
+        // Bodies without files (anything but multipart) have the smaller NoFiles limit.
+        let c = &self.rs.config;
+        let multipart = self
+            .request_header(b"content-type")
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with(b"multipart/form-data"));
+        let (limit, what) = if multipart {
+            (c.request_body_limit, "request body")
+        } else {
+            (
+                c.request_body_limit.min(c.request_body_no_files_limit),
+                "request body (no files)",
+            )
+        };
+        let room = limit.saturating_sub(self.req.body.len());
+        if chunk.len() > room {
+            self.req.body.extend_from_slice(&chunk[..room]);
+            self.req.body_truncated = true;
+            self.flags.insert(Var::InboundDataError, b"1".to_vec());
+            // As ModSecurity, Reject acts as ProcessPartial unless the engine blocks.
+            if !c.request_body_partial && self.engine == EngineMode::On {
+                if self.intervention.is_none() {
+                    self.intervention = Some(Intervention {
+                        status: 413,
+                        disruption: Disruptive::Deny,
+                        url: None,
+                        rule_id: 0,
+                        phase: 2,
+                    });
+                }
+                return Err(WafError::Limit { what, limit });
+            }
+            return Ok(());
+        }
+        self.req.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Phase 2 (runs phase 1 first if needed): processes the buffered body and evaluates rules.
+    pub fn process_request_body(&mut self) -> Option<&Intervention> {
+        self.run_through(2);
+        self.intervention.as_ref()
+    }
+
+    pub fn set_response_status(&mut self, status: u16, protocol: &[u8]) {
+        self.resp.status = status;
+        self.resp.protocol = protocol.to_vec();
+    }
+
+    pub fn add_response_header(&mut self, name: &[u8], value: &[u8]) {
+        if self.resp.headers.len() < MAX_HEADERS {
+            self.resp.headers.push((name.to_vec(), value.to_vec()));
+        }
+    }
+
+    /// Phase 3.
+    pub fn process_response_headers(&mut self) -> Option<&Intervention> {
+        self.run_through(3);
+        self.intervention.as_ref()
+    }
+
+    /// Appends response body; only kept when response body access is on and the MIME type is one
+    /// of `SecResponseBodyMimeType`, up to `SecResponseBodyLimit`.
+    pub fn append_response_body(&mut self, chunk: &[u8]) -> crate::Result<()> {
+        let limit = self.rs.config.response_body_limit;
+        let room = limit.saturating_sub(self.resp.body.len());
+        if chunk.len() > room {
+            self.resp.body.extend_from_slice(&chunk[..room]);
+            self.flags.insert(Var::OutboundDataError, b"1".to_vec());
+            if !self.rs.config.response_body_partial {
+                return Err(WafError::Limit {
+                    what: "response body",
+                    limit,
+                });
+            }
+            return Ok(());
+        }
+        self.resp.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Phase 4.
+    pub fn process_response_body(&mut self) -> Option<&Intervention> {
+        self.run_through(4);
+        self.intervention.as_ref()
+    }
+
+    /// Phase 5 (always runs, even after an intervention).
+    pub fn process_logging(&mut self) {
+        self.run_through(5);
+    }
+
+    pub fn intervention(&self) -> Option<&Intervention> {
+        self.intervention.as_ref()
+    }
+
+    /// All rules that matched, including `nolog` ones (see `MatchedRule::log`).
+    pub fn matched_rules(&self) -> &[MatchedRule] {
+        &self.matched
+    }
+
+    /// Collection values (e.g. `tx`, `anomaly_score`) for tests and adapters.
+    pub fn collection_value(&self, collection: &str, key: &str) -> Option<String> {
+        let var = Var::from_name(collection)?;
+        self.collections
+            .get(&var)?
+            .get(&key.to_ascii_lowercase())
+            .map(|v| lossy(v))
+    }
+
+    pub fn request_uri(&self) -> String {
+        lossy(&self.req.uri)
+    }
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+    pub fn client_addr(&self) -> &str {
+        &self.remote_addr
+    }
+
+    fn run_through(&mut self, phase: u8) {
+        while self.phase_done < phase {
+            let p = self.phase_done + 1;
+            if p == 1 {
+                self.detect_body_processor();
+            }
+            if p == 2 {
+                self.process_body();
+            }
+            if p == 4 && !self.response_body_kept() {
+                self.resp.body.clear();
+            }
+            let skip = (self.intervention.is_some() && p < 5) || p <= self.allowed_through;
+            if !skip {
+                self.phase_started = Instant::now();
+                self.run_phase(p);
+                self.eval_spent += self.phase_started.elapsed();
+            }
+            self.phase_done = p;
+        }
+    }
+
+    fn response_body_kept(&self) -> bool {
+        if !self.response_body_access {
+            return false;
+        }
+        let ct = self
+            .resp
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let mime = ct
+            .as_deref()
+            .map(|c| body::trim(c.split(|&x| x == b';').next().unwrap_or(b"")).to_vec())
+            .unwrap_or_default();
+        self.rs
+            .config
+            .response_mime_types
+            .iter()
+            .any(|m| m.as_bytes() == mime.as_slice())
+    }
+
+    /// ModSecurity picks the processor from Content-Type before phase 1 (so REQBODY_PROCESSOR is
+    /// visible there); `ctl:requestBodyProcessor` may override it in phase 1.
+    fn detect_body_processor(&mut self) {
+        let lct = self
+            .request_header(b"content-type")
+            .map(|v| v.to_ascii_lowercase())
+            .unwrap_or_default();
+        if lct.starts_with(b"application/x-www-form-urlencoded") {
+            self.body_processor = Some("URLENCODED".into());
+        } else if lct.starts_with(b"multipart/form-data") {
+            self.body_processor = Some("MULTIPART".into());
+        }
+    }
+
+    fn process_body(&mut self) {
+        if !self.request_body_access {
+            self.req.body.clear();
+            return;
+        }
+        let ct = self
+            .request_header(b"content-type")
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        let mut error: Option<String> = None;
+        match self.body_processor.as_deref() {
+            Some("URLENCODED") => {
+                self.req.args_post =
+                    body::parse_urlencoded(&self.req.body, self.rs.config.argument_separator);
+            }
+            Some("JSON") if !self.req.body.is_empty() => {
+                match body::parse_json(&self.req.body, self.rs.config.json_depth_limit) {
+                    Ok(a) => self.req.args_post = a,
+                    Err(e) => error = Some(e),
+                }
+            }
+            Some("XML") if !self.req.body.is_empty() => match body::parse_xml(&self.req.body) {
+                Ok(d) => self.req.xml = Some(d),
+                Err(e) => error = Some(e),
+            },
+            Some("MULTIPART") => {
+                // On an empty body ModSecurity only checks the boundary in Content-Type.
+                let mp = if self.req.body.is_empty() {
+                    body::check_multipart_content_type(&ct)
+                } else {
+                    body::parse_multipart(&self.req.body, &ct)
+                };
+                let f = |b: bool| if b { b"1".to_vec() } else { b"0".to_vec() };
+                let set = [
+                    (Var::MultipartStrictError, mp.strict_error()),
+                    (Var::MultipartUnmatchedBoundary, mp.unmatched_boundary),
+                    (Var::MultipartBoundaryQuoted, mp.boundary_quoted),
+                    (Var::MultipartBoundaryWhitespace, mp.boundary_whitespace),
+                    (Var::MultipartDataBefore, mp.data_before),
+                    (Var::MultipartDataAfter, mp.data_after),
+                    (Var::MultipartHeaderFolding, mp.header_folding),
+                    (Var::MultipartLfLine, mp.lf_line),
+                    (Var::MultipartCrlfLfLines, mp.lf_line && mp.crlf_line),
+                    (Var::MultipartMissingSemicolon, mp.missing_semicolon),
+                    (Var::MultipartInvalidQuoting, mp.invalid_quoting),
+                    (Var::MultipartInvalidPart, mp.invalid_part),
+                    (Var::MultipartInvalidHeaderFolding, mp.invalid_header_folding),
+                    (Var::MultipartFileLimitExceeded, mp.file_limit_exceeded),
+                ];
+                for (v, b) in set {
+                    self.flags.insert(v, f(b));
+                }
+                if let Some(e) = &mp.error {
+                    error = Some(e.clone());
+                }
+                self.req.args_post = mp.args;
+                self.req.files = mp.files;
+                self.req.part_headers = mp.part_headers;
+            }
+            _ => {}
+        }
+        // SecArgumentsLimit: more arguments than allowed is a body error (ModSecurity 2.9.5+),
+        // so that a flood of parameters cannot hide an attack past the limit.
+        let limit = self.rs.config.arguments_limit;
+        if self.req.args_get.len() + self.req.args_post.len() > limit && error.is_none() {
+            error = Some(format!("more than {limit} arguments"));
+        }
+        self.flags.insert(
+            Var::ReqbodyError,
+            if error.is_some() {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
+        );
+        if let Some(e) = error {
+            self.flags.insert(Var::ReqbodyErrorMsg, e.clone().into_bytes());
+            self.flags.insert(Var::ReqbodyProcessorError, b"1".to_vec());
+        }
+    }
+
+    fn out_of_time(&mut self) -> bool {
+        if self.eval_spent + self.phase_started.elapsed() > self.budget {
+            self.timed_out = true;
+        }
+        self.timed_out
+    }
+
+    fn rule_removed(&self, rule: &Rule) -> bool {
+        in_ranges(&self.removed_ids, rule.id)
+            || self
+                .removed_tags
+                .iter()
+                .any(|t| rule.actions.tags.iter().any(|x| x == t))
+    }
+
+    fn run_phase(&mut self, phase: u8) {
+        if self.engine == EngineMode::Off {
+            return;
+        }
+        let rs = self.rs;
+        let entries = &rs.phases[phase as usize];
+        // (marker name, the same as a rule id when numeric): skipAfter may name either.
+        let mut skip_to: Option<(&str, Option<u64>)> = None;
+        let mut skip_n = 0u32;
+        for (n, e) in entries.iter().enumerate() {
+            let idx = match e {
+                Entry::Marker(m) => {
+                    if skip_to.is_some_and(|(t, _)| t == m) {
+                        skip_to = None;
+                    }
+                    continue;
+                }
+                Entry::Rule(i) => *i,
+            };
+            let rule = &rs.rules[idx];
+            if let Some((_, id)) = skip_to {
+                if id == Some(rule.id) {
+                    skip_to = None;
+                }
+                continue;
+            }
+            if skip_n > 0 {
+                skip_n -= 1;
+                continue;
+            }
+            if self.rule_removed(rule) {
+                continue;
+            }
+            // The clock is read every 8 rules: cheap enough, and a rule is far below the budget.
+            if n % 8 == 0 && self.out_of_time() {
+                return;
+            }
+            self.matched_vars.clear();
+            if !self.eval_chain(rule, rule) {
+                continue;
+            }
+            // `ctl:ruleEngine=Off` stops evaluation at once, not only from the next phase.
+            if self.engine == EngineMode::Off {
+                return;
+            }
+            if let Some(m) = &rule.actions.skip_after {
+                skip_to = Some((m.as_str(), m.parse().ok()));
+            }
+            skip_n = rule.actions.skip;
+            let mut d = rule.actions.disruptive.unwrap_or(Disruptive::Pass);
+            let mut status = rule.actions.status;
+            if d == Disruptive::Block {
+                let (dd, ds) = rs.config.default_disruptive[phase as usize];
+                d = if dd == Disruptive::Block {
+                    Disruptive::Deny
+                } else {
+                    dd
+                };
+                status = status.or(ds);
+            }
+            match d {
+                Disruptive::Pass | Disruptive::Block => {}
+                Disruptive::Allow | Disruptive::AllowRequest | Disruptive::AllowPhase => {
+                    if self.engine == EngineMode::On {
+                        // `allow:phase` ends only this phase.
+                        self.allowed_through = match d {
+                            Disruptive::Allow => 4,
+                            Disruptive::AllowRequest => 2,
+                            _ => self.allowed_through,
+                        };
+                        return;
+                    }
+                }
+                Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect => {
+                    if self.engine == EngineMode::On && phase < 5 {
+                        let url = rule.actions.redirect.as_ref().map(|m| lossy(&self.expand(m)));
+                        let status = status.unwrap_or(if d == Disruptive::Redirect { 302 } else { 403 });
+                        if let Some(m) = self.matched.last_mut() {
+                            m.interrupted = Some(status);
+                        }
+                        self.intervention = Some(Intervention {
+                            status,
+                            disruption: d,
+                            url,
+                            rule_id: rule.id,
+                            phase,
+                        });
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Evaluates `rule` and, if it matches, the rest of its chain. Records the match on the
+    /// starter when the whole chain matched.
+    fn eval_chain(&mut self, starter: &'r Rule, rule: &'r Rule) -> bool {
+        self.current_rule = Some(starter);
+        if !self.eval_rule(starter, rule) {
+            return false;
+        }
+        if let Some(next) = &rule.chained {
+            return self.eval_chain(starter, next);
+        }
+        // The whole chain matched: log on behalf of the starter.
+        let a = &starter.actions;
+        let msg = a.msg.as_ref().map(|m| lossy(&self.expand(m))).unwrap_or_default();
+        let data = a
+            .logdata
+            .as_ref()
+            .map(|m| lossy(&self.expand(m)))
+            .unwrap_or_default();
+        self.matched.push(MatchedRule {
+            id: starter.id,
+            phase: starter.phase,
+            msg,
+            data,
+            severity: a.severity,
+            tags: a.tags.clone(),
+            ver: a.ver.clone(),
+            rev: a.rev.clone(),
+            maturity: a.maturity.clone(),
+            accuracy: a.accuracy.clone(),
+            matched_var_name: self.matched_var.0.clone(),
+            matched_var: self.matched_var.1.clone(),
+            matched_data: self.matched_data.clone(),
+            operator: rule.operator.name.clone(),
+            operator_arg: rule.operator.arg.clone(),
+            file: starter.file.clone(),
+            line: starter.line,
+            log: a.log.unwrap_or(true),
+            interrupted: None,
+        });
+        true
+    }
+
+    /// One link of a chain: targets, transformations, operator, and per-match actions (as
+    /// ModSecurity 2 runs non-disruptive actions for each matching value). Values are borrowed
+    /// from the transaction while the operator runs; only matches are copied.
+    fn eval_rule(&mut self, starter: &Rule, rule: &Rule) -> bool {
+        let negated = rule.operator.negated;
+        let capture = rule.actions.capture && !negated;
+        let mut hits: Vec<Hit> = Vec::new();
+        {
+            let values: Vec<TargetValue<'_>> = if rule.targets.is_empty() {
+                vec![(Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..]))]
+            } else {
+                self.collect_targets(starter, rule)
+            };
+            let exp = |m: &Macro| self.expand(m);
+            for (var, key, value) in &values {
+                // Without multiMatch only the final value is inspected (no list to allocate).
+                let mut stages: Vec<Cow<'_, [u8]>> = Vec::new();
+                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(value.as_ref());
+                if rule.actions.multi_match {
+                    stages.push(cur.clone());
+                }
+                for t in &rule.actions.transforms {
+                    if let Some(next) = t.apply_if_changed_with(&cur, self.rs.config.unicode_map.as_deref()) {
+                        if rule.actions.multi_match && next.as_slice() != cur.as_ref() {
+                            stages.push(Cow::Owned(next.clone()));
+                        }
+                        cur = Cow::Owned(next);
+                    }
+                }
+                let single = if rule.actions.multi_match { None } else { Some(cur) };
+                for v in single.into_iter().chain(stages) {
+                    let res = operator::eval(&rule.operator.kind, &v, capture, &exp);
+                    let hit = match (res, negated) {
+                        (Some(m), false) => Some((m.data, m.captures)),
+                        (None, true) => Some((v.to_vec(), Vec::new())),
+                        _ => None,
+                    };
+                    if let Some((data, captures)) = hit {
+                        let label = if rule.targets.is_empty() {
+                            String::new()
+                        } else {
+                            var_label(*var, key)
+                        };
+                        hits.push(Hit {
+                            label,
+                            value: v.into_owned(),
+                            data,
+                            captures,
+                        });
+                        // One match per value is enough (multiMatch stages of the same value too).
+                        break;
+                    }
+                }
+            }
+        }
+        let any = !hits.is_empty();
+        for h in hits {
+            if capture {
+                let tx = self.collections.entry(Var::Tx).or_default();
+                for (i, c) in h.captures.into_iter().enumerate() {
+                    tx.insert(i.to_string(), c);
+                }
+            }
+            self.matched_data = h.data;
+            self.matched_vars.push((h.label.clone(), h.value.clone()));
+            self.matched_var = (h.label, h.value);
+            self.run_effects(rule);
+        }
+        any
+    }
+
+    fn run_effects(&mut self, rule: &Rule) {
+        for e in &rule.actions.effects {
+            match e {
+                Effect::SetVar(sv) => {
+                    let key = lossy(&self.expand(&sv.name)).to_ascii_lowercase();
+                    match &sv.op {
+                        SetVarOp::Delete => {
+                            self.collections.entry(sv.collection).or_default().remove(&key);
+                        }
+                        SetVarOp::Set(m) => {
+                            let mut v = self.expand(m);
+                            // A rule like `setvar:tx.a=%{tx.a}%{tx.a}` must not grow without bound.
+                            v.truncate(MAX_VAR_VALUE);
+                            let coll = self.collections.entry(sv.collection).or_default();
+                            if coll.len() < MAX_VAR_KEYS || coll.contains_key(&key) {
+                                coll.insert(key, v);
+                            }
+                        }
+                        SetVarOp::Add(m) | SetVarOp::Sub(m) => {
+                            let delta = num(&self.expand(m));
+                            let coll = self.collections.entry(sv.collection).or_default();
+                            let old = coll.get(&key).map(|v| num(v)).unwrap_or(0);
+                            let new = if matches!(sv.op, SetVarOp::Add(_)) {
+                                old.saturating_add(delta)
+                            } else {
+                                old.saturating_sub(delta)
+                            };
+                            coll.insert(key, new.to_string().into_bytes());
+                        }
+                    }
+                }
+                Effect::SetEnv(k, m) => {
+                    let v = self.expand(m);
+                    self.collections
+                        .entry(Var::Env)
+                        .or_default()
+                        .insert(k.to_ascii_lowercase(), v);
+                }
+                Effect::ExpireVar => {}
+                Effect::Ctl(c) => self.apply_ctl(c),
+            }
+        }
+    }
+
+    fn apply_ctl(&mut self, c: &Ctl) {
+        match c {
+            Ctl::RuleRemoveById(r) => self.removed_ids.extend(r.iter().copied()),
+            Ctl::RuleRemoveByTag(t) => self.removed_tags.push(t.clone()),
+            Ctl::RuleRemoveTargetById(ids, ts) => {
+                for t in ts {
+                    self.removed_targets
+                        .push((RemoveSel::Ids(ids.clone()), t.clone()));
+                }
+            }
+            Ctl::RuleRemoveTargetByTag(tag, ts) => {
+                for t in ts {
+                    self.removed_targets
+                        .push((RemoveSel::Tag(tag.clone()), t.clone()));
+                }
+            }
+            Ctl::RuleEngine(m) => self.engine = *m,
+            Ctl::RequestBodyProcessor(p) => self.body_processor = Some(p.clone()),
+            Ctl::RequestBodyAccess(b) => self.request_body_access = *b,
+            Ctl::ForceRequestBodyVariable(b) => self.force_body_variable = *b,
+            Ctl::ResponseBodyAccess(b) => self.response_body_access = *b,
+            Ctl::Ignored => {}
+        }
+    }
+
+    /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
+    /// (variable, key, value); `&VAR` yields the count.
+    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule) -> Vec<TargetValue<'a>> {
+        // Most rules have no exclusions: allocate the list only when needed.
+        let mut excl: Vec<&Target> = Vec::new();
+        if rule.targets.iter().any(|t| t.exclude) {
+            excl.extend(rule.targets.iter().filter(|t| t.exclude));
+        }
+        for (sel, t) in &self.removed_targets {
+            let applies = match sel {
+                RemoveSel::Ids(r) => in_ranges(r, starter.id),
+                RemoveSel::Tag(tag) => starter.actions.tags.iter().any(|x| x == tag),
+            };
+            if applies {
+                excl.push(t);
+            }
+        }
+        let mut out = Vec::with_capacity(16);
+        let mut vals = Vec::with_capacity(16);
+        for t in rule.targets.iter().filter(|t| !t.exclude) {
+            vals.clear();
+            self.resolve(t.var, &t.key, &mut vals);
+            if !excl.is_empty() {
+                vals.retain(|(k, _)| {
+                    !excl
+                        .iter()
+                        .any(|x| x.var == t.var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
+                });
+            }
+            if t.count {
+                out.push((
+                    t.var,
+                    Cow::Borrowed(&b""[..]),
+                    Cow::Owned(vals.len().to_string().into_bytes()),
+                ));
+            } else {
+                out.extend(vals.drain(..).map(|(k, v)| (t.var, k, v)));
+            }
+        }
+        out
+    }
+
+    /// Scalars that can be borrowed (large buffers) come first; the rest are computed.
+    fn scalar(&self, var: Var) -> Option<Cow<'_, [u8]>> {
+        match var {
+            Var::RequestBody => {
+                let bp = self.body_processor.as_deref();
+                // Only the raw and URLENCODED bodies are visible (or any body when forced), as in
+                // ModSecurity 2: rules then see JSON and XML through ARGS and XML:, not twice.
+                if self.force_body_variable || matches!(bp, None | Some("URLENCODED")) {
+                    Some(Cow::Borrowed(&self.req.body))
+                } else {
+                    None
+                }
+            }
+            Var::ResponseBody => Some(Cow::Borrowed(&self.resp.body)),
+            Var::RequestUriRaw => Some(Cow::Borrowed(&self.req.uri)),
+            Var::RequestMethod => Some(Cow::Borrowed(&self.req.method)),
+            Var::MatchedVar => Some(Cow::Borrowed(&self.matched_var.1)),
+            _ => self.computed_scalar(var).map(Cow::Owned),
+        }
+    }
+
+    fn computed_scalar(&self, var: Var) -> Option<Vec<u8>> {
+        let r = &self.req;
+        let uri = &r.uri;
+        // The path of an absolute URI (`http://host/p`) starts at its first '/' after the authority.
+        let path_start = if uri.first() == Some(&b'/') {
+            0
+        } else if let Some(p) = memchr::memmem::find(uri, b"://") {
+            uri[p + 3..]
+                .iter()
+                .position(|&c| c == b'/')
+                .map_or(uri.len(), |x| p + 3 + x)
+        } else {
+            0
+        };
+        let q = memchr::memchr(b'?', uri);
+        let path = &uri[path_start.min(q.unwrap_or(uri.len()))..q.unwrap_or(uri.len())];
+        Some(match var {
+            Var::RequestUri => uri[path_start.min(uri.len())..].to_vec(),
+            Var::RequestUriRaw => uri.clone(),
+            // The path is percent-decoded, as the web server hands it to ModSecurity...
+            Var::RequestFilename => percent_decode(path),
+            // ...but the basename is not (measured against ModSecurity 2.9.7: CRS 920200 and
+            // 920201 both match `/index%2Epdf`, only the latter decodes).
+            Var::RequestBasename => {
+                let p = path
+                    .iter()
+                    .rposition(|&c| c == b'/' || c == b'\\')
+                    .map_or(0, |x| x + 1);
+                path[p..].to_vec()
+            }
+            Var::RequestLine => [&r.method[..], b" ", uri, b" ", &r.protocol[..]].concat(),
+            Var::RequestMethod => r.method.clone(),
+            Var::RequestProtocol => r.protocol.clone(),
+            Var::QueryString => q.map(|q| uri[q + 1..].to_vec()).unwrap_or_default(),
+            Var::RequestBody => {
+                let bp = self.body_processor.as_deref();
+                // Hidden behind the multipart and XML parsers (unless forced), as in ModSecurity;
+                // kept for JSON as Coraza does, because CRS inspects raw JSON keys there (934210).
+                if self.force_body_variable || !matches!(bp, Some("MULTIPART") | Some("XML")) {
+                    r.body.clone()
+                } else {
+                    return None;
+                }
+            }
+            Var::RequestBodyLength => r.body.len().to_string().into_bytes(),
+            Var::ArgsCombinedSize => {
+                let n: usize = r
+                    .args_get
+                    .iter()
+                    .chain(&r.args_post)
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum();
+                n.to_string().into_bytes()
+            }
+            Var::FilesCombinedSize => r
+                .files
+                .iter()
+                .map(|f| f.2)
+                .sum::<usize>()
+                .to_string()
+                .into_bytes(),
+            Var::ReqbodyProcessor => self.body_processor.clone().unwrap_or_default().into_bytes(),
+            Var::MatchedVar => self.matched_var.1.clone(),
+            Var::MatchedVarName => self.matched_var.0.clone().into_bytes(),
+            Var::ResponseBody => self.resp.body.clone(),
+            Var::ResponseStatus | Var::Status => {
+                if self.resp.status == 0 {
+                    return None;
+                }
+                self.resp.status.to_string().into_bytes()
+            }
+            Var::ResponseProtocol => self.resp.protocol.clone(),
+            Var::ResponseContentType => self
+                .resp
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+                .map(|(_, v)| v.clone())?,
+            Var::ResponseContentLength => self
+                .resp
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(b"content-length"))
+                .map(|(_, v)| v.clone())?,
+            Var::RemoteAddr | Var::RemoteHost => self.remote_addr.clone().into_bytes(),
+            Var::RemotePort => self.remote_port.to_string().into_bytes(),
+            Var::ServerName => self.server_name.clone().into_bytes(),
+            Var::ServerAddr => self.server_addr.clone().into_bytes(),
+            Var::ServerPort => self.server_port.to_string().into_bytes(),
+            Var::UniqueId => self.unique_id.clone().into_bytes(),
+            Var::Duration => self.started.elapsed().as_micros().to_string().into_bytes(),
+            Var::Time
+            | Var::TimeEpoch
+            | Var::TimeYear
+            | Var::TimeMon
+            | Var::TimeDay
+            | Var::TimeHour
+            | Var::TimeMin
+            | Var::TimeSec
+            | Var::TimeWday => time_var(var),
+            Var::FullRequest => {
+                let mut f = [&r.method[..], b" ", uri, b" ", &r.protocol[..], b"\n"].concat();
+                for (k, v) in &r.headers {
+                    f.extend_from_slice(&[&k[..], b": ", v, b"\n"].concat());
+                }
+                f.push(b'\n');
+                f.extend_from_slice(&r.body);
+                f
+            }
+            Var::FullRequestLength => {
+                let n = r.method.len()
+                    + uri.len()
+                    + r.protocol.len()
+                    + 3
+                    + r.headers
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + 3)
+                        .sum::<usize>()
+                    + 1
+                    + r.body.len();
+                n.to_string().into_bytes()
+            }
+            Var::HighestSeverity => self
+                .matched
+                .iter()
+                .filter_map(|m| m.severity)
+                .min()
+                .unwrap_or(255)
+                .to_string()
+                .into_bytes(),
+            Var::AuthType => return None,
+            Var::MultipartFilename => r.files.last().map(|f| f.1.clone())?,
+            Var::MultipartName => r.files.last().map(|f| f.0.clone())?,
+            other => return self.flags.get(&other).cloned(),
+        })
+    }
+
+    /// Appends (key, value) pairs of `var` selected by `key`.
+    fn resolve<'a>(&'a self, var: Var, key: &KeySel, out: &mut Vec<KeyValue<'a>>) {
+        let r = &self.req;
+        let pairs = |src: &[&'a Pairs], names: bool, out: &mut Vec<KeyValue<'a>>| {
+            for p in src {
+                for (k, v) in p.iter() {
+                    if key.matches(k) {
+                        out.push((Cow::Borrowed(k), Cow::Borrowed(if names { k } else { v })));
+                    }
+                }
+            }
+        };
+        match var {
+            Var::Args => pairs(&[&r.args_get, &r.args_post], false, out),
+            Var::ArgsGet => pairs(&[&r.args_get], false, out),
+            Var::ArgsPost => pairs(&[&r.args_post], false, out),
+            Var::ArgsNames => pairs(&[&r.args_get, &r.args_post], true, out),
+            Var::ArgsGetNames => pairs(&[&r.args_get], true, out),
+            Var::ArgsPostNames => pairs(&[&r.args_post], true, out),
+            Var::RequestHeaders => pairs(&[&r.headers], false, out),
+            Var::RequestHeadersNames => pairs(&[&r.headers], true, out),
+            Var::RequestCookies => pairs(&[&r.cookies], false, out),
+            Var::RequestCookiesNames => pairs(&[&r.cookies], true, out),
+            Var::ResponseHeaders => pairs(&[&self.resp.headers], false, out),
+            Var::ResponseHeadersNames => pairs(&[&self.resp.headers], true, out),
+            Var::MultipartPartHeaders => pairs(&[&r.part_headers], false, out),
+            Var::Files | Var::FilesNames | Var::FilesSizes | Var::FilesTmpContent => {
+                for (name, fname, size) in &r.files {
+                    if key.matches(name) {
+                        let v: Cow<'a, [u8]> = match var {
+                            Var::Files => Cow::Borrowed(fname),
+                            Var::FilesNames => Cow::Borrowed(name),
+                            Var::FilesSizes => Cow::Owned(size.to_string().into_bytes()),
+                            _ => Cow::Borrowed(&b""[..]),
+                        };
+                        out.push((Cow::Borrowed(name), v));
+                    }
+                }
+            }
+            Var::Xml => {
+                let Some(doc) = &r.xml else { return };
+                let path = match key {
+                    KeySel::Name(n) => n.as_str(),
+                    _ => "/*",
+                };
+                if path.contains('@') {
+                    for a in &doc.attrs {
+                        out.push((Cow::Owned(path.as_bytes().to_vec()), Cow::Borrowed(a)));
+                    }
+                } else {
+                    out.push((Cow::Owned(path.as_bytes().to_vec()), Cow::Borrowed(&doc.text)));
+                }
+            }
+            Var::Tx | Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource | Var::Env => {
+                if let Some(c) = self.collections.get(&var) {
+                    match key {
+                        KeySel::Name(n) => {
+                            if let Some(v) = c.get(&n.to_ascii_lowercase()) {
+                                out.push((Cow::Owned(n.to_ascii_lowercase().into_bytes()), Cow::Borrowed(v)));
+                            }
+                        }
+                        _ => {
+                            for (k, v) in c {
+                                if key.matches(k.as_bytes()) {
+                                    out.push((Cow::Borrowed(k.as_bytes()), Cow::Borrowed(v)));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Var::Rule => {
+                if let Some(rule) = self.current_rule {
+                    let msg = rule.actions.msg.as_ref().map(Macro::literal).unwrap_or_default();
+                    let sev = rule.actions.severity.map(|s| s.to_string()).unwrap_or_default();
+                    let phase = rule.phase.to_string();
+                    for (k, v) in [
+                        ("id", rule.id.to_string()),
+                        ("msg", msg),
+                        ("severity", sev),
+                        ("phase", phase),
+                    ] {
+                        if key.matches(k.as_bytes()) {
+                            out.push((Cow::Borrowed(k.as_bytes()), Cow::Owned(v.into_bytes())));
+                        }
+                    }
+                }
+            }
+            Var::MatchedVars | Var::MatchedVarsNames => {
+                for (n, v) in &self.matched_vars {
+                    if key.matches(n.as_bytes()) {
+                        let v: &[u8] = if var == Var::MatchedVars { v } else { n.as_bytes() };
+                        out.push((Cow::Borrowed(n.as_bytes()), Cow::Borrowed(v)));
+                    }
+                }
+            }
+            Var::WebserverErrorLog | Var::Geo => {}
+            _ => {
+                if let Some(v) = self.scalar(var) {
+                    out.push((Cow::Borrowed(&b""[..]), v));
+                }
+            }
+        }
+    }
+
+    /// Expands `%{...}` references; unknown or empty references expand to nothing.
+    pub(crate) fn expand(&self, m: &Macro) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in &m.parts {
+            match p {
+                MacroPart::Lit(s) => out.extend_from_slice(s.as_bytes()),
+                MacroPart::Ref { var, key } => {
+                    let mut vals = Vec::new();
+                    let sel = key.as_ref().map_or(KeySel::All, |k| KeySel::Name(k.clone()));
+                    self.resolve(*var, &sel, &mut vals);
+                    if let Some((_, v)) = vals.into_iter().next() {
+                        out.extend_from_slice(&v);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && i + 2 < s.len()
+            && let (Some(a), Some(b)) = ((s[i + 1] as char).to_digit(16), (s[i + 2] as char).to_digit(16))
+        {
+            out.push((a * 16 + b) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
+fn num(v: &[u8]) -> i64 {
+    let s = std::str::from_utf8(v).unwrap_or("").trim();
+    s.parse().unwrap_or(0)
+}
+
+/// TIME_* from the system clock (UTC), computed without a date library.
+fn time_var(var: Var) -> Vec<u8> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let v = match var {
+        Var::TimeEpoch => secs.to_string(),
+        Var::TimeYear => y.to_string(),
+        Var::TimeMon => format!("{m:02}"),
+        Var::TimeDay => format!("{d:02}"),
+        Var::TimeHour => format!("{h:02}"),
+        Var::TimeMin => format!("{mi:02}"),
+        Var::TimeSec => format!("{s:02}"),
+        Var::TimeWday => ((days + 4).rem_euclid(7)).to_string(),
+        _ => format!("{h:02}:{mi:02}:{s:02}"),
+    };
+    v.into_bytes()
+}

@@ -1,0 +1,818 @@
+//! Transformation functions (`t:`), on bytes with ModSecurity v2 semantics: invalid encodings are
+//! left as they are rather than rejected, because the rules look for exactly those evasions.
+
+use sha1::Digest;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transform {
+    Lowercase,
+    Uppercase,
+    UrlDecode,
+    UrlDecodeUni,
+    UrlEncode,
+    HtmlEntityDecode,
+    JsDecode,
+    CssDecode,
+    CmdLine,
+    CompressWhitespace,
+    RemoveWhitespace,
+    RemoveNulls,
+    ReplaceNulls,
+    RemoveComments,
+    RemoveCommentsChar,
+    ReplaceComments,
+    NormalizePath,
+    NormalizePathWin,
+    Base64Decode,
+    Base64DecodeExt,
+    Base64Encode,
+    HexDecode,
+    HexEncode,
+    Sha1,
+    Md5,
+    Length,
+    Trim,
+    TrimLeft,
+    TrimRight,
+    Utf8ToUnicode,
+    EscapeSeqDecode,
+    SqlHexDecode,
+}
+
+impl Transform {
+    /// `None` for `t:none` is handled by the caller; unknown names are `Err`.
+    pub fn from_name(name: &str) -> Result<Option<Transform>, String> {
+        use Transform::*;
+        Ok(Some(match name.to_ascii_lowercase().as_str() {
+            "none" => return Ok(None),
+            "lowercase" => Lowercase,
+            "uppercase" => Uppercase,
+            "urldecode" => UrlDecode,
+            "urldecodeuni" => UrlDecodeUni,
+            "urlencode" => UrlEncode,
+            "htmlentitydecode" => HtmlEntityDecode,
+            "jsdecode" => JsDecode,
+            "cssdecode" => CssDecode,
+            "cmdline" => CmdLine,
+            "compresswhitespace" => CompressWhitespace,
+            "removewhitespace" => RemoveWhitespace,
+            "removenulls" => RemoveNulls,
+            "replacenulls" => ReplaceNulls,
+            "removecomments" => RemoveComments,
+            "removecommentschar" => RemoveCommentsChar,
+            "replacecomments" => ReplaceComments,
+            "normalizepath" | "normalisepath" => NormalizePath,
+            "normalizepathwin" | "normalisepathwin" => NormalizePathWin,
+            "base64decode" => Base64Decode,
+            "base64decodeext" => Base64DecodeExt,
+            "base64encode" => Base64Encode,
+            "hexdecode" => HexDecode,
+            "hexencode" => HexEncode,
+            "sha1" => Sha1,
+            "md5" => Md5,
+            "length" => Length,
+            "trim" => Trim,
+            "trimleft" => TrimLeft,
+            "trimright" => TrimRight,
+            "utf8tounicode" => Utf8ToUnicode,
+            "escapeseqdecode" => EscapeSeqDecode,
+            "sqlhexdecode" => SqlHexDecode,
+            other => return Err(format!("unknown transformation t:{other}")),
+        }))
+    }
+
+    /// `None` when the transformation cannot change `input`, decided by a cheap scan, so that the
+    /// common case (benign values without escapes) allocates nothing.
+    #[cfg(test)]
+    pub fn apply_if_changed(self, input: &[u8]) -> Option<Vec<u8>> {
+        self.apply_if_changed_with(input, None)
+    }
+
+    /// `None` when `input` cannot change (see the fast checks above), else the result, with
+    /// `SecUnicodeMapFile`'s map for `urlDecodeUni`.
+    pub fn apply_if_changed_with(self, input: &[u8], map: Option<&UnicodeMap>) -> Option<Vec<u8>> {
+        use Transform::*;
+        let has = |set: &[u8]| input.iter().any(|c| set.contains(c));
+        let unchanged = match self {
+            Lowercase => !input.iter().any(u8::is_ascii_uppercase),
+            Uppercase => !input.iter().any(u8::is_ascii_lowercase),
+            UrlDecode | UrlDecodeUni => !has(b"%+"),
+            HtmlEntityDecode => memchr::memchr(b'&', input).is_none(),
+            JsDecode | CssDecode | EscapeSeqDecode => memchr::memchr(b'\\', input).is_none(),
+            RemoveNulls | ReplaceNulls => memchr::memchr(0, input).is_none(),
+            RemoveWhitespace => !input.iter().any(|&c| is_space(c) || c == 0xa0),
+            CompressWhitespace => {
+                !input.iter().any(|&c| (is_space(c) && c != b' ') || c == 0xa0)
+                    && memchr::memmem::find(input, b"  ").is_none()
+            }
+            RemoveComments => !has(b"/-#<"),
+            ReplaceComments => memchr::memmem::find(input, b"/*").is_none(),
+            RemoveCommentsChar => !has(b"/*-#<"),
+            Utf8ToUnicode => input.is_ascii(),
+            Trim | TrimLeft | TrimRight => {
+                let edge = |c: Option<&u8>| c.is_some_and(|&c| is_space(c) || c == 0);
+                !edge(input.first()) && !edge(input.last())
+            }
+            _ => false,
+        };
+        if unchanged {
+            None
+        } else if let (Transform::UrlDecodeUni, Some(map)) = (self, map) {
+            Some(url_decode_mapped(input, true, Some(map)))
+        } else {
+            Some(self.apply(input))
+        }
+    }
+
+    pub fn apply(self, input: &[u8]) -> Vec<u8> {
+        use Transform::*;
+        match self {
+            Lowercase => input.to_ascii_lowercase(),
+            Uppercase => input.to_ascii_uppercase(),
+            UrlDecode => url_decode(input, false),
+            UrlDecodeUni => url_decode(input, true),
+            UrlEncode => url_encode(input),
+            HtmlEntityDecode => html_entity_decode(input),
+            JsDecode => js_decode(input),
+            CssDecode => css_decode(input),
+            CmdLine => cmd_line(input),
+            CompressWhitespace => compress_whitespace(input),
+            RemoveWhitespace => input
+                .iter()
+                .copied()
+                .filter(|&c| !is_space(c) && c != 0xa0)
+                .collect(),
+            RemoveNulls => input.iter().copied().filter(|&c| c != 0).collect(),
+            ReplaceNulls => input.iter().map(|&c| if c == 0 { b' ' } else { c }).collect(),
+            RemoveComments => comments(input, false),
+            ReplaceComments => comments(input, true),
+            RemoveCommentsChar => remove_comment_chars(input),
+            NormalizePath => normalize_path(input, false),
+            NormalizePathWin => normalize_path(input, true),
+            Base64Decode => base64_decode(input, false),
+            Base64DecodeExt => base64_decode(input, true),
+            Base64Encode => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .encode(input)
+                    .into_bytes()
+            }
+            HexDecode => hex_decode(input),
+            HexEncode => input
+                .iter()
+                .flat_map(|b| format!("{b:02x}").into_bytes())
+                .collect(),
+            Sha1 => sha1::Sha1::digest(input).to_vec(),
+            Md5 => md5::Md5::digest(input).to_vec(),
+            Length => input.len().to_string().into_bytes(),
+            Trim => trim_right(trim_left(input)).to_vec(),
+            TrimLeft => trim_left(input).to_vec(),
+            TrimRight => trim_right(input).to_vec(),
+            Utf8ToUnicode => utf8_to_unicode(input),
+            EscapeSeqDecode => escape_seq_decode(input),
+            SqlHexDecode => sql_hex_decode(input),
+        }
+    }
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn hexval(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex2(a: u8, b: u8) -> Option<u8> {
+    Some(hexval(a)? << 4 | hexval(b)?)
+}
+
+/// A code point above 0xFF reduced to one byte as ModSecurity does without a unicode map:
+/// full-width ASCII (U+FF01..U+FF5E) maps to its ASCII twin, anything else keeps its low byte.
+fn unicode_to_byte(code: u32) -> u8 {
+    if (0xff01..=0xff5e).contains(&code) {
+        (code - 0xfee0) as u8
+    } else {
+        (code & 0xff) as u8
+    }
+}
+
+/// `SecUnicodeMapFile`: code point -> byte, for `%uHHHH` in `urlDecodeUni`.
+pub type UnicodeMap = std::collections::HashMap<u32, u8>;
+
+/// Reads the section of a ModSecurity `unicode.mapping` file for `code_page`: a line starting with
+/// the code page number, then a line of `hhhh:hh` pairs.
+pub fn parse_unicode_map(text: &str, code_page: &str) -> Result<UnicodeMap, String> {
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if l.split_whitespace().next() == Some(code_page) {
+            let pairs = lines.next().unwrap_or("");
+            let mut map = UnicodeMap::new();
+            for p in pairs.split_whitespace() {
+                let (cp, b) = p.split_once(':').ok_or_else(|| format!("bad mapping {p:?}"))?;
+                let cp = u32::from_str_radix(cp, 16).map_err(|_| format!("bad mapping {p:?}"))?;
+                let b = u8::from_str_radix(b, 16).map_err(|_| format!("bad mapping {p:?}"))?;
+                map.insert(cp, b);
+            }
+            return Ok(map);
+        }
+    }
+    Err(format!("code page {code_page} not found"))
+}
+
+pub fn url_decode(input: &[u8], uni: bool) -> Vec<u8> {
+    url_decode_mapped(input, uni, None)
+}
+
+fn url_decode_mapped(input: &[u8], uni: bool, map: Option<&UnicodeMap>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let c = input[i];
+        if c == b'%' {
+            if uni && i + 5 < input.len() && (input[i + 1] | 0x20) == b'u' {
+                let h = &input[i + 2..i + 6];
+                if h.iter().all(|c| c.is_ascii_hexdigit()) {
+                    let code = h
+                        .iter()
+                        .fold(0u32, |a, &c| a * 16 + hexval(c).unwrap_or(0) as u32);
+                    out.push(
+                        map.and_then(|m| m.get(&code).copied())
+                            .unwrap_or_else(|| unicode_to_byte(code)),
+                    );
+                    i += 6;
+                    continue;
+                }
+            }
+            if i + 2 < input.len()
+                && let Some(v) = hex2(input[i + 1], input[i + 2])
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+            out.push(c);
+        } else if c == b'+' {
+            out.push(b' ');
+        } else {
+            out.push(c);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn url_encode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &c in input {
+        if c.is_ascii_alphanumeric() || b"-_.*".contains(&c) {
+            out.push(c);
+        } else if c == b' ' {
+            out.push(b'+');
+        } else {
+            out.extend_from_slice(format!("%{c:02x}").as_bytes());
+        }
+    }
+    out
+}
+
+fn html_entity_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] != b'&' {
+            out.push(input[i]);
+            i += 1;
+            continue;
+        }
+        let rest = &input[i + 1..];
+        // Numeric: &#DDD; or &#xHH; with the semicolon optional.
+        if rest.first() == Some(&b'#') {
+            let hex = matches!(rest.get(1), Some(b'x') | Some(b'X'));
+            let st = if hex { 2 } else { 1 };
+            let mut j = st;
+            let mut code: u32 = 0;
+            while j < rest.len() {
+                let d = if hex {
+                    hexval(rest[j]).map(u32::from)
+                } else {
+                    rest[j].is_ascii_digit().then(|| u32::from(rest[j] - b'0'))
+                };
+                match d {
+                    Some(d) => code = code.saturating_mul(if hex { 16 } else { 10 }).saturating_add(d),
+                    None => break,
+                }
+                j += 1;
+            }
+            if j > st {
+                out.push(unicode_to_byte(code));
+                if rest.get(j) == Some(&b';') {
+                    j += 1;
+                }
+                i += 1 + j;
+                continue;
+            }
+        } else {
+            let mut j = 0;
+            while j < rest.len() && j < 8 && rest[j].is_ascii_alphanumeric() {
+                j += 1;
+            }
+            // The five names ModSecurity 2 knows; others stay as written.
+            let name = rest[..j].to_ascii_lowercase();
+            let v = match name.as_slice() {
+                b"quot" => Some(b'"'),
+                b"amp" => Some(b'&'),
+                b"lt" => Some(b'<'),
+                b"gt" => Some(b'>'),
+                b"nbsp" => Some(0xa0),
+                _ => None,
+            };
+            if let Some(v) = v {
+                out.push(v);
+                if rest.get(j) == Some(&b';') {
+                    j += 1;
+                }
+                i += 1 + j;
+                continue;
+            }
+        }
+        out.push(b'&');
+        i += 1;
+    }
+    out
+}
+
+fn js_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] != b'\\' || i + 1 >= input.len() {
+            out.push(input[i]);
+            i += 1;
+            continue;
+        }
+        let n = input[i + 1];
+        if (n == b'u' || n == b'U')
+            && i + 5 < input.len()
+            && input[i + 2..i + 6].iter().all(u8::is_ascii_hexdigit)
+        {
+            let code = input[i + 2..i + 6]
+                .iter()
+                .fold(0u32, |a, &c| a * 16 + hexval(c).unwrap_or(0) as u32);
+            out.push(unicode_to_byte(code));
+            i += 6;
+        } else if (n == b'x' || n == b'X')
+            && i + 3 < input.len()
+            && hex2(input[i + 2], input[i + 3]).is_some()
+        {
+            out.push(hex2(input[i + 2], input[i + 3]).unwrap_or(0));
+            i += 4;
+        } else if (b'0'..=b'7').contains(&n) {
+            let mut j = i + 1;
+            let mut v: u32 = 0;
+            while j < input.len() && j < i + 4 && (b'0'..=b'7').contains(&input[j]) {
+                v = v * 8 + u32::from(input[j] - b'0');
+                j += 1;
+            }
+            out.push((v & 0xff) as u8);
+            i = j;
+        } else {
+            out.push(match n {
+                b'a' => 7,
+                b'b' => 8,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'v' => 0x0b,
+                other => other,
+            });
+            i += 2;
+        }
+    }
+    out
+}
+
+fn css_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] != b'\\' {
+            out.push(input[i]);
+            i += 1;
+            continue;
+        }
+        if i + 1 >= input.len() {
+            // A trailing backslash is dropped.
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < input.len() && j < i + 7 && input[j].is_ascii_hexdigit() {
+            j += 1;
+        }
+        let digits = j - i - 1;
+        if digits > 0 {
+            let code = input[i + 1..j]
+                .iter()
+                .fold(0u32, |a, &c| a.wrapping_mul(16) + hexval(c).unwrap_or(0) as u32);
+            out.push(unicode_to_byte(code));
+            // One whitespace character after a hex escape belongs to the escape.
+            if j < input.len() && is_space(input[j]) {
+                j += 1;
+            }
+            i = j;
+        } else if input[i + 1] == b'\n' {
+            i += 2;
+        } else {
+            out.push(input[i + 1]);
+            i += 2;
+        }
+    }
+    out
+}
+
+fn cmd_line(input: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(input.len());
+    let mut space = false;
+    for &c in input {
+        match c {
+            b'"' | b'\'' | b'\\' | b'^' => {}
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b',' | b';' => space = true,
+            b'/' | b'(' => {
+                // Spaces before a slash or an opening parenthesis are deleted.
+                space = false;
+                out.push(c);
+            }
+            _ => {
+                if space {
+                    out.push(b' ');
+                    space = false;
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+        }
+    }
+    if space {
+        out.push(b' ');
+    }
+    out
+}
+
+fn compress_whitespace(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut in_space = false;
+    for &c in input {
+        if is_space(c) || c == 0xa0 {
+            if !in_space {
+                out.push(b' ');
+            }
+            in_space = true;
+        } else {
+            out.push(c);
+            in_space = false;
+        }
+    }
+    out
+}
+
+/// `removeComments` / `replaceComments`: C (`/* */`), HTML (`<!-- -->`), SQL (`--`) and shell (`#`)
+/// comments. `replaceComments` only handles C comments, replacing each by one space.
+fn comments(input: &[u8], replace: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i..].starts_with(b"/*") {
+            match memchr::memmem::find(&input[i + 2..], b"*/") {
+                Some(p) => i = i + 2 + p + 2,
+                None => i = input.len(),
+            }
+            out.push(b' ');
+            if !replace {
+                out.pop();
+            }
+            continue;
+        }
+        if !replace {
+            if input[i..].starts_with(b"<!--") {
+                match memchr::memmem::find(&input[i + 4..], b"-->") {
+                    Some(p) => i = i + 4 + p + 3,
+                    None => i = input.len(),
+                }
+                continue;
+            }
+            if input[i..].starts_with(b"--") || input[i] == b'#' {
+                // To the end of the line.
+                while i < input.len() && input[i] != b'\n' && input[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+fn remove_comment_chars(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let r = &input[i..];
+        if r.starts_with(b"/*") || r.starts_with(b"*/") || r.starts_with(b"--") {
+            i += 2;
+        } else if r.starts_with(b"<!--") {
+            i += 4;
+        } else if r.starts_with(b"-->") {
+            i += 3;
+        } else if r[0] == b'#' {
+            i += 1;
+        } else {
+            out.push(r[0]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn normalize_path(input: &[u8], win: bool) -> Vec<u8> {
+    let src: Vec<u8> = if win {
+        input.iter().map(|&c| if c == b'\\' { b'/' } else { c }).collect()
+    } else {
+        input.to_vec()
+    };
+    let absolute = src.first() == Some(&b'/');
+    let trailing = src.last() == Some(&b'/') || src.ends_with(b"/.") || src.ends_with(b"/..");
+    let mut segs: Vec<&[u8]> = Vec::new();
+    let mut dotdots_kept = 0usize;
+    for seg in src.split(|&c| c == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                if segs.len() > dotdots_kept {
+                    segs.pop();
+                } else if !absolute {
+                    segs.push(seg);
+                    dotdots_kept += 1;
+                }
+            }
+            s => segs.push(s),
+        }
+    }
+    let mut out = Vec::with_capacity(src.len());
+    if absolute {
+        out.push(b'/');
+    }
+    out.extend_from_slice(&segs.join(&b'/'));
+    if trailing && !segs.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+fn base64_val(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
+}
+
+/// Lenient decoding: `base64Decode` stops at the first invalid character (as ModSecurity does),
+/// `base64DecodeExt` skips invalid characters.
+fn base64_decode(input: &[u8], skip_invalid: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in input {
+        if c == b'=' {
+            break;
+        }
+        match base64_val(c) {
+            Some(v) => {
+                acc = (acc << 6) | u32::from(v);
+                bits += 6;
+                if bits >= 8 {
+                    bits -= 8;
+                    out.push((acc >> bits) as u8);
+                    acc &= (1 << bits) - 1;
+                }
+            }
+            None if skip_invalid => {}
+            None => break,
+        }
+    }
+    out
+}
+
+fn hex_decode(input: &[u8]) -> Vec<u8> {
+    input
+        .chunks(2)
+        .filter_map(|p| if p.len() == 2 { hex2(p[0], p[1]) } else { None })
+        .collect()
+}
+
+fn sql_hex_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'0' && matches!(input.get(i + 1), Some(b'x') | Some(b'X')) {
+            let mut j = i + 2;
+            while j + 1 < input.len() && hex2(input[j], input[j + 1]).is_some() {
+                out.push(hex2(input[j], input[j + 1]).unwrap_or(0));
+                j += 2;
+            }
+            if j > i + 2 {
+                i = j;
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+fn trim_left(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&c| is_space(c) || c == 0).count();
+    &s[n..]
+}
+
+fn trim_right(s: &[u8]) -> &[u8] {
+    let n = s.iter().rev().take_while(|&&c| is_space(c) || c == 0).count();
+    &s[..s.len() - n]
+}
+
+fn utf8_to_unicode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let c = input[i];
+        let len = match c {
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            _ => 1,
+        };
+        if len > 1
+            && i + len <= input.len()
+            && let Ok(s) = std::str::from_utf8(&input[i..i + len])
+            && let Some(ch) = s.chars().next()
+        {
+            out.extend_from_slice(format!("%u{:04x}", ch as u32).as_bytes());
+            i += len;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn escape_seq_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] != b'\\' || i + 1 >= input.len() {
+            out.push(input[i]);
+            i += 1;
+            continue;
+        }
+        let n = input[i + 1];
+        let simple = match n {
+            b'a' => Some(7),
+            b'b' => Some(8),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(0x0b),
+            b'\\' | b'?' | b'\'' | b'"' => Some(n),
+            _ => None,
+        };
+        if let Some(v) = simple {
+            out.push(v);
+            i += 2;
+        } else if (n == b'x' || n == b'X')
+            && i + 3 < input.len()
+            && hex2(input[i + 2], input[i + 3]).is_some()
+        {
+            out.push(hex2(input[i + 2], input[i + 3]).unwrap_or(0));
+            i += 4;
+        } else if (b'0'..=b'7').contains(&n) {
+            let mut j = i + 1;
+            let mut v: u32 = 0;
+            while j < input.len() && j < i + 4 && (b'0'..=b'7').contains(&input[j]) {
+                v = v * 8 + u32::from(input[j] - b'0');
+                j += 1;
+            }
+            out.push((v & 0xff) as u8);
+            i = j;
+        } else {
+            out.push(b'\\');
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Transform::*;
+
+    fn t(tr: super::Transform, s: &str) -> String {
+        String::from_utf8_lossy(&tr.apply(s.as_bytes())).into_owned()
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_transformation() {
+        let samples: &[&[u8]] = &[
+            b"",
+            b"plain text",
+            b"Mixed Case",
+            b"a%20b",
+            b"a+b",
+            b"&lt;",
+            b"\\x41",
+            b"a\0b",
+            b" pad ",
+            b"a  b",
+            b"a\tb",
+            b"/*c*/",
+            b"--x",
+            b"caf\xc3\xa9",
+        ];
+        let all = [
+            Lowercase,
+            Uppercase,
+            UrlDecode,
+            UrlDecodeUni,
+            HtmlEntityDecode,
+            JsDecode,
+            CssDecode,
+            EscapeSeqDecode,
+            RemoveNulls,
+            ReplaceNulls,
+            RemoveWhitespace,
+            CompressWhitespace,
+            RemoveComments,
+            ReplaceComments,
+            RemoveCommentsChar,
+            Utf8ToUnicode,
+            Trim,
+            TrimLeft,
+            TrimRight,
+            CmdLine,
+            NormalizePath,
+            Length,
+        ];
+        for t in all {
+            for s in samples {
+                let full = t.apply(s);
+                match t.apply_if_changed(s) {
+                    Some(v) => assert_eq!(v, full, "{t:?} on {s:?}"),
+                    None => assert_eq!(full, s.to_vec(), "{t:?} claimed {s:?} unchanged"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unicode_map_file() {
+        let text = "# comment\n1252 (ANSI - Latin I)\n2019:27\n20127 (US-ASCII)\n00a0:20 2019:27 ff01:21\n";
+        let map = super::parse_unicode_map(text, "20127").unwrap();
+        assert_eq!(map.len(), 3);
+        let out = UrlDecodeUni
+            .apply_if_changed_with(b"%u2019%u2018%uff01", Some(&map))
+            .unwrap();
+        assert_eq!(out, b"'\x18!");
+        assert!(super::parse_unicode_map(text, "437").is_err());
+    }
+
+    #[test]
+    fn decoders() {
+        assert_eq!(t(UrlDecodeUni, "a%20b+%u0041%uff0e%zz%"), "a b A.%zz%");
+        assert_eq!(t(HtmlEntityDecode, "&lt;&#x41;&#66&quot;&bogus;"), "<AB\"&bogus;");
+        assert_eq!(t(JsDecode, "\\x41\\u0042\\n\\101"), "AB\nA");
+        assert_eq!(t(CssDecode, "\\61 b\\\nc\\z"), "abcz");
+        assert_eq!(t(CmdLine, "C:\\WINDOWS /c \"dir\",x;y"), "c:windows/c dir x y");
+        assert_eq!(t(NormalizePath, "/a/./b/../../c//d/"), "/c/d/");
+        assert_eq!(t(NormalizePathWin, "a\\..\\..\\b"), "../b");
+        assert_eq!(t(Base64Decode, "YWJj"), "abc");
+        assert_eq!(t(ReplaceComments, "a/*x*/b/*c"), "a b ");
+        assert_eq!(t(RemoveComments, "a/*x*/b-- c"), "ab");
+        assert_eq!(t(CompressWhitespace, "a \t\n b"), "a b");
+        assert_eq!(t(Utf8ToUnicode, "aé"), "a%u00e9");
+        assert_eq!(t(Length, "abc"), "3");
+        assert_eq!(t(EscapeSeqDecode, "\\x41\\n\\q"), "A\n\\q");
+    }
+}

@@ -1,0 +1,435 @@
+//! Engine semantics on small rule sets: chains, markers, setvar arithmetic, macros, exclusions,
+//! ctl actions, disruptive actions and limits.
+
+use palisade_waf::{Disruptive, Ruleset, Transaction};
+
+fn rs(text: &str) -> Ruleset {
+    Ruleset::parse(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a GET (or a POST when `body` is given) through all phases; returns the logged ids.
+fn run<'r>(
+    rs: &'r Ruleset,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (Transaction<'r>, Vec<u64>) {
+    let mut tx = rs.transaction();
+    tx.set_connection("10.0.0.1", 5555, "10.0.0.2", 80);
+    tx.set_request_line(
+        if body.is_some() { b"POST" } else { b"GET" },
+        uri.as_bytes(),
+        b"HTTP/1.1",
+    );
+    for (k, v) in headers {
+        tx.add_request_header(k.as_bytes(), v.as_bytes());
+    }
+    tx.process_request_headers();
+    if let Some(b) = body {
+        tx.append_request_body(b.as_bytes()).unwrap();
+    }
+    tx.process_request_body();
+    tx.set_response_status(200, b"HTTP/1.1");
+    tx.add_response_header(b"Content-Type", b"text/html");
+    tx.process_response_headers();
+    tx.append_response_body(b"<html>hello</html>").unwrap();
+    tx.process_response_body();
+    tx.process_logging();
+    let ids = tx
+        .matched_rules()
+        .iter()
+        .filter(|m| m.log)
+        .map(|m| m.id)
+        .collect();
+    (tx, ids)
+}
+
+const ON: &str = "SecRuleEngine On\nSecRequestBodyAccess On\nSecResponseBodyAccess On\n";
+
+fn on(rules: &str) -> String {
+    format!("{ON}{rules}")
+}
+
+#[test]
+fn ruleset_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Ruleset>();
+    // A transaction moves between threads in an async proxy (held across awaits).
+    fn send<T: Send>() {}
+    send::<Transaction<'static>>();
+}
+
+#[test]
+fn chain_setvar_and_macros() {
+    let r = rs(&on(r#"
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.score=5,setvar:tx.name=abc"
+SecRule ARGS:q "@rx ^(a+)b" "id:2,phase:1,pass,capture,setvar:tx.score=+3,setvar:'tx.cap=%{TX.1}',chain,msg:'seen %{MATCHED_VAR_NAME}',logdata:'%{tx.score}'"
+    SecRule REQUEST_METHOD "@streq GET" "setvar:tx.score=-1,setvar:!tx.name"
+SecRule TX:score "@eq 7" "id:3,phase:1,pass,log"
+SecRule &TX:name "@eq 0" "id:4,phase:1,pass,log"
+SecRule TX:cap "@streq aaa" "id:5,phase:1,pass,log"
+"#));
+    let (tx, ids) = run(&r, "/x?q=aaab", &[], None);
+    assert_eq!(ids, vec![2, 3, 4, 5]);
+    let m = &tx.matched_rules()[1];
+    // msg and logdata are expanded when the whole chain has matched.
+    assert_eq!(m.msg, "seen REQUEST_METHOD");
+    assert_eq!(m.data, "7");
+    assert_eq!(tx.collection_value("tx", "score").as_deref(), Some("7"));
+    // A chain that fails in its second link still ran the first link's actions (ModSecurity 2),
+    // so 5 sees the capture.
+    let (tx, ids) = run(&r, "/x?q=aaab", &[], Some(""));
+    assert_eq!(ids, vec![5]);
+    assert_eq!(tx.collection_value("tx", "score").as_deref(), Some("8"));
+}
+
+#[test]
+fn skip_after_markers_and_skip() {
+    let r = rs(&on(r#"
+SecRule ARGS:a "@streq 1" "id:10,phase:1,pass,nolog,skipAfter:END"
+SecAction "id:11,phase:1,pass,log"
+SecMarker END
+SecAction "id:12,phase:1,pass,log,skip:1"
+SecAction "id:13,phase:1,pass,log"
+SecAction "id:14,phase:1,pass,log"
+"#));
+    assert_eq!(run(&r, "/?a=1", &[], None).1, vec![12, 14]);
+    assert_eq!(run(&r, "/?a=2", &[], None).1, vec![11, 12, 14]);
+}
+
+#[test]
+fn exclusions_counts_and_update_target() {
+    let r = rs(&on(r#"
+SecRule ARGS|!ARGS:safe "@contains evil" "id:20,phase:2,pass,log"
+SecRule &ARGS "@ge 3" "id:21,phase:2,pass,log"
+SecRule REQUEST_COOKIES|!REQUEST_COOKIES:/^skip_/ "@contains evil" "id:22,phase:1,pass,log"
+SecRuleUpdateTargetById 22 "!REQUEST_COOKIES:other"
+"#));
+    assert_eq!(run(&r, "/?safe=evil", &[], None).1, Vec::<u64>::new());
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(run(&r, "/?x=evil&b=1", &form, Some("c=2")).1, vec![20, 21]);
+    assert_eq!(
+        run(&r, "/", &[("Cookie", "skip_me=evil; other=evil")], None).1,
+        Vec::<u64>::new()
+    );
+    assert_eq!(run(&r, "/", &[("Cookie", "third=evil")], None).1, vec![22]);
+}
+
+#[test]
+fn transformations_and_multimatch() {
+    let r = rs(&on(r#"
+SecRule ARGS "@rx <script>" "id:30,phase:1,pass,log,t:none,t:urlDecodeUni,t:lowercase"
+SecRule ARGS "@rx ^%41$" "id:31,phase:1,pass,log,t:urlDecode,multiMatch"
+SecRule ARGS "@rx ^%41$" "id:32,phase:1,pass,log,t:urlDecode"
+"#));
+    // The query string is decoded once by the parser; %253C is "%3C" in ARGS.
+    assert_eq!(run(&r, "/?x=%253CSCRIPT%253E", &[], None).1, vec![30]);
+    assert_eq!(run(&r, "/?x=%2541", &[], None).1, vec![31]);
+}
+
+#[test]
+fn deny_status_and_detection_only() {
+    let text = r#"
+SecDefaultAction "phase:1,log,deny,status:406"
+SecRule ARGS:a "@streq x" "id:40,phase:1,block"
+SecRule ARGS:a "@streq y" "id:41,phase:1,deny,status:418"
+SecAction "id:42,phase:2,pass,log"
+"#;
+    let r = rs(&format!("SecRuleEngine On\n{text}"));
+    let (tx, ids) = run(&r, "/?a=x", &[], None);
+    let i = tx.intervention().unwrap();
+    assert_eq!((i.status, i.disruption, i.rule_id), (406, Disruptive::Deny, 40));
+    // Phases after the intervention do not run.
+    assert_eq!(ids, vec![40]);
+    let (tx, _) = run(&r, "/?a=y", &[], None);
+    assert_eq!(tx.intervention().unwrap().status, 418);
+    let r = rs(&format!("SecRuleEngine DetectionOnly\n{text}"));
+    let (tx, ids) = run(&r, "/?a=y", &[], None);
+    assert!(tx.intervention().is_none());
+    assert_eq!(ids, vec![41, 42]);
+}
+
+#[test]
+fn ctl_actions() {
+    let r = rs(&on(r#"
+SecRule REQUEST_URI "@beginsWith /admin" "id:50,phase:1,pass,nolog,ctl:ruleRemoveById=52,ctl:ruleRemoveTargetById=53;ARGS:pw"
+SecRule REQUEST_URI "@beginsWith /tagged" "id:51,phase:1,pass,nolog,ctl:ruleRemoveByTag=noisy"
+SecAction "id:52,phase:1,pass,log"
+SecRule ARGS "@contains '" "id:53,phase:1,pass,log,tag:noisy"
+SecRule REQUEST_URI "@beginsWith /off" "id:54,phase:1,pass,nolog,ctl:ruleEngine=Off"
+SecAction "id:55,phase:1,pass,log"
+"#));
+    assert_eq!(run(&r, "/?pw='", &[], None).1, vec![52, 53, 55]);
+    assert_eq!(run(&r, "/admin?pw='", &[], None).1, vec![55]);
+    assert_eq!(run(&r, "/admin?pw='&u='", &[], None).1, vec![53, 55]);
+    assert_eq!(run(&r, "/tagged?pw='", &[], None).1, vec![52, 55]);
+    // Rules before the ctl ran; nothing after it does.
+    assert_eq!(run(&r, "/off", &[], None).1, vec![52]);
+}
+
+#[test]
+fn allow_variants() {
+    let r = rs(&on(r#"
+SecRule REMOTE_ADDR "@ipMatch 10.0.0.0/8" "id:60,phase:1,allow,nolog"
+SecAction "id:61,phase:1,pass,log"
+SecAction "id:62,phase:2,deny,log"
+SecAction "id:63,phase:3,pass,log"
+"#));
+    // Plain `allow` skips every phase but logging.
+    let (tx, ids) = run(&r, "/", &[], None);
+    assert!(tx.intervention().is_none());
+    assert_eq!(ids, Vec::<u64>::new());
+    // `allow:request` skips the request phases only; `allow:phase` only the rest of its phase.
+    let r = rs(&on(r#"
+SecRule REQUEST_URI "@streq /req" "id:60,phase:1,allow:request,nolog"
+SecRule REQUEST_URI "@streq /phase" "id:64,phase:1,allow:phase,nolog"
+SecAction "id:61,phase:1,pass,log"
+SecAction "id:62,phase:2,pass,log"
+SecAction "id:63,phase:3,pass,log"
+"#));
+    assert_eq!(run(&r, "/req", &[], None).1, vec![63]);
+    assert_eq!(run(&r, "/phase", &[], None).1, vec![62, 63]);
+}
+
+#[test]
+fn body_processors() {
+    let r = rs(&on(r#"
+SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:70,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQUEST_HEADERS:Content-Type "^text/xml" "id:71,phase:1,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule ARGS:json.a.b "@streq deep" "id:72,phase:2,pass,log"
+SecRule ARGS_POST:f "@streq 1" "id:73,phase:2,pass,log"
+SecRule FILES "@endsWith .php" "id:74,phase:2,pass,log"
+SecRule REQBODY_ERROR "!@eq 0" "id:75,phase:2,pass,log"
+SecRule XML:/* "@contains inner" "id:76,phase:2,pass,log"
+SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:77,phase:2,pass,log"
+SecRule REQBODY_PROCESSOR "@streq MULTIPART" "id:78,phase:1,pass,log"
+"#));
+    let json = [("Content-Type", "application/json")];
+    assert_eq!(run(&r, "/", &json, Some(r#"{"a":{"b":"deep"}}"#)).1, vec![72]);
+    assert_eq!(run(&r, "/", &json, Some("{broken")).1, vec![75]);
+    assert_eq!(
+        run(
+            &r,
+            "/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some("f=1")
+        )
+        .1,
+        vec![73]
+    );
+    assert_eq!(
+        run(
+            &r,
+            "/",
+            &[("Content-Type", "text/xml")],
+            Some("<a><b>inner</b></a>")
+        )
+        .1,
+        vec![76]
+    );
+    assert_eq!(
+        run(&r, "/", &[("Content-Type", "text/xml")], Some("<a><b>inner</a>")).1,
+        vec![75]
+    );
+    let mp = [("Content-Type", "multipart/form-data; boundary=XX")];
+    let body = "--XX\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n1\r\n--XX\r\nContent-Disposition: form-data; name=\"up\"; filename=\"x.php\"\r\n\r\n<?php\r\n--XX--\r\n";
+    assert_eq!(run(&r, "/", &mp, Some(body)).1, vec![78, 73, 74]);
+    let (_, ids) = run(&r, "/", &mp, Some("--XX\r\nbroken"));
+    assert!(ids.contains(&77) && ids.contains(&75), "{ids:?}");
+}
+
+#[test]
+fn request_body_limit_reject_and_partial() {
+    let r = rs(&format!(
+        "{ON}SecRequestBodyLimit 8\nSecRequestBodyLimitAction Reject\n"
+    ));
+    let mut tx = r.transaction();
+    tx.set_request_line(b"POST", b"/", b"HTTP/1.1");
+    assert!(tx.append_request_body(b"0123456789").is_err());
+    assert_eq!(tx.intervention().map(|i| i.status), Some(413));
+    // In detection-only mode Reject behaves as ProcessPartial.
+    let r = rs(
+        "SecRuleEngine DetectionOnly\nSecRequestBodyAccess On\nSecRequestBodyLimit 8\nSecRequestBodyLimitAction Reject\n",
+    );
+    let mut tx = r.transaction();
+    assert!(tx.append_request_body(b"0123456789").is_ok());
+    assert!(tx.intervention().is_none());
+    // Without files the NoFiles limit applies; multipart bodies get the full limit.
+    let r = rs(&format!(
+        "{ON}SecRequestBodyLimit 100\nSecRequestBodyNoFilesLimit 8\n"
+    ));
+    let mut tx = r.transaction();
+    tx.add_request_header(b"Content-Type", b"application/x-www-form-urlencoded");
+    assert!(tx.append_request_body(b"a=12345678").is_err());
+    let mut tx = r.transaction();
+    tx.add_request_header(b"Content-Type", b"multipart/form-data; boundary=x");
+    assert!(tx.append_request_body(b"--x\r\n0123456789").is_ok());
+    // SecArgumentsLimit turns an argument flood into a body error.
+    let r = rs(&format!(
+        "{ON}SecArgumentsLimit 3\nSecRule REQBODY_ERROR \"@eq 1\" \"id:81,phase:2,pass,log\"\n"
+    ));
+    assert_eq!(run(&r, "/?a=1&b=2&c=3&d=4", &[], None).1, vec![81]);
+    assert_eq!(run(&r, "/?a=1&b=2&c=3", &[], None).1, Vec::<u64>::new());
+    let r = rs(&format!(
+        "{ON}SecRequestBodyLimit 8\nSecRequestBodyLimitAction ProcessPartial\nSecRule REQUEST_BODY \"@streq 01234567\" \"id:80,phase:2,pass,log\"\n"
+    ));
+    let mut tx = r.transaction();
+    tx.set_request_line(b"POST", b"/", b"HTTP/1.1");
+    tx.append_request_body(b"0123").unwrap();
+    tx.append_request_body(b"456789").unwrap();
+    tx.process_request_body();
+    assert_eq!(
+        tx.matched_rules().iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![80]
+    );
+}
+
+#[test]
+fn time_budget_stops_evaluation() {
+    let mut text = String::from(ON);
+    for i in 0..200 {
+        text.push_str(&format!("SecAction \"id:{},phase:1,pass,log\"\n", 1000 + i));
+    }
+    let r = rs(&text);
+    let mut tx = r.transaction();
+    tx.set_time_budget(std::time::Duration::ZERO);
+    tx.set_request_line(b"GET", b"/", b"HTTP/1.1");
+    tx.process_request_headers();
+    assert!(tx.timed_out());
+    assert!(tx.matched_rules().len() < 200);
+}
+
+#[test]
+fn time_budget_counts_evaluation_not_waiting() {
+    let r = rs(&on(
+        "SecAction \"id:1,phase:1,pass,log\"\nSecAction \"id:2,phase:2,pass,log\"\n",
+    ));
+    let mut tx = r.transaction();
+    tx.set_time_budget(std::time::Duration::from_millis(50));
+    tx.set_request_line(b"POST", b"/", b"HTTP/1.1");
+    tx.process_request_headers();
+    // A slow client: the body arrives later than the whole budget.
+    std::thread::sleep(std::time::Duration::from_millis(80));
+    tx.append_request_body(b"x").unwrap();
+    tx.process_request_body();
+    assert!(!tx.timed_out());
+    assert_eq!(tx.matched_rules().len(), 2);
+}
+
+#[test]
+fn load_errors_are_precise() {
+    let cases = [
+        (
+            "SecRule ARGS \"@rx (\" \"id:1\"",
+            "<inline>:1: SecRule:",
+            "waf.operator",
+        ),
+        (
+            "\nSecRule NOPE \"@rx a\" \"id:1\"",
+            "<inline>:2: SecRule:",
+            "waf.variable",
+        ),
+        (
+            "SecRule ARGS \"@rx a\" \"id:1,bogus:2\"",
+            "<inline>:1: SecRule:",
+            "waf.action",
+        ),
+        (
+            "SecRule ARGS \"@rx a\" \"phase:1\"",
+            "<inline>:1: SecRule:",
+            "waf.action",
+        ),
+        (
+            "SecRule ARGS \"@rx a\" \"id:1,chain\"",
+            "<inline>:1: SecRule:",
+            "waf.chain",
+        ),
+        ("SecFoo On", "<inline>:1: SecFoo:", "waf.directive"),
+        ("Include x.conf", "<inline>:1: cannot load x.conf", "waf.include"),
+    ];
+    for (text, prefix, code) in cases {
+        let e = Ruleset::parse(text)
+            .err()
+            .unwrap_or_else(|| panic!("{text} loaded"))
+            .to_string();
+        assert!(e.starts_with(prefix) && e.contains(code), "{text}: {e}");
+    }
+}
+
+#[test]
+fn hostile_inputs_do_not_panic() {
+    // A deterministic byte soup through every request-facing parser.
+    let r = rs(&format!(
+        "{ON}SecRule ARGS|ARGS_NAMES|REQUEST_COOKIES|REQUEST_HEADERS|FILES|XML:/*|REQUEST_FILENAME|REQUEST_BASENAME \"@rx x\" \"id:1,phase:2,pass,log,t:none,t:urlDecodeUni,t:htmlEntityDecode,t:jsDecode,t:cssDecode,t:cmdLine,t:normalizePathWin,t:base64Decode,t:hexDecode,t:utf8toUnicode,t:escapeSeqDecode,t:removeComments,t:replaceComments,t:sqlHexDecode,t:trim\"\n"
+    ));
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let alphabet = b"%&=;:\\/\"'<>!-#*?[]{}()0123456789abcdefxuX \r\n\t\x00\xff\xc3\xa9";
+    for round in 0..300 {
+        let mut bytes = Vec::new();
+        for _ in 0..(round % 97 + 1) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            bytes.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+        }
+        for ct in [
+            "application/json",
+            "text/xml",
+            "multipart/form-data; boundary=a",
+            "application/x-www-form-urlencoded",
+        ] {
+            let mut tx = Transaction::new(&r);
+            let mut uri = b"/".to_vec();
+            uri.extend_from_slice(&bytes);
+            tx.set_request_line(b"POST", &uri, b"HTTP/1.1");
+            tx.add_request_header(b"Content-Type", ct.as_bytes());
+            tx.add_request_header(b"Cookie", &bytes);
+            tx.process_request_headers();
+            let mut body = b"--a\r\nContent-Disposition: form-data; name=\"".to_vec();
+            body.extend_from_slice(&bytes);
+            let _ = tx.append_request_body(&body);
+            tx.process_request_body();
+            tx.process_logging();
+        }
+    }
+}
+
+#[test]
+fn setvar_growth_is_bounded() {
+    let mut text = String::from(ON);
+    text.push_str("SecAction \"id:1,phase:1,pass,nolog,setvar:tx.a=0123456789abcdef\"\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "SecAction \"id:{},phase:1,pass,nolog,setvar:tx.a=%{{tx.a}}%{{tx.a}}\"\n",
+            10 + i
+        ));
+    }
+    let r = rs(&text);
+    let (tx, _) = run(&r, "/", &[], None);
+    assert_eq!(tx.collection_value("tx", "a").map(|v| v.len()), Some(1 << 20));
+}
+
+#[test]
+fn configuration_time_rule_changes() {
+    let r = rs(&on(r#"
+SecRule ARGS "@contains bad" "id:90,phase:1,pass,log,tag:'attack-x',msg:'first'"
+SecRule ARGS "@contains bad" "id:91,phase:1,pass,log,tag:'attack-y',msg:'noisy message'"
+SecRule ARGS "@contains bad" "id:92,phase:1,pass,log,tag:'attack-z',msg:'third'"
+SecRule ARGS "@contains bad" "id:93,phase:1,pass,log,tag:'attack-x',msg:'fourth'"
+SecRule ARGS "@contains bad" "id:94,phase:1,pass,log,msg:'fifth'"
+SecRuleRemoveByTag attack-y
+SecRuleRemoveByMsg ^third$
+SecRuleUpdateTargetByTag attack-x "!ARGS:ok"
+SecRuleUpdateActionById 94 "deny,status:409,msg:'changed'"
+SecRuleRemoveById 1-89 95-99
+"#));
+    let (tx, ids) = run(&r, "/?ok=bad", &[], None);
+    // 90 and 93 no longer look at ARGS:ok; 91 and 92 are gone; 94 now denies with its new msg.
+    assert_eq!(ids, vec![94]);
+    let i = tx.intervention().unwrap();
+    assert_eq!((i.status, i.rule_id), (409, 94));
+    assert_eq!(tx.matched_rules()[0].msg, "changed");
+    assert_eq!(r.rule_count(), 3);
+    let (_, ids) = run(&r, "/?other=bad", &[], None);
+    assert_eq!(ids, vec![90, 93, 94]);
+}
