@@ -56,6 +56,18 @@ impl Date {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC) for a count of seconds since the Unix epoch.
+pub fn rfc3339_utc(unix_seconds: i64) -> String {
+    let date = Date::from_unix_seconds(unix_seconds);
+    let secs = unix_seconds.rem_euclid(86_400);
+    format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 fn days_in_month(year: i32, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,

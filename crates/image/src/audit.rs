@@ -147,16 +147,7 @@ const PATH_DIRS: &[&str] = &[
 const MAX_FILE_FINDINGS: usize = 200;
 
 fn resource(report: &ImageReport) -> ResourceRef {
-    ResourceRef {
-        kind: "Image".into(),
-        name: report.target.clone(),
-        image: report
-            .repo_tags
-            .first()
-            .cloned()
-            .or_else(|| report.manifest_digest.clone()),
-        ..Default::default()
-    }
+    report.resource(None)
 }
 
 fn finding(

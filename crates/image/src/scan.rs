@@ -39,6 +39,24 @@ pub struct ImageReport {
     pub filesystem: Filesystem,
 }
 
+impl ImageReport {
+    /// What findings about this image (or scanned directory) are reported against: the target,
+    /// the image's first tag or its digest, and `file` inside it.
+    pub fn resource(&self, file: Option<String>) -> palisade_core::ResourceRef {
+        palisade_core::ResourceRef {
+            kind: "Image".into(),
+            name: self.target.clone(),
+            image: self
+                .repo_tags
+                .first()
+                .cloned()
+                .or_else(|| self.manifest_digest.clone()),
+            file,
+            ..Default::default()
+        }
+    }
+}
+
 /// Collects cataloger output per (path, layer); what survives is decided after the walk.
 #[derive(Default)]
 struct CatalogVisitor {

@@ -572,16 +572,8 @@ pub fn to_findings(report: &ImageReport, secrets: &SecretsReport) -> Vec<Finding
                 ));
             }
             let resource = ResourceRef {
-                kind: "Image".into(),
-                name: report.target.clone(),
-                image: report
-                    .repo_tags
-                    .first()
-                    .cloned()
-                    .or_else(|| report.manifest_digest.clone()),
-                file: (s.source == SecretSource::File).then(|| s.location.clone()),
                 line: s.line,
-                ..Default::default()
+                ..report.resource((s.source == SecretSource::File).then(|| s.location.clone()))
             };
             let value = serde_json::json!({
                 "redacted": s.redacted,

@@ -169,17 +169,7 @@ pub fn to_findings(report: &ImageReport, vulns: &Vulnerabilities) -> Vec<palisad
                     ""
                 },
             );
-            let resource = palisade_core::ResourceRef {
-                kind: "Image".into(),
-                name: report.target.clone(),
-                image: report
-                    .repo_tags
-                    .first()
-                    .cloned()
-                    .or_else(|| report.manifest_digest.clone()),
-                file: Some(m.path.clone()),
-                ..Default::default()
-            };
+            let resource = report.resource(Some(m.path.clone()));
             let evidence = palisade_core::Evidence {
                 pointer: format!(
                     "/packages/{}/{}",

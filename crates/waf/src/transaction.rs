@@ -1190,16 +1190,8 @@ fn time_var(var: Var) -> Vec<u8> {
         .unwrap_or(0) as i64;
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let date = palisade_core::Date::from_unix_seconds(secs);
+    let (y, m, d) = (date.year, date.month, date.day);
     let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
     let v = match var {
         Var::TimeEpoch => secs.to_string(),

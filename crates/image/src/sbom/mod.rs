@@ -20,17 +20,7 @@ pub struct SbomOptions {
     pub created: String,
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for a count of seconds since the Unix epoch.
-pub fn rfc3339_utc(unix_seconds: i64) -> String {
-    let date = palisade_core::Date::from_unix_seconds(unix_seconds);
-    let secs = unix_seconds.rem_euclid(86_400);
-    format!(
-        "{date}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
+pub use palisade_core::date::rfc3339_utc;
 
 /// A name-based UUID (RFC 9562 version 8: SHA-256 of the name, version and variant bits set), so a
 /// document's serial number and namespace are stable for the same image, content and time.
