@@ -318,20 +318,20 @@ impl Client {
             .and_then(|t| t.get(&key).map(|t| format!("Bearer {t}")));
         for attempt in 0..2 {
             let response = self.raw(method, url, headers, auth.as_deref(), body)?;
-            if response.status().as_u16() != 401 || attempt == 1 {
-                if response.status().as_u16() == 401 {
-                    return Err(RegistryError::Auth {
-                        url: url.to_string(),
-                        message: "credentials rejected (HTTP 401)".into(),
-                    });
-                }
-                return Ok(response);
-            }
             let header = response
                 .headers()
                 .get("www-authenticate")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
+            if response.status().as_u16() != 401 || attempt == 1 {
+                if response.status().as_u16() == 401 {
+                    return Err(RegistryError::Auth {
+                        url: url.to_string(),
+                        message: refusal(scope, reference, self.credential(reference), header),
+                    });
+                }
+                return Ok(response);
+            }
             let challenge = parse_challenge(header).ok_or_else(|| RegistryError::Auth {
                 url: url.to_string(),
                 message: "HTTP 401 without a WWW-Authenticate challenge".into(),
@@ -754,6 +754,24 @@ impl Client {
     }
 }
 
+/// Why the registry still answered 401 with the token or credentials it asked for. A token server
+/// commonly grants an anonymous or under-privileged user a token without the access asked for, so
+/// the registry, not the token server, is the one that says no; say who asked and what for.
+fn refusal(scope: &str, reference: &Reference, credential: Option<&Credential>, challenge: &str) -> String {
+    let who = match credential {
+        Some(Credential::Basic { username, .. }) => format!("user {username:?}"),
+        Some(Credential::IdentityToken(_)) | None => format!(
+            "anonymous (no username and password for {} in the docker config)",
+            reference.auth_key()
+        ),
+    };
+    let reason = parse_challenge(challenge)
+        .and_then(|c| c.params.get("error").cloned())
+        .map(|e| format!(", registry says {e:?}"))
+        .unwrap_or_default();
+    format!("HTTP 401: {who} is not granted {scope}{reason}")
+}
+
 fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     is_loopback(rest.split('/').next().unwrap_or(""))
@@ -786,6 +804,25 @@ mod tests {
             ("basic", "Registry")
         );
         assert!(parse_challenge("").unwrap().params.is_empty());
+    }
+
+    #[test]
+    fn refusals_say_who_asked_for_what() {
+        let reference = Reference::parse("registry.example/private/app:1.0").unwrap();
+        let challenge = r#"Bearer realm="https://auth.example/token",service="registry",scope="repository:private/app:pull",error="insufficient_scope""#;
+        assert_eq!(
+            refusal("repository:private/app:pull", &reference, None, challenge),
+            "HTTP 401: anonymous (no username and password for registry.example in the docker config) \
+             is not granted repository:private/app:pull, registry says \"insufficient_scope\""
+        );
+        let bob = Credential::Basic {
+            username: "bob".into(),
+            password: "s3cret".into(),
+        };
+        assert_eq!(
+            refusal("repository:private/app:pull,push", &reference, Some(&bob), ""),
+            "HTTP 401: user \"bob\" is not granted repository:private/app:pull,push"
+        );
     }
 
     #[test]

@@ -524,12 +524,20 @@ fn token_auth_with_a_real_registry() {
         .pull_to_layout(&private, "linux/arm64", tempfile::tempdir().unwrap().path())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("authentication failed"), "{err}");
+    assert!(
+        err.contains("authentication failed: HTTP 401: anonymous")
+            && err.contains("is not granted repository:private/app:pull")
+            && err.contains("insufficient_scope"),
+        "{err}"
+    );
     let err = anonymous
         .put_blob(&public, b"anonymous push")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("authentication failed"), "{err}");
+    assert!(
+        err.contains("anonymous") && err.contains("is not granted repository:public/app:pull,push"),
+        "{err}"
+    );
 
     let mallory = client_as(&registry.addr, Some(("bob", "guess")));
     let err = mallory.get_manifest(&private).unwrap_err().to_string();
