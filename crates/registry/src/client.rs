@@ -255,10 +255,7 @@ impl Client {
                 message: "token realm must be https (or loopback http)".into(),
             });
         }
-        let mut url = format!("{realm}?scope={}", urlencode(scope));
-        if let Some(service) = challenge.params.get("service") {
-            url.push_str(&format!("&service={}", urlencode(service)));
-        }
+        let url = token_url(realm, scope, challenge.params.get("service").map(String::as_str));
         let mut request = self.agent.get(&url);
         match self.credential(reference) {
             Some(Credential::Basic { username, password }) => {
@@ -772,6 +769,21 @@ fn refusal(scope: &str, reference: &Reference, credential: Option<&Credential>, 
     format!("HTTP 401: {who} is not granted {scope}{reason}")
 }
 
+/// The token request: `scope` and `service` added to the realm, which may carry a query of its own
+/// (distribution lets the realm be any URL).
+fn token_url(realm: &str, scope: &str, service: Option<&str>) -> String {
+    let separator = match realm.find('?') {
+        None => "?",
+        Some(at) if at + 1 == realm.len() || realm.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let mut url = format!("{realm}{separator}scope={}", urlencode(scope));
+    if let Some(service) = service {
+        url.push_str(&format!("&service={}", urlencode(service)));
+    }
+    url
+}
+
 fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     is_loopback(rest.split('/').next().unwrap_or(""))
@@ -822,6 +834,23 @@ mod tests {
         assert_eq!(
             refusal("repository:private/app:pull,push", &reference, Some(&bob), ""),
             "HTTP 401: user \"bob\" is not granted repository:private/app:pull,push"
+        );
+    }
+
+    #[test]
+    fn token_urls_keep_the_realms_query() {
+        let scope = "repository:a/b:pull";
+        assert_eq!(
+            token_url("https://auth.example/token", scope, Some("reg")),
+            "https://auth.example/token?scope=repository%3Aa%2Fb%3Apull&service=reg"
+        );
+        assert_eq!(
+            token_url("https://auth.example/token?tenant=t1", scope, None),
+            "https://auth.example/token?tenant=t1&scope=repository%3Aa%2Fb%3Apull"
+        );
+        assert_eq!(
+            token_url("https://auth.example/token?", scope, None),
+            "https://auth.example/token?scope=repository%3Aa%2Fb%3Apull"
         );
     }
 
