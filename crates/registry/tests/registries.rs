@@ -1,6 +1,6 @@
 //! The client against registries on loopback: a scripted one that demands bearer tokens (anonymous
 //! and with docker-config credentials), and Debian's real `docker-registry` for push, pull and a
-//! multi-arch index.
+//! multi-arch index, both open and behind token auth with a token server of the test's own.
 
 use base64::Engine;
 use http_body_util::Full;
