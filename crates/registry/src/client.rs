@@ -255,10 +255,7 @@ impl Client {
                 message: "token realm must be https (or loopback http)".into(),
             });
         }
-        let mut url = format!("{realm}?scope={}", urlencode(scope));
-        if let Some(service) = challenge.params.get("service") {
-            url.push_str(&format!("&service={}", urlencode(service)));
-        }
+        let url = token_url(realm, scope, challenge.params.get("service").map(String::as_str));
         let mut request = self.agent.get(&url);
         match self.credential(reference) {
             Some(Credential::Basic { username, password }) => {
@@ -318,20 +315,20 @@ impl Client {
             .and_then(|t| t.get(&key).map(|t| format!("Bearer {t}")));
         for attempt in 0..2 {
             let response = self.raw(method, url, headers, auth.as_deref(), body)?;
-            if response.status().as_u16() != 401 || attempt == 1 {
-                if response.status().as_u16() == 401 {
-                    return Err(RegistryError::Auth {
-                        url: url.to_string(),
-                        message: "credentials rejected (HTTP 401)".into(),
-                    });
-                }
-                return Ok(response);
-            }
             let header = response
                 .headers()
                 .get("www-authenticate")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
+            if response.status().as_u16() != 401 || attempt == 1 {
+                if response.status().as_u16() == 401 {
+                    return Err(RegistryError::Auth {
+                        url: url.to_string(),
+                        message: refusal(scope, reference, self.credential(reference), header),
+                    });
+                }
+                return Ok(response);
+            }
             let challenge = parse_challenge(header).ok_or_else(|| RegistryError::Auth {
                 url: url.to_string(),
                 message: "HTTP 401 without a WWW-Authenticate challenge".into(),
@@ -780,6 +777,39 @@ impl Client {
     }
 }
 
+/// Why the registry still answered 401 with the token or credentials it asked for. A token server
+/// commonly grants an anonymous or under-privileged user a token without the access asked for, so
+/// the registry, not the token server, is the one that says no; say who asked and what for.
+fn refusal(scope: &str, reference: &Reference, credential: Option<&Credential>, challenge: &str) -> String {
+    let who = match credential {
+        Some(Credential::Basic { username, .. }) => format!("user {username:?}"),
+        Some(Credential::IdentityToken(_)) | None => format!(
+            "anonymous (no username and password for {} in the docker config)",
+            reference.auth_key()
+        ),
+    };
+    let reason = parse_challenge(challenge)
+        .and_then(|c| c.params.get("error").cloned())
+        .map(|e| format!(", registry says {e:?}"))
+        .unwrap_or_default();
+    format!("HTTP 401: {who} is not granted {scope}{reason}")
+}
+
+/// The token request: `scope` and `service` added to the realm, which may carry a query of its own
+/// (distribution lets the realm be any URL).
+fn token_url(realm: &str, scope: &str, service: Option<&str>) -> String {
+    let separator = match realm.find('?') {
+        None => "?",
+        Some(at) if at + 1 == realm.len() || realm.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let mut url = format!("{realm}{separator}scope={}", urlencode(scope));
+    if let Some(service) = service {
+        url.push_str(&format!("&service={}", urlencode(service)));
+    }
+    url
+}
+
 fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     is_loopback(rest.split('/').next().unwrap_or(""))
@@ -812,6 +842,42 @@ mod tests {
             ("basic", "Registry")
         );
         assert!(parse_challenge("").unwrap().params.is_empty());
+    }
+
+    #[test]
+    fn refusals_say_who_asked_for_what() {
+        let reference = Reference::parse("registry.example/private/app:1.0").unwrap();
+        let challenge = r#"Bearer realm="https://auth.example/token",service="registry",scope="repository:private/app:pull",error="insufficient_scope""#;
+        assert_eq!(
+            refusal("repository:private/app:pull", &reference, None, challenge),
+            "HTTP 401: anonymous (no username and password for registry.example in the docker config) \
+             is not granted repository:private/app:pull, registry says \"insufficient_scope\""
+        );
+        let bob = Credential::Basic {
+            username: "bob".into(),
+            password: "s3cret".into(),
+        };
+        assert_eq!(
+            refusal("repository:private/app:pull,push", &reference, Some(&bob), ""),
+            "HTTP 401: user \"bob\" is not granted repository:private/app:pull,push"
+        );
+    }
+
+    #[test]
+    fn token_urls_keep_the_realms_query() {
+        let scope = "repository:a/b:pull";
+        assert_eq!(
+            token_url("https://auth.example/token", scope, Some("reg")),
+            "https://auth.example/token?scope=repository%3Aa%2Fb%3Apull&service=reg"
+        );
+        assert_eq!(
+            token_url("https://auth.example/token?tenant=t1", scope, None),
+            "https://auth.example/token?tenant=t1&scope=repository%3Aa%2Fb%3Apull"
+        );
+        assert_eq!(
+            token_url("https://auth.example/token?", scope, None),
+            "https://auth.example/token?scope=repository%3Aa%2Fb%3Apull"
+        );
     }
 
     #[test]

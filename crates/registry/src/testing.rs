@@ -1,6 +1,7 @@
 //! A real OCI registry on loopback for tests: Debian's `docker-registry` (distribution 2.8) with its
 //! storage in a temporary directory, stopped when dropped. Tests that need it skip loudly when the
-//! package is missing (`scripts/test.sh` installs it).
+//! package is missing (`scripts/test.sh` installs it). Either open to all, or behind token auth
+//! with a token server the test runs itself.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,32 @@ pub struct LocalRegistry {
 impl LocalRegistry {
     /// Starts a registry on a free port; `None` (with a message) when docker-registry is not installed.
     pub fn start() -> Option<LocalRegistry> {
+        Self::start_with_auth("")
+    }
+
+    /// Starts a registry that accepts only bearer tokens (JWTs) from `issuer` for `service`, signed
+    /// by the key of the certificate in `root_cert_pem` (a file); clients without a token are sent
+    /// to `realm`. The token carries the certificate in its `x5c` header, which distribution 2.8
+    /// and 3 both check against this bundle.
+    pub fn start_with_token_auth(
+        realm: &str,
+        issuer: &str,
+        service: &str,
+        root_cert_pem: &std::path::Path,
+    ) -> Option<LocalRegistry> {
+        // JSON strings are valid YAML scalars, so any realm or path is quoted safely.
+        let quote = |s: &str| serde_json::Value::from(s).to_string();
+        Self::start_with_auth(&format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            quote(realm),
+            quote(service),
+            quote(issuer),
+            quote(&root_cert_pem.display().to_string())
+        ))
+    }
+
+    /// `auth` is the config's `auth:` section, empty for none.
+    fn start_with_auth(auth: &str) -> Option<LocalRegistry> {
         let binary = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
@@ -32,7 +59,7 @@ impl LocalRegistry {
         std::fs::create_dir_all(&dir).ok()?;
         let config = dir.join("config.yml");
         let yaml = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
             dir.join("data").display()
         );
         std::fs::write(&config, yaml).ok()?;
