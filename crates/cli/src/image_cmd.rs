@@ -112,12 +112,15 @@ fn walk(
 ) -> Result<Option<Walked>> {
     crate::ignore::check(args.ignore_file.as_deref())?;
     let engine = if args.runs("malware") {
-        Some(crate::malware::engine(&args.yara_rules)?)
+        Some(std::sync::Arc::new(crate::malware::engine(&args.yara_rules)?))
     } else {
         None
     };
     let mut secret_visitor = args.secret_visitor()?;
-    let mut malware = engine.as_ref().map(palisade_malware::MalwareVisitor::new);
+    let mut malware = engine
+        .map(palisade_malware::MalwareVisitor::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("cannot start the malware scanner: {e}"))?;
     let mut progress = crate::progress::ScanProgress::new(args.no_progress, "scanning");
     let mut extra: Vec<&mut dyn palisade_image::FileVisitor> = vec![&mut progress];
     if let Some(v) = secret_visitor.as_mut() {
