@@ -11,7 +11,6 @@ use serde_json::Value;
 const NIST_IMAGE: FrameworkRef = FrameworkRef::new(Framework::Nist800190, "4.1.2");
 const NIST_SECRETS: FrameworkRef = FrameworkRef::new(Framework::Nist800190, "4.1.4");
 const NSA_IMAGES: FrameworkRef = FrameworkRef::new(Framework::NsaCisa, "Building secure container images");
-const NO_FIXTURES: Fixtures = Fixtures { pass: &[], fail: &[] };
 
 pub static RUNS_AS_ROOT: RuleMeta = RuleMeta {
     id: "image.runs-as-root",
@@ -26,7 +25,17 @@ pub static RUNS_AS_ROOT: RuleMeta = RuleMeta {
         NSA_IMAGES,
         FrameworkRef::new(Framework::CisKubernetes, "5.2.7"),
     ],
-    fixtures: NO_FIXTURES,
+    fixtures: Fixtures {
+        pass: &[
+            r#"{"os": "linux", "config": {"User": "10001"}}"#,
+            r#"{"os": "linux", "config": {"User": "app:app"}}"#,
+        ],
+        fail: &[
+            r#"{"os": "linux", "config": {}}"#,
+            r#"{"os": "linux", "config": {"User": "0:0"}}"#,
+            r#"{"os": "linux", "config": {"User": "root"}}"#,
+        ],
+    },
 };
 
 pub static SECRET_IN_ENV: RuleMeta = RuleMeta {
@@ -62,7 +71,10 @@ pub static SSH_EXPOSED: RuleMeta = RuleMeta {
     rationale: "Containers are replaced, not logged into; an SSH daemon in a container is an extra remote entry point with its own credentials to steal (ATT&CK T1133).",
     remediation: "Remove sshd and EXPOSE 22; use `kubectl exec` or debug containers for interactive access.",
     frameworks: &[NIST_IMAGE, FrameworkRef::new(Framework::MitreAttack, "T1133")],
-    fixtures: NO_FIXTURES,
+    fixtures: Fixtures {
+        pass: &[r#"{"os": "linux", "config": {"ExposedPorts": {"8080/tcp": {}}}}"#],
+        fail: &[r#"{"os": "linux", "config": {"ExposedPorts": {"22/tcp": {}, "80/tcp": {}}}}"#],
+    },
 };
 
 pub static NO_HEALTHCHECK: RuleMeta = RuleMeta {
@@ -74,7 +86,10 @@ pub static NO_HEALTHCHECK: RuleMeta = RuleMeta {
     rationale: "Outside Kubernetes (which uses probes), a health check is how the runtime notices a hung process.",
     remediation: "Add a HEALTHCHECK to the Dockerfile, or make sure every workload sets liveness and readiness probes.",
     frameworks: &[NSA_IMAGES],
-    fixtures: NO_FIXTURES,
+    fixtures: Fixtures {
+        pass: &[r#"{"os": "linux", "config": {"Healthcheck": {"Test": ["CMD", "/healthz"]}}}"#],
+        fail: &[r#"{"os": "linux", "config": {}}"#],
+    },
 };
 
 pub static PIPE_TO_SHELL: RuleMeta = RuleMeta {
@@ -86,7 +101,15 @@ pub static PIPE_TO_SHELL: RuleMeta = RuleMeta {
     rationale: "Whatever the server returns at build time runs with the build's privileges and is baked into the image, unverified and unreproducible.",
     remediation: "Download to a file, verify a pinned checksum or signature, then run it; or install from a package manager.",
     frameworks: &[NIST_IMAGE, FrameworkRef::new(Framework::MitreAttack, "T1195.002")],
-    fixtures: NO_FIXTURES,
+    fixtures: Fixtures {
+        pass: &[
+            r#"{"os": "linux", "history": [{"created_by": "/bin/sh -c curl -fsSLo /tmp/i.sh https://get.example.com && sha256sum -c i.sum"}]}"#,
+        ],
+        fail: &[
+            r#"{"os": "linux", "history": [{"created_by": "/bin/sh -c curl -fsSL https://get.example.com | sh"}]}"#,
+            r#"{"os": "linux", "history": [{"created_by": "RUN wget -qO- https://x.example/install | bash -s"}]}"#,
+        ],
+    },
 };
 
 pub static REMOTE_ADD: RuleMeta = RuleMeta {
@@ -98,7 +121,12 @@ pub static REMOTE_ADD: RuleMeta = RuleMeta {
     rationale: "Remote ADD has no integrity check by default: the image contains whatever the URL served that day.",
     remediation: "Use `ADD --checksum=sha256:...` or download with a verified checksum in a RUN step.",
     frameworks: &[NIST_IMAGE],
-    fixtures: NO_FIXTURES,
+    fixtures: Fixtures {
+        pass: &[r#"{"os": "linux", "history": [{"created_by": "ADD file:0123abcd in /app"}]}"#],
+        fail: &[
+            r#"{"os": "linux", "history": [{"created_by": "ADD https://example.com/tool.tar.gz /opt/"}]}"#,
+        ],
+    },
 };
 
 pub static SETUID: RuleMeta = RuleMeta {
@@ -110,7 +138,10 @@ pub static SETUID: RuleMeta = RuleMeta {
     rationale: "Setuid binaries are the classic way from an unprivileged user to root; most containers need none (drop them, or run with allowPrivilegeEscalation: false).",
     remediation: "Remove the bit (`chmod u-s,g-s`) or the binary in the Dockerfile.",
     frameworks: &[NIST_IMAGE, FrameworkRef::new(Framework::MitreAttack, "T1548.001")],
-    fixtures: NO_FIXTURES,
+    fixtures: Fixtures {
+        pass: &["/usr/bin/tool 0755", "/usr/bin/tool 0644"],
+        fail: &["/usr/bin/passwd 4755", "/usr/bin/wall 2755"],
+    },
 };
 
 pub static WORLD_WRITABLE_PATH: RuleMeta = RuleMeta {
@@ -122,7 +153,14 @@ pub static WORLD_WRITABLE_PATH: RuleMeta = RuleMeta {
     rationale: "Any process in the container can replace a command another (possibly more privileged) process will run.",
     remediation: "Fix the mode in the Dockerfile (`chmod o-w`).",
     frameworks: &[NIST_IMAGE],
-    fixtures: NO_FIXTURES,
+    fixtures: Fixtures {
+        pass: &[
+            "/usr/local/bin/tool 0755",
+            "/tmp/cache 0777",
+            "/usr/local/bin/spool 1777",
+        ],
+        fail: &["/usr/local/bin/tool 0777", "/usr/bin/helper 0666"],
+    },
 };
 
 pub static RULES: &[&RuleMeta] = &[
@@ -361,6 +399,66 @@ mod tests {
         }
         for entry in SECRET_IN_ENV.fixtures.pass {
             assert!(!judge(entry), "{entry}");
+        }
+    }
+
+    /// An image from a fixture: image config JSON (`{...}`), or `PATH MODE` for one regular file
+    /// of the final filesystem with an octal mode.
+    fn fixture_report(fixture: &str) -> ImageReport {
+        let mut report = ImageReport {
+            target: "fixture".into(),
+            format: None,
+            manifest_digest: None,
+            config_digest: None,
+            repo_tags: Vec::new(),
+            os: None,
+            config: None,
+            layers: Vec::new(),
+            packages: Vec::new(),
+            warnings: Vec::new(),
+            filesystem: Filesystem::default(),
+        };
+        if fixture.starts_with('{') {
+            report.config = Some(crate::ImageConfig::parse(fixture.as_bytes(), "fixture").unwrap());
+        } else {
+            let (path, mode) = fixture.split_once(' ').unwrap();
+            report.filesystem.entries.insert(
+                path.to_string(),
+                crate::FsEntry {
+                    layer: 0,
+                    kind: EntryKind::File,
+                    mode: u32::from_str_radix(mode, 8).unwrap(),
+                    size: 1,
+                    link: None,
+                    uid: 0,
+                    gid: 0,
+                },
+            );
+        }
+        report
+    }
+
+    #[test]
+    fn every_rule_fires_on_its_fail_fixtures_and_not_on_its_pass_fixtures() {
+        for rule in RULES.iter().filter(|r| r.id != SECRET_IN_ENV.id) {
+            assert!(!rule.fixtures.fail.is_empty(), "{} has no fail fixture", rule.id);
+            assert!(!rule.fixtures.pass.is_empty(), "{} has no pass fixture", rule.id);
+            for fixture in rule.fixtures.fail {
+                let found = audit(&fixture_report(fixture));
+                assert!(
+                    found.iter().any(|f| f.rule_id == rule.id),
+                    "{}: {fixture}",
+                    rule.id
+                );
+            }
+            for fixture in rule.fixtures.pass {
+                let found = audit(&fixture_report(fixture));
+                assert!(
+                    !found.iter().any(|f| f.rule_id == rule.id),
+                    "{} fired on {fixture}",
+                    rule.id
+                );
+            }
         }
     }
 
