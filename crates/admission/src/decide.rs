@@ -130,7 +130,7 @@ impl Webhook {
             && request.sub_resource.is_none()
         {
             for image in images_of(request) {
-                if let Err(why) = gate.check(&image) {
+                if let Err(why) = gate.check(&image, request.dry_run) {
                     by_action
                         .entry(Action::Enforce.as_str())
                         .or_default()

@@ -87,7 +87,9 @@ impl ScanGate {
     }
 
     /// `Ok(())` when the image passes (or the gate does not apply to it); `Err(why)` otherwise.
-    pub fn check(&self, image: &str) -> Result<(), String> {
+    /// A `dry_run` request is judged the same way but leaves no trace: an on-demand scan's result
+    /// is not written to the cache (AdmissionReview dryRun promises no side effects).
+    pub fn check(&self, image: &str, dry_run: bool) -> Result<(), String> {
         let reference = Reference::parse(image).map_err(|e| e.to_string())?;
         let name = format!("{}/{}", reference.registry, reference.repository);
         if !self.images.is_empty() && !self.images.iter().any(|g| glob_match(g, &name)) {
@@ -104,7 +106,7 @@ impl ScanGate {
         };
         let summary = match palisade_image::cache::read(&self.cache_dir, &digest, self.max_age) {
             Some(s) => s,
-            None if self.on_demand => self.scan(&reference, &digest)?,
+            None if self.on_demand => self.scan(&reference, &digest, !dry_run)?,
             None => return Err(format!("{image} ({digest}) has not been scanned")),
         };
         match summary.worst_severity() {
@@ -123,6 +125,7 @@ impl ScanGate {
         &self,
         reference: &Reference,
         digest: &str,
+        keep: bool,
     ) -> Result<palisade_image::cache::ScanSummary, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let pinned = reference.with_digest(digest);
@@ -147,6 +150,9 @@ impl ScanGate {
             .map(String::as_str)
             .chain([top.as_str()])
             .collect();
+        if !keep {
+            return Ok(summary);
+        }
         if let Err(e) = palisade_image::cache::write(&self.cache_dir, &digests, &summary) {
             eprintln!(
                 "palisade admission: cannot write the scan cache {}: {e}",

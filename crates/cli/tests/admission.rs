@@ -652,6 +652,25 @@ async fn scan_gate_from_cache_and_on_demand() {
         db.display()
     );
     let w = start(&on_demand);
+    // A dryRun request is judged by an on-demand scan too, but leaves the cache untouched.
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s3-dry", "shop", pod(app.to_string()), true),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["response"]["allowed"],
+        false,
+        "{body}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&fresh).map(|d| d.count()).unwrap_or(0),
+        0,
+        "a dryRun request wrote the scan cache"
+    );
     let (_, body) = call(
         &w,
         "POST",
