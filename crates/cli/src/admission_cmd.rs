@@ -264,7 +264,7 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
 }
 
 /// Completes on SIGTERM (what Kubernetes sends) or Ctrl-C.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

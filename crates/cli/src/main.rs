@@ -12,6 +12,7 @@ mod progress;
 mod rules_cmd;
 mod sbom_cmd;
 mod scan_k8s;
+mod waf_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Command {
     /// Admission policies: run Gatekeeper test suites.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// The web application firewall: a reverse proxy running SecLang rules (OWASP CRS).
+    #[command(subcommand)]
+    Waf(waf_cmd::WafCommand),
 }
 
 #[derive(Subcommand)]
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Netpol(NetpolCommand::Summary(args)) => netpol_cmd::summary(args),
         Command::Db(cmd) => db_cmd::run(cmd),
         Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Waf(cmd) => waf_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),
