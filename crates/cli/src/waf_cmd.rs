@@ -89,7 +89,9 @@ fn serve(args: ServeArgs) -> Result<u8> {
             listener.local_addr()?,
             args.upstream
         );
-        proxy.serve(listener, crate::admission_cmd::shutdown_signal()).await?;
+        proxy
+            .serve(listener, crate::admission_cmd::shutdown_signal())
+            .await?;
         eprintln!("palisade waf: stopped");
         Ok::<_, anyhow::Error>(())
     })?;

@@ -69,7 +69,9 @@ const HOP_BY_HOP: &[&str] = &[
 
 impl Proxy {
     pub fn new(rules: Arc<Ruleset>, upstream: &str, log: ErrorLog) -> Result<Proxy, ProxyError> {
-        let uri: hyper::Uri = upstream.parse().map_err(|_| ProxyError::Upstream(upstream.into()))?;
+        let uri: hyper::Uri = upstream
+            .parse()
+            .map_err(|_| ProxyError::Upstream(upstream.into()))?;
         if uri.scheme_str() != Some("http") || uri.authority().is_none() {
             return Err(ProxyError::Upstream(upstream.into()));
         }
@@ -78,7 +80,10 @@ impl Proxy {
             .build_http();
         Ok(Proxy {
             rules,
-            upstream_scheme_authority: format!("http://{}", uri.authority().map(|a| a.as_str()).unwrap_or("")),
+            upstream_scheme_authority: format!(
+                "http://{}",
+                uri.authority().map(|a| a.as_str()).unwrap_or("")
+            ),
             client,
             log,
             max_response_bytes: 16 << 20,
@@ -119,16 +124,35 @@ impl Proxy {
         }
     }
 
-    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, local: SocketAddr) -> Response<Full<Bytes>> {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Response<Full<Bytes>> {
         let rules = self.rules.clone();
         let mut tx = rules.transaction();
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tx.set_unique_id(&format!("{:x}-{id:x}", std::process::id()));
-        tx.set_connection(&peer.ip().to_string(), peer.port(), &local.ip().to_string(), local.port());
+        tx.set_connection(
+            &peer.ip().to_string(),
+            peer.port(),
+            &local.ip().to_string(),
+            local.port(),
+        );
         let (parts, body) = req.into_parts();
-        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
         let version = version_text(parts.version);
-        tx.set_request_line(parts.method.as_str().as_bytes(), path.as_bytes(), version.as_bytes());
+        tx.set_request_line(
+            parts.method.as_str().as_bytes(),
+            path.as_bytes(),
+            version.as_bytes(),
+        );
         for (name, value) in &parts.headers {
             tx.add_request_header(name.as_str().as_bytes(), value.as_bytes());
         }
@@ -138,7 +162,8 @@ impl Proxy {
         {
             tx.add_request_header(b"Host", host.as_str().as_bytes());
         }
-        let verdict = |tx: &mut palisade_waf::Transaction<'_>, i: Option<Intervention>| i.map(|i| self.deny(tx, &i));
+        let verdict =
+            |tx: &mut palisade_waf::Transaction<'_>, i: Option<Intervention>| i.map(|i| self.deny(tx, &i));
         let early = tx.process_request_headers().cloned();
         if let Some(resp) = verdict(&mut tx, early) {
             return resp;
@@ -152,7 +177,10 @@ impl Proxy {
             };
             if let Some(chunk) = frame.data_ref() {
                 if tx.append_request_body(chunk).is_err() {
-                    return self.finish(&mut tx, plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
+                    return self.finish(
+                        &mut tx,
+                        plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+                    );
                 }
                 buffered.extend_from_slice(chunk);
                 if let Some(i) = tx.intervention().cloned() {
@@ -235,8 +263,10 @@ impl Proxy {
                 .unwrap_or_else(|_| plain(StatusCode::FORBIDDEN, "forbidden")),
             Disruptive::Drop => {
                 let mut r = plain(StatusCode::FORBIDDEN, "forbidden");
-                r.headers_mut()
-                    .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                r.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
                 r
             }
             _ => plain(
@@ -248,7 +278,11 @@ impl Proxy {
     }
 
     /// Runs the logging phase and writes one error-log line per matched rule.
-    fn finish(&self, tx: &mut palisade_waf::Transaction<'_>, response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    fn finish(
+        &self,
+        tx: &mut palisade_waf::Transaction<'_>,
+        response: Response<Full<Bytes>>,
+    ) -> Response<Full<Bytes>> {
         tx.process_logging();
         let matched = tx.matched_rules();
         if !matched.is_empty() {
