@@ -277,14 +277,15 @@ impl Proxy {
         self.finish(tx, response)
     }
 
-    /// Runs the logging phase and writes one error-log line per matched rule.
+    /// Runs the logging phase and writes one error-log line per matched rule (not for `nolog`
+    /// rules: they ran their actions, such as setting CRS's variables, but are not reported).
     fn finish(
         &self,
         tx: &mut palisade_waf::Transaction<'_>,
         response: Response<Full<Bytes>>,
     ) -> Response<Full<Bytes>> {
         tx.process_logging();
-        let matched = tx.matched_rules();
+        let matched: Vec<&palisade_waf::MatchedRule> = tx.matched_rules().iter().filter(|m| m.log).collect();
         if !matched.is_empty() {
             let uri = tx.request_uri();
             let mut lines = String::new();
