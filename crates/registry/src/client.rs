@@ -826,6 +826,27 @@ fn urlencode(s: &str) -> String {
     out
 }
 
+/// Reports the bytes written through it, for download progress.
+struct CountingWriter<'a, W> {
+    inner: W,
+    done: &'a mut u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<W: std::io::Write> std::io::Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        *self.done += n as u64;
+        (self.progress)(*self.done, self.total);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -886,26 +907,5 @@ mod tests {
         assert!(client.base("127.0.0.1:5000").starts_with("http://"));
         assert!(client.base("ghcr.io").starts_with("https://"));
         assert_eq!(urlencode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
-    }
-}
-
-/// Reports the bytes written through it, for download progress.
-struct CountingWriter<'a, W> {
-    inner: W,
-    done: &'a mut u64,
-    total: u64,
-    progress: &'a mut dyn FnMut(u64, u64),
-}
-
-impl<W: std::io::Write> std::io::Write for CountingWriter<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        *self.done += n as u64;
-        (self.progress)(*self.done, self.total);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
