@@ -347,6 +347,29 @@ fn html_entity_decode(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A `\xHH` or `\NNN` (up to three octal digits) escape at `input[i]` (the backslash), shared by
+/// jsDecode and escapeSeqDecode: pushes the byte and returns the index after the escape, or `None`
+/// when there is no such escape there.
+fn hex_or_octal_escape(input: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let n = *input.get(i + 1)?;
+    if (n == b'x' || n == b'X') && i + 3 < input.len() {
+        let byte = hex2(input[i + 2], input[i + 3])?;
+        out.push(byte);
+        return Some(i + 4);
+    }
+    if (b'0'..=b'7').contains(&n) {
+        let mut j = i + 1;
+        let mut v: u32 = 0;
+        while j < input.len() && j < i + 4 && (b'0'..=b'7').contains(&input[j]) {
+            v = v * 8 + u32::from(input[j] - b'0');
+            j += 1;
+        }
+        out.push((v & 0xff) as u8);
+        return Some(j);
+    }
+    None
+}
+
 fn js_decode(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
@@ -366,21 +389,8 @@ fn js_decode(input: &[u8]) -> Vec<u8> {
                 .fold(0u32, |a, &c| a * 16 + hexval(c).unwrap_or(0) as u32);
             out.push(unicode_to_byte(code));
             i += 6;
-        } else if (n == b'x' || n == b'X')
-            && i + 3 < input.len()
-            && hex2(input[i + 2], input[i + 3]).is_some()
-        {
-            out.push(hex2(input[i + 2], input[i + 3]).unwrap_or(0));
-            i += 4;
-        } else if (b'0'..=b'7').contains(&n) {
-            let mut j = i + 1;
-            let mut v: u32 = 0;
-            while j < input.len() && j < i + 4 && (b'0'..=b'7').contains(&input[j]) {
-                v = v * 8 + u32::from(input[j] - b'0');
-                j += 1;
-            }
-            out.push((v & 0xff) as u8);
-            i = j;
+        } else if let Some(next) = hex_or_octal_escape(input, i, &mut out) {
+            i = next;
         } else {
             out.push(match n {
                 b'a' => 7,
@@ -702,21 +712,8 @@ fn escape_seq_decode(input: &[u8]) -> Vec<u8> {
         if let Some(v) = simple {
             out.push(v);
             i += 2;
-        } else if (n == b'x' || n == b'X')
-            && i + 3 < input.len()
-            && hex2(input[i + 2], input[i + 3]).is_some()
-        {
-            out.push(hex2(input[i + 2], input[i + 3]).unwrap_or(0));
-            i += 4;
-        } else if (b'0'..=b'7').contains(&n) {
-            let mut j = i + 1;
-            let mut v: u32 = 0;
-            while j < input.len() && j < i + 4 && (b'0'..=b'7').contains(&input[j]) {
-                v = v * 8 + u32::from(input[j] - b'0');
-                j += 1;
-            }
-            out.push((v & 0xff) as u8);
-            i = j;
+        } else if let Some(next) = hex_or_octal_escape(input, i, &mut out) {
+            i = next;
         } else {
             out.push(b'\\');
             i += 1;
