@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// (for CRS: crs-setup.conf, then the rules directory). Repeatable.
     #[arg(long = "rules", value_name = "PATH", required = true)]
     pub rules: Vec<PathBuf>,
+    /// Largest request body the proxy buffers (413 above it), whatever the rules' own limits.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_body_bytes: usize,
     /// Write matched-rule lines (ModSecurity error-log format) to this file instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub error_log: Option<PathBuf>,
@@ -78,7 +81,9 @@ fn serve(args: ServeArgs) -> Result<u8> {
         )),
         None => palisade_proxy::ErrorLog::Stderr,
     };
-    let proxy = Arc::new(palisade_proxy::Proxy::new(rules, &args.upstream, log)?);
+    let mut proxy = palisade_proxy::Proxy::new(rules, &args.upstream, log)?;
+    proxy.max_request_bytes = args.max_body_bytes;
+    let proxy = Arc::new(proxy);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)

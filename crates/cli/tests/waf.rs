@@ -91,6 +91,10 @@ impl Drop for Waf {
 }
 
 fn start(dir: &Path, crs: &Path, engine: &str, upstream: &str) -> Waf {
+    start_with(dir, crs, engine, upstream, &[])
+}
+
+fn start_with(dir: &Path, crs: &Path, engine: &str, upstream: &str, extra: &[&str]) -> Waf {
     let conf = dir.join(format!("engine-{}.conf", engine.len()));
     std::fs::write(&conf, engine).unwrap();
     let log = dir.join(format!("error-{}.log", engine.len()));
@@ -105,6 +109,7 @@ fn start(dir: &Path, crs: &Path, engine: &str, upstream: &str) -> Waf {
         .arg(crs.join("rules"))
         .arg("--error-log")
         .arg(&log)
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -217,15 +222,26 @@ fn blocking_and_detection_only_with_crs() {
     drop(waf);
 
     // Detection only: the same attack reaches the backend, and is still logged.
-    let waf = start(
+    let waf = start_with(
         dir.path(),
         &crs,
         "SecRuleEngine DetectionOnly\nSecRequestBodyAccess On\n",
         &upstream,
+        &["--max-body-bytes", "1000"],
     );
     let (status, body) = get(&waf.addr, "/products?id=1%27%20OR%201%3D1--", "");
     assert_eq!(status, 200, "{body}");
     assert!(log_ids(&waf.log).iter().any(|i| i == "942100"));
+    // The engine only inspects up to its limit in this mode; the proxy still bounds what it buffers.
+    let big = "a=".to_string() + &"x".repeat(5000);
+    let (status, _) = send(
+        &waf.addr,
+        &format!(
+            "POST /upload HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: test-client/1.0\r\nAccept: */*\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+            big.len()
+        ),
+    );
+    assert_eq!(status, 413);
 }
 
 #[test]

@@ -53,6 +53,10 @@ pub struct Proxy {
     log: ErrorLog,
     /// Largest response body buffered for inspection.
     max_response_bytes: usize,
+    /// Largest request body buffered, whatever the engine does with it: in DetectionOnly mode or
+    /// with ProcessPartial the engine keeps only its own limit and lets the rest through, so the
+    /// proxy needs its own bound or a client could make it buffer without end.
+    pub max_request_bytes: usize,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -87,6 +91,7 @@ impl Proxy {
             client,
             log,
             max_response_bytes: 16 << 20,
+            max_request_bytes: 64 << 20,
             next_id: std::sync::atomic::AtomicU64::new(1),
         })
     }
@@ -176,6 +181,12 @@ impl Proxy {
                 return self.finish(&mut tx, plain(StatusCode::BAD_REQUEST, "bad request body"));
             };
             if let Some(chunk) = frame.data_ref() {
+                if buffered.len() + chunk.len() > self.max_request_bytes {
+                    return self.finish(
+                        &mut tx,
+                        plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+                    );
+                }
                 if tx.append_request_body(chunk).is_err() {
                     return self.finish(
                         &mut tx,
