@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Subcommand, Debug)]
 pub enum WafCommand {
@@ -27,6 +28,28 @@ pub struct ServeArgs {
     /// Largest request body the proxy buffers (413 above it), whatever the rules' own limits.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body_bytes: usize,
+    /// Seconds a client may take to send a request head (slowloris defence).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a keep-alive connection may sit idle between requests.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Slowest request body accepted, in bytes per second after the grace period (408 below it);
+    /// 0 turns the check off.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub min_body_rate: u64,
+    /// Seconds of a request body before the minimum rate applies.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub body_grace: u64,
+    /// Open client connections in total; more are closed at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Open connections per client address.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Requests handled at once; more get 503 with Retry-After (load shedding).
+    #[arg(long, default_value_t = 1024)]
+    pub max_in_flight: usize,
     /// Write matched-rule lines (ModSecurity error-log format) to this file instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub error_log: Option<PathBuf>,
@@ -81,9 +104,20 @@ fn serve(args: ServeArgs) -> Result<u8> {
         )),
         None => palisade_proxy::ErrorLog::Stderr,
     };
-    let mut proxy = palisade_proxy::Proxy::new(rules, &args.upstream, log)?;
-    proxy.max_request_bytes = args.max_body_bytes;
-    let proxy = Arc::new(proxy);
+    let limits = palisade_proxy::Limits {
+        max_request_body: args.max_body_bytes,
+        timeouts: palisade_proxy::conn::Timeouts {
+            header: Duration::from_secs(args.header_timeout.max(1)),
+            idle: Duration::from_secs(args.idle_timeout.max(1)),
+        },
+        min_body_rate: args.min_body_rate,
+        body_rate_grace: Duration::from_secs(args.body_grace),
+        max_connections: args.max_connections.max(1),
+        max_connections_per_ip: args.max_connections_per_ip.max(1),
+        max_in_flight: args.max_in_flight.max(1),
+        ..Default::default()
+    };
+    let proxy = Arc::new(palisade_proxy::Proxy::new(rules, &args.upstream, log, limits)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -97,16 +97,23 @@ fn start(dir: &Path, crs: &Path, engine: &str, upstream: &str) -> Waf {
 fn start_with(dir: &Path, crs: &Path, engine: &str, upstream: &str, extra: &[&str]) -> Waf {
     let conf = dir.join(format!("engine-{}.conf", engine.len()));
     std::fs::write(&conf, engine).unwrap();
-    let log = dir.join(format!("error-{}.log", engine.len()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+    let rules = [conf, crs.join("crs-setup.conf.example"), crs.join("rules")];
+    start_proxy(dir, &rules, upstream, extra)
+}
+
+/// Starts `palisade waf serve` with these rule paths in front of `upstream`.
+fn start_proxy(dir: &Path, rules: &[PathBuf], upstream: &str, extra: &[&str]) -> Waf {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = dir.join(format!("error-{n}.log"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
         .args(["waf", "serve", "--listen", "127.0.0.1:0", "--upstream"])
-        .arg(format!("http://{upstream}"))
-        .arg("--rules")
-        .arg(&conf)
-        .arg("--rules")
-        .arg(crs.join("crs-setup.conf.example"))
-        .arg("--rules")
-        .arg(crs.join("rules"))
+        .arg(format!("http://{upstream}"));
+    for r in rules {
+        command.arg("--rules").arg(r);
+    }
+    let mut child = command
         .arg("--error-log")
         .arg(&log)
         .args(extra)
@@ -273,4 +280,248 @@ fn broken_rules_and_a_bad_upstream_are_clear_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid upstream URL"));
+}
+
+/// A rule file with the engine on and no rules: the tests of the HTTP layer need no CRS.
+fn engine_only(dir: &Path) -> PathBuf {
+    let conf = dir.join("engine-only.conf");
+    std::fs::write(&conf, "SecRuleEngine On\nSecRequestBodyAccess On\n").unwrap();
+    conf
+}
+
+/// Every status line in a raw response stream, in order.
+fn statuses(raw: &str) -> Vec<u16> {
+    raw.match_indices("HTTP/1.1 ")
+        .filter_map(|(i, _)| raw[i + 9..].get(..3)?.parse().ok())
+        .collect()
+}
+
+fn send_raw(addr: &str, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[test]
+fn ambiguous_framing_is_refused_and_the_connection_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let waf = start_proxy(dir.path(), &[engine_only(dir.path())], &upstream, &[]);
+
+    // Keep-alive pipelining of clean requests still works.
+    let raw = send_raw(
+        &waf.addr,
+        b"GET /one HTTP/1.1\r\nHost: shop.example\r\n\r\nPOST /two HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    );
+    assert_eq!(statuses(&raw), vec![200, 200], "{raw}");
+    assert!(
+        raw.contains("backend saw /one") && raw.contains("backend saw /two"),
+        "{raw}"
+    );
+
+    let smuggle = |head: &str, rest: &str| -> String {
+        let request = format!("{head}\r\n{rest}GET /smuggled HTTP/1.1\r\nHost: shop.example\r\n\r\n");
+        send_raw(&waf.addr, request.as_bytes())
+    };
+    let cases: &[(&str, &str, u16)] = &[
+        // CL.TE and TE.CL: the classic desync, in both header orders.
+        (
+            "POST /a HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            "0\r\n\r\n",
+            400,
+        ),
+        (
+            "POST /a HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+            "0\r\n\r\n",
+            400,
+        ),
+        (
+            "POST /a HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 0\r\nContent-Length: 0\r\n",
+            "",
+            400,
+        ),
+        (
+            "POST /a HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 0, 0\r\n",
+            "",
+            400,
+        ),
+        (
+            "POST /a HTTP/1.1\r\nHost: shop.example\r\nContent-Length: -1\r\n",
+            "",
+            400,
+        ),
+        (
+            "POST /a HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: gzip, chunked\r\n",
+            "0\r\n\r\n",
+            501,
+        ),
+        (
+            "POST /a HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n",
+            "zz\r\n\r\n",
+            400,
+        ),
+        (
+            "POST /a HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n",
+            "3\r\nabcXX0\r\n\r\n",
+            400,
+        ),
+        ("GET /a HTTP/1.1\r\nHost: localhost%00\r\n", "", 400),
+        (
+            "GET /a HTTP/1.1\r\nHost: one.example\r\nHost: two.example\r\n",
+            "",
+            400,
+        ),
+        ("GET /a#fragment HTTP/1.1\r\nHost: shop.example\r\n", "", 400),
+    ];
+    for (head, rest, status) in cases {
+        let raw = smuggle(head, rest);
+        assert_eq!(statuses(&raw), vec![*status], "{head:?}: {raw}");
+        assert!(!raw.contains("/smuggled"), "{raw}");
+    }
+
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: shop.example\r\n");
+    for i in 0..150 {
+        many.push_str(&format!("X-Header-{i}: {i}\r\n"));
+    }
+    many.push_str("\r\n");
+    assert_eq!(statuses(&send_raw(&waf.addr, many.as_bytes())), vec![431]);
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 << 10)
+    );
+    assert_eq!(statuses(&send_raw(&waf.addr, huge.as_bytes())), vec![431]);
+
+    let log = std::fs::read_to_string(&waf.log).unwrap();
+    assert!(
+        log.contains("request refused (400): both Content-Length and Transfer-Encoding"),
+        "{log}"
+    );
+}
+
+/// Reads from `stream` until the peer closes it or `wait` passes: true when it was closed.
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn connect_from(ip: [u8; 4], addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_slow_connections_do_not_starve_normal_clients() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let waf = start_proxy(
+        dir.path(),
+        &[engine_only(dir.path())],
+        &upstream,
+        &["--header-timeout", "4", "--max-connections-per-ip", "300"],
+    );
+    let addr: std::net::SocketAddr = waf.addr.parse().unwrap();
+
+    // 1,000 slowloris connections from four loopback addresses, each with half a request head.
+    let mut slow = Vec::new();
+    for i in 0..1000u32 {
+        let mut s = connect_from([127, 0, 0, 2 + (i % 4) as u8], addr).await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: shop.example\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // Normal clients are served meanwhile.
+    for i in 0..20 {
+        let addr = waf.addr.clone();
+        let (status, body) = tokio::task::spawn_blocking(move || get(&addr, &format!("/normal/{i}"), ""))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    // One address gets at most its share of connections: the 301st is closed at once, the
+    // earlier ones stay open.
+    let mut capped = Vec::new();
+    for _ in 0..300 {
+        capped.push(connect_from([127, 0, 0, 6], addr).await);
+    }
+    let mut over = connect_from([127, 0, 0, 6], addr).await;
+    assert!(
+        closed_within(&mut over, Duration::from_secs(10)).await,
+        "connection over the cap closed"
+    );
+    assert!(
+        !closed_within(&mut capped[0], Duration::from_millis(300)).await,
+        "connections under the cap stay"
+    );
+    // Past the header timeout, every slow head is cut.
+    for s in &mut slow {
+        assert!(closed_within(s, Duration::from_secs(20)).await, "slow head cut");
+    }
+    let (status, _) = tokio::task::spawn_blocking(move || get(&waf.addr, "/after", ""))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_get_408_and_excess_requests_are_shed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let waf = start_proxy(
+        dir.path(),
+        &[engine_only(dir.path())],
+        &upstream,
+        &[
+            "--max-in-flight",
+            "1",
+            "--min-body-rate",
+            "1000",
+            "--body-grace",
+            "2",
+        ],
+    );
+    let addr: std::net::SocketAddr = waf.addr.parse().unwrap();
+
+    // A request whose body trickles holds the one slot in flight ...
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    trickle
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 100000\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... so the next one is shed with 503 and Retry-After.
+    let other = waf.addr.clone();
+    let raw = tokio::task::spawn_blocking(move || {
+        send_raw(
+            &other,
+            b"GET / HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses(&raw), vec![503], "{raw}");
+    assert!(raw.to_ascii_lowercase().contains("retry-after: 1"), "{raw}");
+    // The trickling body is cut with 408 once it falls under the minimum rate.
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), trickle.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(statuses(&text), vec![408], "{text}");
+    // With the slot free again, requests go through.
+    let (status, _) = tokio::task::spawn_blocking(move || get(&waf.addr, "/", ""))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
 }
