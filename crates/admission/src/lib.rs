@@ -12,7 +12,6 @@ pub mod review;
 pub mod role_guard;
 pub mod scan_gate;
 pub mod server;
-pub mod tls;
 
 pub use decide::Webhook;
 pub use server::{FailurePolicy, Server, ServerConfig};
@@ -26,10 +25,8 @@ pub enum AdmissionError {
         #[source]
         source: std::io::Error,
     },
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("certificate generation: {0}")]
-    CertGen(#[from] rcgen::Error),
+    #[error(transparent)]
+    Tls(#[from] palisade_tls::TlsError),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }

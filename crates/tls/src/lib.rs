@@ -1,8 +1,16 @@
 //! Serving certificates: from PEM files, reloaded when they change on disk (cert-manager and
 //! Secret volume updates rotate them under a running server), or generated at start as a private
-//! CA plus a serving certificate whose CA bundle the webhook configuration needs.
+//! CA plus a serving certificate whose CA bundle the webhook configuration needs. Shared by every
+//! TLS server of palisade (the admission webhook, the WAF proxy).
 
-use crate::AdmissionError;
+/// The one error of this crate: what went wrong, with the file or field concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("TLS: {0}")]
+    Config(String),
+    #[error("certificate generation: {0}")]
+    CertGen(#[from] rcgen::Error),
+}
 use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -21,7 +29,7 @@ pub struct SelfSigned {
 
 impl SelfSigned {
     /// Generates a CA and a serving certificate for `dns_names` (and any IP addresses among them).
-    pub fn generate(dns_names: &[String]) -> Result<SelfSigned, AdmissionError> {
+    pub fn generate(dns_names: &[String]) -> Result<SelfSigned, TlsError> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -57,20 +65,18 @@ impl SelfSigned {
 }
 
 /// Parses a PEM certificate chain and private key into a rustls certified key.
-pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, AdmissionError> {
+pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| AdmissionError::Tls(format!("certificate PEM: {e}")))?;
+        .map_err(|e| TlsError::Config(format!("certificate PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(AdmissionError::Tls(
-            "no certificate in the certificate file".into(),
-        ));
+        return Err(TlsError::Config("no certificate in the certificate file".into()));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| AdmissionError::Tls(format!("private key PEM: {e}")))?;
+        .map_err(|e| TlsError::Config(format!("private key PEM: {e}")))?;
     let provider = rustls::crypto::ring::default_provider();
     CertifiedKey::from_der(certs, key, &provider)
-        .map_err(|e| AdmissionError::Tls(format!("key does not fit: {e}")))
+        .map_err(|e| TlsError::Config(format!("key does not fit: {e}")))
 }
 
 /// Serves the certificate from two files and picks up new contents within a second of a change.
@@ -94,13 +100,13 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn load(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, AdmissionError> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| AdmissionError::Tls(format!("{}: {e}", p.display())));
+fn load(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| TlsError::Config(format!("{}: {e}", p.display())));
     certified_key(&read(cert_path)?, &read(key_path)?)
 }
 
 impl ReloadingResolver {
-    pub fn new(cert_path: PathBuf, key_path: PathBuf) -> Result<ReloadingResolver, AdmissionError> {
+    pub fn new(cert_path: PathBuf, key_path: PathBuf) -> Result<ReloadingResolver, TlsError> {
         let key = Arc::new(load(&cert_path, &key_path)?);
         let stamp = (modified(&cert_path), modified(&key_path));
         Ok(ReloadingResolver {
@@ -161,11 +167,11 @@ impl ResolvesServerCert for FixedResolver {
 }
 
 /// A rustls server configuration (HTTP/1.1 and HTTP/2 by ALPN) around a certificate resolver.
-pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<rustls::ServerConfig, AdmissionError> {
+pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<rustls::ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| AdmissionError::Tls(e.to_string()))?
+        .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
