@@ -15,44 +15,95 @@ pub enum WafCommand {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on (plain HTTP/1.1 and HTTP/2 cleartext).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// The application: http://host:port.
+    /// A configuration file (YAML) with routes, TLS, logs and limits; flags given as well override
+    /// its listen address and limits.
+    #[arg(long, value_name = "FILE", conflicts_with = "upstream")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
-    pub upstream: String,
+    pub listen: Option<String>,
+    /// The application, http://host:port (one route for every host and path).
+    #[arg(long, required_unless_present = "config")]
+    pub upstream: Option<String>,
     /// Rule files, or directories whose *.conf files are loaded in name order; in the order given
     /// (for CRS: crs-setup.conf, then the rules directory). Repeatable.
-    #[arg(long = "rules", value_name = "PATH", required = true)]
+    #[arg(long = "rules", value_name = "PATH", required_unless_present = "config")]
     pub rules: Vec<PathBuf>,
-    /// Largest request body the proxy buffers (413 above it), whatever the rules' own limits.
-    #[arg(long, default_value_t = 64 << 20)]
-    pub max_body_bytes: usize,
-    /// Seconds a client may take to send a request head (slowloris defence).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub header_timeout: u64,
-    /// Seconds a keep-alive connection may sit idle between requests.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub idle_timeout: u64,
-    /// Slowest request body accepted, in bytes per second after the grace period (408 below it);
-    /// 0 turns the check off.
-    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
-    pub min_body_rate: u64,
-    /// Seconds of a request body before the minimum rate applies.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub body_grace: u64,
-    /// Open client connections in total; more are closed at once.
-    #[arg(long, default_value_t = 10_000)]
-    pub max_connections: usize,
-    /// Open connections per client address.
-    #[arg(long, default_value_t = 256)]
-    pub max_connections_per_ip: usize,
-    /// Requests handled at once; more get 503 with Retry-After (load shedding).
-    #[arg(long, default_value_t = 1024)]
-    pub max_in_flight: usize,
+    /// Serve HTTPS with this certificate chain (PEM; reloaded when the file changes).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Address of the admin endpoints: /healthz, /readyz, /metrics (Prometheus).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<String>,
     /// Write matched-rule lines (ModSecurity error-log format) to this file instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub error_log: Option<PathBuf>,
+    /// Write a JSON audit log (one object per line) of requests that matched a rule or were not
+    /// simply forwarded.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Largest request body the proxy buffers (413 above it), whatever the rules' own limits
+    /// [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Seconds a client may take to send a request head (slowloris defence) [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a keep-alive connection may sit idle between requests [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+    /// Slowest request body accepted, in bytes per second after the grace period (408 below it);
+    /// 0 turns the check off [default: 1024].
+    #[arg(long, value_name = "BYTES")]
+    pub min_body_rate: Option<u64>,
+    /// Seconds of a request body before the minimum rate applies [default: 5].
+    #[arg(long, value_name = "SECONDS")]
+    pub body_grace: Option<u64>,
+    /// Open client connections in total; more are closed at once [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Open connections per client address [default: 256].
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Requests handled at once; more get 503 with Retry-After (load shedding) [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub max_in_flight: Option<usize>,
+}
+
+impl ServeArgs {
+    /// `base` with the limits given as flags applied.
+    fn limits(&self, base: palisade_proxy::Limits) -> palisade_proxy::Limits {
+        let mut l = base;
+        let secs = |s: u64| Duration::from_secs(s.max(1));
+        if let Some(v) = self.max_body_bytes {
+            l.max_request_body = v.max(1);
+        }
+        if let Some(v) = self.header_timeout {
+            l.timeouts.header = secs(v);
+        }
+        if let Some(v) = self.idle_timeout {
+            l.timeouts.idle = secs(v);
+        }
+        if let Some(v) = self.min_body_rate {
+            l.min_body_rate = v;
+        }
+        if let Some(v) = self.body_grace {
+            l.body_rate_grace = Duration::from_secs(v);
+        }
+        if let Some(v) = self.max_connections {
+            l.max_connections = v.max(1);
+        }
+        if let Some(v) = self.max_connections_per_ip {
+            l.max_connections_per_ip = v.max(1);
+        }
+        if let Some(v) = self.max_in_flight {
+            l.max_in_flight = v.max(1);
+        }
+        l
+    }
 }
 
 pub fn run(command: WafCommand) -> Result<u8> {
@@ -84,52 +135,128 @@ fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Loads each distinct rule list once (routes usually share the top-level one).
+struct RuleCache(Vec<(Vec<PathBuf>, Arc<palisade_waf::Ruleset>)>);
+
+impl RuleCache {
+    fn get(&mut self, paths: &[PathBuf]) -> Result<Arc<palisade_waf::Ruleset>> {
+        if let Some((_, r)) = self.0.iter().find(|(p, _)| p == paths) {
+            return Ok(r.clone());
+        }
+        let started = std::time::Instant::now();
+        let rules = if paths.is_empty() {
+            // A route with no rules: the engine still runs (it is what logs), but inspects nothing.
+            Arc::new(palisade_waf::Ruleset::parse("SecRuleEngine Off\n")?)
+        } else {
+            let files = rule_files(paths)?;
+            let rules = Arc::new(palisade_waf::fs::load_files(&files)?);
+            eprintln!(
+                "palisade waf: {} rules from {} files in {:.2} s",
+                rules.rule_count(),
+                files.len(),
+                started.elapsed().as_secs_f64()
+            );
+            rules
+        };
+        self.0.push((paths.to_vec(), rules.clone()));
+        Ok(rules)
+    }
+}
+
+fn log_sink(path: Option<&PathBuf>, what: &str) -> Result<Option<palisade_proxy::audit::LogSink>> {
+    path.map(|p| {
+        palisade_proxy::audit::LogSink::file(p)
+            .with_context(|| format!("cannot open the {what} {}", p.display()))
+    })
+    .transpose()
+}
+
 fn serve(args: ServeArgs) -> Result<u8> {
-    let files = rule_files(&args.rules)?;
-    let started = std::time::Instant::now();
-    let rules = Arc::new(palisade_waf::fs::load_files(&files)?);
-    eprintln!(
-        "palisade waf: {} rules from {} files in {:.2} s",
-        rules.rule_count(),
-        files.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let log = match &args.error_log {
-        Some(path) => palisade_proxy::ErrorLog::File(std::sync::Mutex::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("cannot open the error log {}", path.display()))?,
-        )),
-        None => palisade_proxy::ErrorLog::Stderr,
+    use palisade_proxy::config::{AuditChoice, ServeConfig};
+    let config = match &args.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(ServeConfig::parse(&text, path)?)
+        }
+        None => None,
     };
-    let limits = palisade_proxy::Limits {
-        max_request_body: args.max_body_bytes,
-        timeouts: palisade_proxy::conn::Timeouts {
-            header: Duration::from_secs(args.header_timeout.max(1)),
-            idle: Duration::from_secs(args.idle_timeout.max(1)),
-        },
-        min_body_rate: args.min_body_rate,
-        body_rate_grace: Duration::from_secs(args.body_grace),
-        max_connections: args.max_connections.max(1),
-        max_connections_per_ip: args.max_connections_per_ip.max(1),
-        max_in_flight: args.max_in_flight.max(1),
-        ..Default::default()
+    let mut cache = RuleCache(Vec::new());
+    let mut routes = Vec::new();
+    let limits;
+    let listen;
+    let (mut tls_files, mut admin) = (None, args.admin.clone());
+    let (mut error_log, mut audit_log, mut audit_all) =
+        (args.error_log.clone(), args.audit_log.clone(), false);
+    if let Some(config) = &config {
+        for r in &config.routes {
+            let rules = cache.get(r.rules.as_deref().unwrap_or(&config.rules))?;
+            routes.push(palisade_proxy::Route::new(
+                &r.name,
+                r.host.as_deref(),
+                &r.path_prefix,
+                &r.upstream,
+                rules,
+            )?);
+        }
+        limits = args.limits(config.limits(palisade_proxy::Limits::default()));
+        listen = args.listen.clone().or(config.listen.clone());
+        tls_files = config.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
+        admin = admin.or(config.admin.clone());
+        error_log = error_log.or(config.error_log.clone());
+        audit_log = audit_log.or(config.audit_log.clone());
+        audit_all = config.audit == AuditChoice::All;
+    } else {
+        let rules = cache.get(&args.rules)?;
+        let upstream = args.upstream.as_deref().unwrap_or_default();
+        routes.push(palisade_proxy::Route::new("default", None, "/", upstream, rules)?);
+        limits = args.limits(palisade_proxy::Limits::default());
+        listen = args.listen.clone();
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        tls_files = Some((cert.clone(), key.clone()));
+    }
+    let listen = listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+    let tls = match tls_files {
+        Some((cert, key)) => {
+            let resolver = Arc::new(palisade_tls::ReloadingResolver::new(cert, key)?);
+            Some(Arc::new(palisade_tls::server_config(resolver)?))
+        }
+        None => None,
     };
-    let proxy = Arc::new(palisade_proxy::Proxy::new(rules, &args.upstream, log, limits)?);
+    let logs = palisade_proxy::Logs {
+        error: log_sink(error_log.as_ref(), "error log")?.unwrap_or(palisade_proxy::audit::LogSink::Stderr),
+        audit: log_sink(audit_log.as_ref(), "audit log")?.map(|sink| {
+            let scope = if audit_all {
+                palisade_proxy::audit::AuditScope::All
+            } else {
+                palisade_proxy::audit::AuditScope::Relevant
+            };
+            (sink, scope)
+        }),
+    };
+    let route_names: Vec<String> = routes.iter().map(|r| r.name.clone()).collect();
+    let proxy = Arc::new(palisade_proxy::Proxy::new(routes, logs, limits)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+        let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        if let Some(admin) = &admin {
+            let admin_listener = tokio::net::TcpListener::bind(admin)
+                .await
+                .with_context(|| format!("cannot listen on {admin} (admin)"))?;
+            eprintln!("palisade waf: admin on http://{}", admin_listener.local_addr()?);
+            tokio::spawn(proxy.clone().serve_admin(admin_listener, std::future::pending()));
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
         eprintln!(
-            "palisade waf: listening on http://{} for {}",
+            "palisade waf: listening on {scheme}://{} for {}",
             listener.local_addr()?,
-            args.upstream
+            route_names.join(", ")
         );
         proxy
-            .serve(listener, crate::admission_cmd::shutdown_signal())
+            .serve(listener, tls, crate::admission_cmd::shutdown_signal())
             .await?;
         eprintln!("palisade waf: stopped");
         Ok::<_, anyhow::Error>(())

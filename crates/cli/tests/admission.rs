@@ -1,13 +1,13 @@
 //! End-to-end: the real `palisade admission serve` with a self-signed certificate, real
 //! AdmissionReview requests over HTTPS on loopback: allowed, denied, warned, mutated, malformed.
 
+mod common;
+
 use base64::Engine;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Webhook {
     child: Child,
@@ -78,30 +78,13 @@ fn start(config: &str) -> Webhook {
 
 /// One HTTP/1.1 request over TLS, verified against the webhook's CA; returns (status, body).
 async fn call(w: &Webhook, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&w.ca_pem) {
-        let cert: rustls_pki_types::CertificateDer<'static> = cert.unwrap();
-        roots.add(cert).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(&w.addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    tls.write_all(head.as_bytes()).await.unwrap();
-    let _ = tls.write_all(body).await;
-    let mut response = Vec::new();
-    let _ = tls.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).to_string();
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    let text = common::https_exchange(&w.addr, &w.ca_pem, &request).await;
     let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = text
         .split_once("\r\n\r\n")

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
 fn crs() -> Option<PathBuf> {
     let shared = std::env::var_os("PALISADE_SHARED")
         .map(PathBuf::from)
@@ -44,6 +46,7 @@ fn backend() -> String {
                     let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
                     let mut length = 0usize;
                     let mut xff = String::new();
+                    let mut forwarded = String::new();
                     loop {
                         let mut h = String::new();
                         if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -59,6 +62,9 @@ fn backend() -> String {
                         if let Some(v) = lower.strip_prefix("x-forwarded-for:") {
                             xff = v.trim().to_string();
                         }
+                        if let Some(v) = lower.strip_prefix("forwarded:") {
+                            forwarded = v.trim().to_string();
+                        }
                     }
                     let mut body = vec![0u8; length];
                     if reader.read_exact(&mut body).is_err() {
@@ -67,7 +73,7 @@ fn backend() -> String {
                     let text = format!("backend saw {path} from {xff}");
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Seen-Forwarded: {forwarded}\r\nContent-Length: {}\r\n\r\n{text}",
                         text.len()
                     );
                 }
@@ -80,6 +86,8 @@ fn backend() -> String {
 struct Waf {
     child: Child,
     addr: String,
+    /// The admin address, when the proxy was started with one.
+    admin: String,
     log: PathBuf,
 }
 
@@ -107,9 +115,10 @@ fn start_proxy(dir: &Path, rules: &[PathBuf], upstream: &str, extra: &[&str]) ->
     let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = dir.join(format!("error-{n}.log"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    command
-        .args(["waf", "serve", "--listen", "127.0.0.1:0", "--upstream"])
-        .arg(format!("http://{upstream}"));
+    command.args(["waf", "serve", "--listen", "127.0.0.1:0"]);
+    if !upstream.is_empty() {
+        command.arg("--upstream").arg(format!("http://{upstream}"));
+    }
     for r in rules {
         command.arg("--rules").arg(r);
     }
@@ -122,18 +131,31 @@ fn start_proxy(dir: &Path, rules: &[PathBuf], upstream: &str, extra: &[&str]) ->
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut addr = String::new();
+    let mut admin = String::new();
     for _ in 0..10 {
         let mut line = String::new();
         if err.read_line(&mut line).unwrap_or(0) == 0 {
             break;
         }
-        if let Some(rest) = line.trim().strip_prefix("palisade waf: listening on http://") {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("palisade waf: admin on http://") {
+            admin = rest.to_string();
+        }
+        if let Some(rest) = line
+            .strip_prefix("palisade waf: listening on http://")
+            .or_else(|| line.strip_prefix("palisade waf: listening on https://"))
+        {
             addr = rest.split_whitespace().next().unwrap().to_string();
             break;
         }
     }
     assert!(!addr.is_empty(), "the proxy did not start");
-    Waf { child, addr, log }
+    Waf {
+        child,
+        addr,
+        admin,
+        log,
+    }
 }
 
 /// Sends one raw HTTP/1.1 request and returns (status, body).
@@ -524,4 +546,112 @@ async fn slow_bodies_get_408_and_excess_requests_are_shed() {
         .await
         .unwrap();
     assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_file_routes_tls_admin_and_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shop, api) = (backend(), backend());
+    let certs = palisade_tls::SelfSigned::generate(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.path().join("tls.crt"), &certs.cert_pem).unwrap();
+    std::fs::write(dir.path().join("tls.key"), &certs.key_pem).unwrap();
+    std::fs::write(
+        dir.path().join("block-attack.conf"),
+        "SecRuleEngine On\nSecRule ARGS \"@contains attack\" \"id:1001,phase:1,deny,status:403,log,msg:'attack in %{MATCHED_VAR_NAME}'\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("waf.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tls: {{cert: tls.crt, key: tls.key}}\nadmin: 127.0.0.1:0\nrules: [block-attack.conf]\naudit_log: audit.jsonl\nlimits: {{header_timeout: 5s}}\nroutes:\n  - {{name: api, path_prefix: /api, upstream: 'http://{api}', rules: []}}\n  - {{name: internal, host: '*.internal.example', upstream: 'http://{api}'}}\n  - {{name: shop, upstream: 'http://{shop}'}}\n"
+        ),
+    )
+    .unwrap();
+    let waf = start_proxy(dir.path(), &[], "", &["--config", config.to_str().unwrap()]);
+    assert!(!waf.admin.is_empty(), "admin address printed");
+    let ca = certs.ca_pem.as_bytes();
+    let request = |target: &str, host: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: t/1\r\nConnection: close\r\n\r\n")
+            .into_bytes()
+    };
+
+    // HTTPS, the catch-all route, with X-Forwarded-For and Forwarded for the backend.
+    let raw = common::https_exchange(&waf.addr, ca, &request("/cart?id=1", "shop.example")).await;
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+    assert!(raw.contains("backend saw /cart?id=1 from 127.0.0.1"), "{raw}");
+    assert!(
+        raw.contains("x-seen-forwarded: for=127.0.0.1;proto=https;host=\"shop.example\""),
+        "{raw}"
+    );
+    // The shop route runs the rules; the /api route has none; a host wildcard picks its route.
+    let raw = common::https_exchange(&waf.addr, ca, &request("/cart?q=attack", "shop.example")).await;
+    assert_eq!(statuses(&raw), vec![403], "{raw}");
+    let raw = common::https_exchange(&waf.addr, ca, &request("/api/items?q=attack", "shop.example")).await;
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+    let raw = common::https_exchange(&waf.addr, ca, &request("/apix?q=attack", "shop.example")).await;
+    assert_eq!(statuses(&raw), vec![403], "/apix is not under /api: {raw}");
+    let raw = common::https_exchange(&waf.addr, ca, &request("/x?q=attack", "db.internal.example")).await;
+    assert_eq!(statuses(&raw), vec![403], "{raw}");
+
+    // Admin endpoints.
+    let admin = waf.admin.clone();
+    let (health, metrics) =
+        tokio::task::spawn_blocking(move || (get(&admin, "/healthz", ""), get(&admin, "/metrics", "")))
+            .await
+            .unwrap();
+    assert_eq!(health.0, 200);
+    assert!(
+        metrics
+            .1
+            .contains("palisade_waf_requests_total{route=\"shop\",outcome=\"blocked\"} 2"),
+        "{}",
+        metrics.1
+    );
+    assert!(
+        metrics
+            .1
+            .contains("palisade_waf_requests_total{route=\"api\",outcome=\"forwarded\"} 1"),
+        "{}",
+        metrics.1
+    );
+    assert!(
+        metrics
+            .1
+            .contains("palisade_waf_requests_total{route=\"internal\",outcome=\"blocked\"} 1"),
+        "{}",
+        metrics.1
+    );
+
+    // The audit log has one JSON object per relevant request: the three blocked ones.
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 3, "{audit}");
+    let first = &entries[0];
+    assert_eq!(first["outcome"], "blocked");
+    assert_eq!(first["status"], 403);
+    assert_eq!(first["route"], "shop");
+    assert_eq!(first["rules"][0]["id"], 1001);
+    assert_eq!(first["rules"][0]["msg"], "attack in ARGS:q");
+    assert_eq!(first["request"]["uri"], "/cart?q=attack");
+    assert_eq!(first["client"]["ip"], "127.0.0.1");
+}
+
+#[test]
+fn config_mistakes_stop_the_start_with_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("waf.yaml");
+    std::fs::write(
+        &config,
+        "routes:\n  - {name: a, upstream: 'http://127.0.0.1:9', path_prefx: /}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["waf", "serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("waf.yaml") && err.contains("path_prefx"), "{err}");
 }

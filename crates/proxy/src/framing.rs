@@ -375,7 +375,7 @@ fn trim(value: &[u8]) -> &[u8] {
 
 /// A Host value: a registered name, IPv4 or bracketed IPv6 literal, and an optional port. Percent
 /// signs, control characters, spaces, `@` and `/` are refused, as Apache does.
-fn valid_host(value: &[u8]) -> bool {
+pub fn valid_host(value: &[u8]) -> bool {
     let (host, port) = if value.first() == Some(&b'[') {
         let Some(close) = value.iter().position(|&b| b == b']') else {
             return false;

@@ -7,9 +7,13 @@
 //! smuggling shapes, head limits) and the connection adapter's timeouts; connections are capped in
 //! total and per client address, and requests in flight are capped with load shedding (503).
 
+pub mod audit;
+pub mod config;
 pub mod conn;
 pub mod framing;
+pub mod metrics;
 
+use audit::{AuditScope, LogSink, Outcome, Record, RuleHit};
 use conn::{ConnShared, ConnectionLimiter, GuardedIo, InFlight, SharedConn, Timeouts};
 use framing::{FramingGuard, FramingLimits, HeadVerdict};
 use http_body_util::{BodyExt, Full};
@@ -18,8 +22,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use metrics::Metrics;
 use palisade_waf::{Disruptive, Intervention, Ruleset};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,29 +34,80 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub enum ProxyError {
     #[error("invalid upstream URL {0:?}: expected http://host:port")]
     Upstream(String),
+    #[error("{file}: {message}")]
+    Config { file: String, message: String },
+    #[error("route {route}: {message}")]
+    Route { route: String, message: String },
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
 }
 
-/// Where matched-rule lines go.
-pub enum ErrorLog {
-    Stderr,
-    File(Mutex<std::fs::File>),
+/// Where a request goes: matched by host (exact, or `*.example.com` for any subdomain) and path
+/// prefix (on segment boundaries), with its own upstream and rule set.
+pub struct Route {
+    pub name: String,
+    host: Option<String>,
+    path_prefix: String,
+    upstream: String,
+    rules: Arc<Ruleset>,
 }
 
-impl ErrorLog {
-    fn write(&self, lines: &str) {
-        match self {
-            ErrorLog::Stderr => {
-                let _ = std::io::stderr().lock().write_all(lines.as_bytes());
-            }
-            ErrorLog::File(f) => {
-                let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = f.write_all(lines.as_bytes());
-                let _ = f.flush();
-            }
+impl Route {
+    pub fn new(
+        name: &str,
+        host: Option<&str>,
+        path_prefix: &str,
+        upstream: &str,
+        rules: Arc<Ruleset>,
+    ) -> Result<Route, ProxyError> {
+        let uri: hyper::Uri = upstream
+            .parse()
+            .map_err(|_| ProxyError::Upstream(upstream.into()))?;
+        let (Some("http"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(ProxyError::Upstream(upstream.into()));
+        };
+        if !path_prefix.starts_with('/') {
+            return Err(ProxyError::Route {
+                route: name.into(),
+                message: format!("path_prefix {path_prefix:?} must start with /"),
+            });
         }
+        Ok(Route {
+            name: name.into(),
+            host: host.map(|h| h.to_ascii_lowercase()),
+            path_prefix: path_prefix.trim_end_matches('/').to_string(),
+            upstream: format!("http://{authority}"),
+            rules,
+        })
     }
+
+    fn matches(&self, host: &str, path: &str) -> bool {
+        let host_ok = match &self.host {
+            None => true,
+            Some(pattern) => match pattern.strip_prefix("*.") {
+                Some(suffix) => {
+                    host.len() > suffix.len() + 1 && host.ends_with(suffix) && {
+                        host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                    }
+                }
+                None => host == pattern,
+            },
+        };
+        // "/api" covers "/api", "/api/..." and "/api?...", not "/apix".
+        host_ok
+            && path.starts_with(&self.path_prefix)
+            && matches!(
+                path.as_bytes().get(self.path_prefix.len()),
+                None | Some(b'/' | b'?')
+            )
+    }
+}
+
+/// Where the proxy writes what it saw.
+pub struct Logs {
+    /// ModSecurity-style lines, one per matched rule, and the HTTP layer's refusals.
+    pub error: LogSink,
+    pub audit: Option<(LogSink, AuditScope)>,
 }
 
 /// The bounds the proxy keeps whatever the rules say.
@@ -98,28 +153,17 @@ impl Default for Limits {
     }
 }
 
-/// Counters of what the proxy did, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub requests: AtomicU64,
-    pub blocked: AtomicU64,
-    pub refused_protocol: AtomicU64,
-    pub shed: AtomicU64,
-    pub connections_refused: AtomicU64,
-    pub body_timeouts: AtomicU64,
-    pub upstream_errors: AtomicU64,
-}
-
 /// What one proxy instance needs.
 pub struct Proxy {
-    rules: Arc<Ruleset>,
-    upstream_scheme_authority: String,
+    /// Most specific first: routes with a host before those without, longer prefixes first.
+    routes: Vec<Route>,
     client: Client<HttpConnector, Full<Bytes>>,
-    log: ErrorLog,
+    logs: Logs,
     limits: Limits,
     in_flight: Arc<tokio::sync::Semaphore>,
-    pub stats: Stats,
+    pub metrics: Metrics,
     next_id: AtomicU64,
+    ready: std::sync::atomic::AtomicBool,
 }
 
 /// Request headers that describe one hop and are not forwarded (RFC 9110 7.6.1).
@@ -133,52 +177,60 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+type Answer = Response<Full<Bytes>>;
+
 impl Proxy {
-    pub fn new(
-        rules: Arc<Ruleset>,
-        upstream: &str,
-        log: ErrorLog,
-        limits: Limits,
-    ) -> Result<Proxy, ProxyError> {
-        let uri: hyper::Uri = upstream
-            .parse()
-            .map_err(|_| ProxyError::Upstream(upstream.into()))?;
-        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-            return Err(ProxyError::Upstream(upstream.into()));
+    pub fn new(mut routes: Vec<Route>, logs: Logs, limits: Limits) -> Result<Proxy, ProxyError> {
+        if routes.is_empty() {
+            return Err(ProxyError::Route {
+                route: String::new(),
+                message: "no routes".into(),
+            });
         }
+        let mut names = std::collections::HashSet::new();
+        for r in &routes {
+            if !names.insert(r.name.clone()) {
+                return Err(ProxyError::Route {
+                    route: r.name.clone(),
+                    message: "two routes with this name".into(),
+                });
+            }
+        }
+        routes.sort_by_key(|r| (r.host.is_none(), std::cmp::Reverse(r.path_prefix.len())));
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(30))
             .build_http();
         Ok(Proxy {
-            rules,
-            upstream_scheme_authority: format!(
-                "http://{}",
-                uri.authority().map(|a| a.as_str()).unwrap_or("")
-            ),
+            routes,
             client,
-            log,
+            logs,
             limits,
             in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
-            stats: Stats::default(),
+            metrics: Metrics::new(),
             next_id: AtomicU64::new(1),
+            ready: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
-    /// Accepts connections on `listener` until `shutdown` resolves.
+    /// Accepts connections on `listener` (TLS when `tls` is given) until `shutdown` resolves, then
+    /// stops accepting and lets open connections finish their requests for up to 10 seconds.
     pub async fn serve(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ProxyError> {
         let local = listener.local_addr().map_err(|e| ProxyError::Io {
             what: "listener".into(),
             source: e,
         })?;
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let limiter = ConnectionLimiter::new(self.limits.max_connections, self.limits.max_connections_per_ip);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
+                _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
                     // Out of descriptors and the like: back off instead of spinning.
@@ -188,23 +240,61 @@ impl Proxy {
                     }
                 },
             };
-            let Ok(permit) = limiter.admit(peer.ip()) else {
-                self.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
-                drop(stream);
-                continue;
+            let permit = match limiter.admit(peer.ip()) {
+                Ok(p) => p,
+                Err(refusal) => {
+                    self.metrics.connection_refused(match refusal {
+                        conn::ConnectionRefusal::Total => "total",
+                        conn::ConnectionRefusal::PerAddress => "per_address",
+                    });
+                    drop(stream);
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
             let proxy = self.clone();
+            let watcher = graceful.watcher();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                proxy.serve_connection(stream, peer, local).await;
+                proxy.metrics.connections_open.inc();
+                match acceptor {
+                    None => {
+                        proxy
+                            .clone()
+                            .serve_connection(stream, peer, local, false, watcher)
+                            .await
+                    }
+                    Some(acceptor) => {
+                        let handshake =
+                            tokio::time::timeout(proxy.limits.timeouts.header, acceptor.accept(stream));
+                        if let Ok(Ok(tls)) = handshake.await {
+                            proxy
+                                .clone()
+                                .serve_connection(tls, peer, local, true, watcher)
+                                .await;
+                        } else {
+                            proxy.metrics.connection_refused("tls_handshake");
+                        }
+                    }
+                }
+                proxy.metrics.connections_open.dec();
                 drop(permit);
             });
         }
+        self.ready.store(false, Ordering::Relaxed);
+        let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+        Ok(())
     }
 
     /// Serves one client connection (plain TCP or the decrypted side of TLS) until it closes.
-    pub async fn serve_connection<S>(self: Arc<Self>, stream: S, peer: SocketAddr, local: SocketAddr)
-    where
+    async fn serve_connection<S>(
+        self: Arc<Self>,
+        stream: S,
+        peer: SocketAddr,
+        local: SocketAddr,
+        https: bool,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let shared: SharedConn = Arc::new(Mutex::new(ConnShared {
@@ -216,36 +306,140 @@ impl Proxy {
         let service = hyper::service::service_fn(move |req| {
             let proxy = proxy.clone();
             let shared = shared.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, local, shared).await) }
+            async move {
+                let client = ClientSide { peer, local, https };
+                Ok::<_, std::convert::Infallible>(proxy.handle(req, client, shared).await)
+            }
         });
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .max_buf_size(self.limits.framing.max_header_bytes.max(8192) + 8192)
             .max_headers(self.limits.framing.max_headers + 1);
-        let _ = builder.serve_connection(TokioIo::new(io), service).await;
+        builder
+            .http2()
+            .max_header_list_size(self.limits.framing.max_header_bytes as u32)
+            .max_concurrent_streams(100);
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        let _ = watcher.watch(connection.into_owned()).await;
     }
 
-    async fn handle(
+    /// The admin endpoints: `/healthz` (the process answers), `/readyz` (it accepts traffic; not
+    /// while shutting down) and `/metrics` (Prometheus text).
+    pub async fn serve_admin(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, _) = tokio::select! {
+                _ = &mut shutdown => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let proxy = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let proxy = proxy.clone();
+                    async move { Ok::<_, std::convert::Infallible>(proxy.admin(req.uri().path())) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    fn admin(&self, path: &str) -> Answer {
+        match path {
+            "/healthz" => plain(StatusCode::OK, "ok"),
+            "/readyz" if self.ready.load(Ordering::Relaxed) => plain(StatusCode::OK, "ready"),
+            "/readyz" => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+            "/metrics" => {
+                let mut r = Response::new(Full::new(Bytes::from(self.metrics.render())));
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                r
+            }
+            _ => plain(StatusCode::NOT_FOUND, "not found"),
+        }
+    }
+
+    /// One request, start to end: the exchange itself, then its metrics and audit record.
+    async fn handle(&self, req: Request<Incoming>, client: ClientSide, shared: SharedConn) -> Answer {
+        let started = std::time::Instant::now();
+        let _in_flight = InFlight::new(&shared);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let header = |name: hyper::header::HeaderName| {
+            req.headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default()
+        };
+        let mut record = Record {
+            unique_id: format!("{:x}-{id:x}", std::process::id()),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            client_ip: client.peer.ip().to_string(),
+            client_port: client.peer.port(),
+            method: req.method().to_string(),
+            uri: req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            host: request_host(&req),
+            user_agent: header(hyper::header::USER_AGENT),
+            route: None,
+            outcome: Outcome::Forwarded,
+            reason: None,
+            status: 0,
+            rules: Vec::new(),
+        };
+        let response = self.exchange(req, &client, &shared, &mut record).await;
+        record.status = response.status().as_u16();
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.request(
+            record.route.as_deref().unwrap_or(""),
+            record.outcome.label(),
+            seconds,
+        );
+        if let Some((sink, scope)) = &self.logs.audit
+            && (*scope == AuditScope::All || record.is_relevant())
+        {
+            sink.write(&record.to_json_line(seconds));
+        }
+        response
+    }
+
+    async fn exchange(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
-        local: SocketAddr,
-        shared: SharedConn,
-    ) -> Response<Full<Bytes>> {
-        let _in_flight = InFlight::new(&shared);
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        client: &ClientSide,
+        shared: &SharedConn,
+        record: &mut Record,
+    ) -> Answer {
         // The framing guard's word on this request's head (HTTP/1 only: HTTP/2 frames its own).
         let mut raw_target = None;
         if req.version() != hyper::Version::HTTP_2 {
-            match conn::lock(&shared).guard.take_verdict() {
+            let verdict = conn::lock(shared).guard.take_verdict();
+            match verdict {
                 Some(HeadVerdict::Accepted { target }) => raw_target = Some(target),
-                Some(HeadVerdict::Refused(r)) => return self.refuse_protocol(peer, r.status, r.reason),
-                None => return self.refuse_protocol(peer, 400, "request head not seen by the framing guard"),
+                Some(HeadVerdict::Refused(r)) => return self.refuse_protocol(record, r.status, r.reason),
+                None => {
+                    return self.refuse_protocol(record, 400, "request head not seen by the framing guard");
+                }
             }
         }
         let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
-            self.stats.shed.fetch_add(1, Ordering::Relaxed);
+            record.outcome(Outcome::Shed, "too many requests in flight");
             let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later");
             r.headers_mut().insert(
                 hyper::header::RETRY_AFTER,
@@ -253,15 +447,24 @@ impl Proxy {
             );
             return r;
         };
-        let rules = self.rules.clone();
-        let mut tx = rules.transaction();
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tx.set_unique_id(&format!("{:x}-{id:x}", std::process::id()));
+        let host_only = host_without_port(&record.host);
+        let Some(route) = self
+            .routes
+            .iter()
+            .find(|r| r.matches(&host_only, req.uri().path()))
+        else {
+            record.outcome(Outcome::NoRoute, "no route for this host and path");
+            return plain(StatusCode::NOT_FOUND, "no route");
+        };
+        record.route = Some(route.name.clone());
+
+        let mut tx = route.rules.transaction();
+        tx.set_unique_id(&record.unique_id);
         tx.set_connection(
-            &peer.ip().to_string(),
-            peer.port(),
-            &local.ip().to_string(),
-            local.port(),
+            &client.peer.ip().to_string(),
+            client.peer.port(),
+            &client.local.ip().to_string(),
+            client.local.port(),
         );
         let (parts, body) = req.into_parts();
         let path = parts
@@ -285,15 +488,128 @@ impl Proxy {
         {
             tx.add_request_header(b"Host", host.as_str().as_bytes());
         }
-        let verdict =
-            |tx: &mut palisade_waf::Transaction<'_>, i: Option<Intervention>| i.map(|i| self.deny(tx, &i));
-        let early = tx.process_request_headers().cloned();
-        if let Some(resp) = verdict(&mut tx, early) {
-            return resp;
+        if let Some(i) = tx.process_request_headers().cloned() {
+            return self.deny(&mut tx, &i, record);
         }
         // The request body, buffered for inspection; the engine enforces its own limits, the proxy
         // its size bound and the minimum rate.
-        let mut body = body;
+        let buffered = match self.read_request_body(body, &mut tx, shared, record).await {
+            Ok(b) => b,
+            Err(answer) => return answer,
+        };
+        if let Some(i) = tx.process_request_body().cloned() {
+            return self.deny(&mut tx, &i, record);
+        }
+
+        let mut upstream = Request::builder()
+            .method(parts.method.clone())
+            .uri(format!("{}{path}", route.upstream));
+        for (name, value) in &parts.headers {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                upstream = upstream.header(name, value);
+            }
+        }
+        let ip = client.peer.ip();
+        let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prior) => format!("{prior}, {ip}"),
+            None => ip.to_string(),
+        };
+        let proto = if client.https { "https" } else { "http" };
+        let node = match ip {
+            std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+        };
+        let mut forwarded = format!("for={node};proto={proto}");
+        if !record.host.is_empty() && framing::valid_host(record.host.as_bytes()) {
+            forwarded.push_str(&format!(";host=\"{}\"", record.host));
+        }
+        if let Some(prior) = parts.headers.get("forwarded").and_then(|v| v.to_str().ok()) {
+            forwarded = format!("{prior}, {forwarded}");
+        }
+        upstream = upstream
+            .header("x-forwarded-for", forwarded_for)
+            .header("x-forwarded-proto", proto)
+            .header("forwarded", forwarded);
+        let Ok(upstream) = upstream.body(Full::new(Bytes::from(buffered))) else {
+            return self.refuse(&mut tx, record, StatusCode::BAD_REQUEST, "bad request");
+        };
+        let response =
+            match tokio::time::timeout(self.limits.upstream_timeout, self.client.request(upstream)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => {
+                    record.outcome(Outcome::UpstreamError, "upstream unavailable");
+                    return self.finish(
+                        &mut tx,
+                        plain(StatusCode::BAD_GATEWAY, "upstream unavailable"),
+                        record,
+                    );
+                }
+                Err(_) => {
+                    record.outcome(Outcome::UpstreamError, "upstream timed out");
+                    return self.finish(
+                        &mut tx,
+                        plain(StatusCode::GATEWAY_TIMEOUT, "upstream timed out"),
+                        record,
+                    );
+                }
+            };
+        let (rparts, rbody) = response.into_parts();
+        tx.set_response_status(rparts.status.as_u16(), version_text(rparts.version).as_bytes());
+        for (name, value) in &rparts.headers {
+            tx.add_response_header(name.as_str().as_bytes(), value.as_bytes());
+        }
+        if let Some(i) = tx.process_response_headers().cloned() {
+            return self.deny(&mut tx, &i, record);
+        }
+        let mut rbody = rbody;
+        let mut out: Vec<u8> = Vec::new();
+        while let Some(frame) = rbody.frame().await {
+            let Ok(frame) = frame else {
+                record.outcome(Outcome::UpstreamError, "upstream body failed");
+                return self.finish(
+                    &mut tx,
+                    plain(StatusCode::BAD_GATEWAY, "upstream body failed"),
+                    record,
+                );
+            };
+            if let Some(chunk) = frame.data_ref() {
+                if out.len() + chunk.len() > self.limits.max_response_body {
+                    record.outcome(Outcome::UpstreamError, "upstream body over the proxy's limit");
+                    return self.finish(
+                        &mut tx,
+                        plain(StatusCode::BAD_GATEWAY, "upstream body too large"),
+                        record,
+                    );
+                }
+                // Past the engine's response limit the rest goes through uninspected.
+                let _ = tx.append_response_body(chunk);
+                out.extend_from_slice(chunk);
+            }
+        }
+        if let Some(i) = tx.process_response_body().cloned() {
+            return self.deny(&mut tx, &i, record);
+        }
+        let mut builder = Response::builder().status(rparts.status);
+        for (name, value) in &rparts.headers {
+            if !HOP_BY_HOP.contains(&name.as_str()) && name != hyper::header::CONTENT_LENGTH {
+                builder = builder.header(name, value);
+            }
+        }
+        let response = builder
+            .body(Full::new(Bytes::from(out)))
+            .unwrap_or_else(|_| plain(StatusCode::BAD_GATEWAY, "bad upstream response"));
+        self.finish(&mut tx, response, record)
+    }
+
+    /// Reads the request body into memory and the transaction, within the size bound and the
+    /// minimum rate; a WAF interruption or a refusal comes back as the answer to send.
+    async fn read_request_body(
+        &self,
+        mut body: Incoming,
+        tx: &mut palisade_waf::Transaction<'_>,
+        shared: &SharedConn,
+        record: &mut Record,
+    ) -> Result<Vec<u8>, Answer> {
         let mut buffered: Vec<u8> = Vec::new();
         let started = tokio::time::Instant::now();
         loop {
@@ -305,123 +621,46 @@ impl Proxy {
             };
             let frame = match tokio::time::timeout_at(started + allowance, body.frame()).await {
                 Err(_) => {
-                    self.stats.body_timeouts.fetch_add(1, Ordering::Relaxed);
-                    let r = closing(plain(StatusCode::REQUEST_TIMEOUT, "request body too slow"));
-                    return self.finish(&mut tx, r);
+                    return Err(self.refuse(tx, record, StatusCode::REQUEST_TIMEOUT, "request body too slow"));
                 }
                 Ok(None) => break,
                 Ok(Some(frame)) => frame,
             };
             let Ok(frame) = frame else {
-                return self.finish(
-                    &mut tx,
-                    closing(plain(StatusCode::BAD_REQUEST, "bad request body")),
-                );
+                return Err(self.refuse(tx, record, StatusCode::BAD_REQUEST, "bad request body"));
             };
             if let Some(chunk) = frame.data_ref() {
-                if buffered.len() + chunk.len() > self.limits.max_request_body {
-                    return self.finish(
-                        &mut tx,
-                        closing(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")),
-                    );
-                }
-                if tx.append_request_body(chunk).is_err() {
-                    return self.finish(
-                        &mut tx,
-                        closing(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")),
-                    );
+                if buffered.len() + chunk.len() > self.limits.max_request_body
+                    || tx.append_request_body(chunk).is_err()
+                {
+                    return Err(self.refuse(
+                        tx,
+                        record,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "request body too large",
+                    ));
                 }
                 buffered.extend_from_slice(chunk);
                 if let Some(i) = tx.intervention().cloned() {
-                    return self.deny(&mut tx, &i);
+                    return Err(self.deny(tx, &i, record));
                 }
             }
         }
-        if let Some(r) = conn::lock(&shared).guard.body_refusal() {
-            self.stats.refused_protocol.fetch_add(1, Ordering::Relaxed);
+        let body_refusal = conn::lock(shared).guard.body_refusal();
+        if let Some(r) = body_refusal {
             let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
-            return self.finish(&mut tx, closing(plain(status, r.reason)));
+            return Err(self.refuse(tx, record, status, r.reason));
         }
-        let after_body = tx.process_request_body().cloned();
-        if let Some(resp) = verdict(&mut tx, after_body) {
-            return resp;
-        }
-
-        let mut upstream = Request::builder()
-            .method(parts.method.clone())
-            .uri(format!("{}{path}", self.upstream_scheme_authority));
-        for (name, value) in &parts.headers {
-            if !HOP_BY_HOP.contains(&name.as_str()) {
-                upstream = upstream.header(name, value);
-            }
-        }
-        let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) => format!("{prior}, {}", peer.ip()),
-            None => peer.ip().to_string(),
-        };
-        upstream = upstream.header("x-forwarded-for", forwarded_for);
-        let Ok(upstream) = upstream.body(Full::new(Bytes::from(buffered))) else {
-            return self.finish(&mut tx, plain(StatusCode::BAD_REQUEST, "bad request"));
-        };
-        let response =
-            match tokio::time::timeout(self.limits.upstream_timeout, self.client.request(upstream)).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(_)) => {
-                    self.stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
-                    return self.finish(&mut tx, plain(StatusCode::BAD_GATEWAY, "upstream unavailable"));
-                }
-                Err(_) => {
-                    self.stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
-                    return self.finish(&mut tx, plain(StatusCode::GATEWAY_TIMEOUT, "upstream timed out"));
-                }
-            };
-        let (rparts, rbody) = response.into_parts();
-        tx.set_response_status(rparts.status.as_u16(), version_text(rparts.version).as_bytes());
-        for (name, value) in &rparts.headers {
-            tx.add_response_header(name.as_str().as_bytes(), value.as_bytes());
-        }
-        let resp_headers = tx.process_response_headers().cloned();
-        if let Some(resp) = verdict(&mut tx, resp_headers) {
-            return resp;
-        }
-        let mut rbody = rbody;
-        let mut out: Vec<u8> = Vec::new();
-        while let Some(frame) = rbody.frame().await {
-            let Ok(frame) = frame else {
-                return self.finish(&mut tx, plain(StatusCode::BAD_GATEWAY, "upstream body failed"));
-            };
-            if let Some(chunk) = frame.data_ref() {
-                if out.len() + chunk.len() > self.limits.max_response_body {
-                    return self.finish(&mut tx, plain(StatusCode::BAD_GATEWAY, "upstream body too large"));
-                }
-                // Past the engine's response limit the rest goes through uninspected.
-                let _ = tx.append_response_body(chunk);
-                out.extend_from_slice(chunk);
-            }
-        }
-        let resp_body = tx.process_response_body().cloned();
-        if let Some(resp) = verdict(&mut tx, resp_body) {
-            return resp;
-        }
-        let mut builder = Response::builder().status(rparts.status);
-        for (name, value) in &rparts.headers {
-            if !HOP_BY_HOP.contains(&name.as_str()) && name != hyper::header::CONTENT_LENGTH {
-                builder = builder.header(name, value);
-            }
-        }
-        let response = builder
-            .body(Full::new(Bytes::from(out)))
-            .unwrap_or_else(|_| plain(StatusCode::BAD_GATEWAY, "bad upstream response"));
-        self.finish(&mut tx, response)
+        Ok(buffered)
     }
 
     /// The answer to a request the framing guard refused: the connection closes after it, since
     /// where the next request starts is exactly what is in doubt.
-    fn refuse_protocol(&self, peer: SocketAddr, status: u16, reason: &str) -> Response<Full<Bytes>> {
-        self.stats.refused_protocol.fetch_add(1, Ordering::Relaxed);
-        self.log.write(&format!(
-            "[client {}] palisade: request refused ({status}): {reason}\n",
-            peer.ip()
+    fn refuse_protocol(&self, record: &mut Record, status: u16, reason: &str) -> Answer {
+        record.outcome(Outcome::Refused, reason);
+        self.logs.error.write(&format!(
+            "[client {}] palisade: request refused ({status}): {reason} [unique_id \"{}\"]\n",
+            record.client_ip, record.unique_id
         ));
         closing(plain(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
@@ -429,9 +668,22 @@ impl Proxy {
         ))
     }
 
+    /// A refusal by the HTTP layer once the transaction runs (body limits, rate, framing): logged
+    /// with the transaction, and the connection closed.
+    fn refuse(
+        &self,
+        tx: &mut palisade_waf::Transaction<'_>,
+        record: &mut Record,
+        status: StatusCode,
+        reason: &str,
+    ) -> Answer {
+        record.outcome(Outcome::Refused, reason);
+        self.finish(tx, closing(plain(status, reason)), record)
+    }
+
     /// The answer to a disruptive verdict.
-    fn deny(&self, tx: &mut palisade_waf::Transaction<'_>, i: &Intervention) -> Response<Full<Bytes>> {
-        self.stats.blocked.fetch_add(1, Ordering::Relaxed);
+    fn deny(&self, tx: &mut palisade_waf::Transaction<'_>, i: &Intervention, record: &mut Record) -> Answer {
+        record.outcome = Outcome::Blocked;
         let response = match i.disruption {
             Disruptive::Redirect => Response::builder()
                 .status(StatusCode::FOUND)
@@ -444,7 +696,7 @@ impl Proxy {
                 "request blocked by the web application firewall",
             ),
         };
-        self.finish(tx, response)
+        self.finish(tx, response, record)
     }
 
     /// Runs the logging phase and writes one error-log line per matched rule (not for `nolog`
@@ -452,8 +704,9 @@ impl Proxy {
     fn finish(
         &self,
         tx: &mut palisade_waf::Transaction<'_>,
-        response: Response<Full<Bytes>>,
-    ) -> Response<Full<Bytes>> {
+        response: Answer,
+        record: &mut Record,
+    ) -> Answer {
         tx.process_logging();
         let matched: Vec<&palisade_waf::MatchedRule> = tx.matched_rules().iter().filter(|m| m.log).collect();
         if !matched.is_empty() {
@@ -468,11 +721,49 @@ impl Proxy {
                     tx.unique_id(),
                 ));
                 lines.push('\n');
+                if record.outcome == Outcome::Blocked && record.reason.is_none() && m.interrupted.is_some() {
+                    record.reason = Some(m.msg.clone());
+                }
+                record.rules.push(RuleHit {
+                    id: m.id,
+                    msg: m.msg.clone(),
+                    data: m.data.clone(),
+                    severity: m.severity,
+                    tags: m.tags.clone(),
+                });
+                self.metrics.rules_matched.inc();
             }
-            self.log.write(&lines);
+            self.logs.error.write(&lines);
         }
         response
     }
+}
+
+/// The client side of one connection.
+#[derive(Clone, Copy)]
+struct ClientSide {
+    peer: SocketAddr,
+    local: SocketAddr,
+    https: bool,
+}
+
+/// The Host the client asked for: the Host header, or the authority of an HTTP/2 or absolute-form
+/// request.
+fn request_host<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()))
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+fn host_without_port(host: &str) -> String {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("").to_string();
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h).to_string()
 }
 
 fn version_text(v: hyper::Version) -> &'static str {
