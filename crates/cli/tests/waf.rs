@@ -655,3 +655,90 @@ fn config_mistakes_stop_the_start_with_the_file_and_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("waf.yaml") && err.contains("path_prefx"), "{err}");
 }
+
+/// Sends one GET with extra header lines and returns the raw response.
+fn get_raw(addr: &str, target: &str, extra: &str) -> String {
+    send_raw(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: t/1\r\n{extra}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+fn header_value(raw: &str, name: &str) -> Option<String> {
+    let head = raw.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+#[test]
+fn rate_limits_by_api_key_answer_429_with_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let config = dir.path().join("waf.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "rules: [{}]\naudit_log: audit.jsonl\nroutes:\n  - name: api\n    upstream: 'http://{upstream}'\n    rate_limits:\n      - {{name: per-key, key: 'header:X-Api-Key', rate: 3/m}}\n      - {{name: per-ip, key: ip, rate: 1000/s}}\n",
+            engine_only(dir.path()).display()
+        ),
+    )
+    .unwrap();
+    let waf = start_proxy(dir.path(), &[], "", &["--config", config.to_str().unwrap()]);
+    for remaining in ["2", "1", "0"] {
+        let raw = get_raw(&waf.addr, "/items", "X-Api-Key: alice\r\n");
+        assert_eq!(statuses(&raw), vec![200], "{raw}");
+        assert_eq!(
+            header_value(&raw, "ratelimit-remaining").as_deref(),
+            Some(remaining),
+            "{raw}"
+        );
+        assert_eq!(header_value(&raw, "ratelimit-limit").as_deref(), Some("3"));
+    }
+    let raw = get_raw(&waf.addr, "/items", "X-Api-Key: alice\r\n");
+    assert_eq!(statuses(&raw), vec![429], "{raw}");
+    let retry: u64 = header_value(&raw, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "{raw}");
+    assert_eq!(
+        header_value(&raw, "ratelimit-policy").as_deref(),
+        Some("3;w=60;burst=3;name=\"per-key\"")
+    );
+    // Another key has its own budget; without a key, the client address is the key.
+    assert_eq!(
+        statuses(&get_raw(&waf.addr, "/items", "X-Api-Key: bob\r\n")),
+        vec![200]
+    );
+    for _ in 0..3 {
+        assert_eq!(statuses(&get_raw(&waf.addr, "/items", "")), vec![200]);
+    }
+    assert_eq!(statuses(&get_raw(&waf.addr, "/items", "")), vec![429]);
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let limited: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["outcome"] == "rate_limited")
+        .collect();
+    assert_eq!(limited.len(), 2, "{audit}");
+    assert_eq!(limited[0]["reason"], "rate limit per-key");
+    assert_eq!(limited[0]["status"], 429);
+
+    // A bad rate is a start error naming the route and the limit.
+    std::fs::write(
+        &config,
+        format!("routes:\n  - name: api\n    upstream: 'http://{upstream}'\n    rules: []\n    rate_limits: [{{name: fast, key: ip, rate: lots}}]\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["waf", "serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("route api") && err.contains("rate limit fast"),
+        "{err}"
+    );
+}

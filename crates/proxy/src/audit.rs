@@ -104,6 +104,8 @@ pub struct Record {
     pub reason: Option<String>,
     pub status: u16,
     pub rules: Vec<RuleHit>,
+    /// The rate limit whose headers the answer carries.
+    pub rate: Option<crate::limiter::Tightest>,
 }
 
 impl Record {
@@ -180,6 +182,7 @@ mod tests {
                 severity: Some(2),
                 tags: vec!["attack-sqli".into()],
             }],
+            rate: None,
         };
         assert!(r.is_relevant());
         r.outcome(Outcome::Blocked, "Inbound Anomaly Score Exceeded");

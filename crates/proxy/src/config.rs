@@ -65,6 +65,49 @@ pub struct RouteConfig {
     pub upstream: String,
     /// This route's own rule set instead of the top-level one; `[]` inspects nothing.
     pub rules: Option<Vec<PathBuf>>,
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimitConfig>,
+}
+
+/// `{name: per-client, key: ip, rate: 100/s, burst: 200}`; keys: `ip`, `route`, `header:NAME`,
+/// `jwt:CLAIM`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub name: String,
+    pub key: String,
+    pub rate: String,
+    pub burst: Option<u32>,
+}
+
+impl RouteConfig {
+    /// The route's rate limits, checked.
+    pub fn rate_limits(&self) -> Result<Vec<crate::limiter::RateLimit>, ProxyError> {
+        let error = |message: String| ProxyError::Route {
+            route: self.name.clone(),
+            message,
+        };
+        let mut out = Vec::new();
+        for l in &self.rate_limits {
+            let key = crate::limiter::RateKey::parse(&l.key)
+                .map_err(|m| error(format!("rate limit {}: {m}", l.name)))?;
+            let quota = palisade_waf::ratelimit::Quota::parse(&l.rate, l.burst).ok_or_else(|| {
+                error(format!(
+                    "rate limit {}: rate {:?} (expected COUNT/PERIOD such as 100/s, 600/m, 10/30s)",
+                    l.name, l.rate
+                ))
+            })?;
+            if out.iter().any(|o: &crate::limiter::RateLimit| o.name == l.name) {
+                return Err(error(format!("two rate limits named {}", l.name)));
+            }
+            out.push(crate::limiter::RateLimit {
+                name: l.name.clone(),
+                key,
+                quota,
+            });
+        }
+        Ok(out)
+    }
 }
 
 fn root() -> String {

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod config;
 pub mod conn;
 pub mod framing;
+pub mod limiter;
 pub mod metrics;
 
 use audit::{AuditScope, LogSink, Outcome, Record, RuleHit};
@@ -50,6 +51,7 @@ pub struct Route {
     path_prefix: String,
     upstream: String,
     rules: Arc<Ruleset>,
+    rate_limits: Vec<limiter::RateLimit>,
 }
 
 impl Route {
@@ -78,7 +80,14 @@ impl Route {
             path_prefix: path_prefix.trim_end_matches('/').to_string(),
             upstream: format!("http://{authority}"),
             rules,
+            rate_limits: Vec::new(),
         })
+    }
+
+    /// Rate limits checked, all of them, on every request of this route.
+    pub fn with_rate_limits(mut self, limits: Vec<limiter::RateLimit>) -> Route {
+        self.rate_limits = limits;
+        self
     }
 
     fn matches(&self, host: &str, path: &str) -> bool {
@@ -162,6 +171,7 @@ pub struct Proxy {
     limits: Limits,
     in_flight: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
+    limiter: limiter::Limiter,
     next_id: AtomicU64,
     ready: std::sync::atomic::AtomicBool,
 }
@@ -207,6 +217,8 @@ impl Proxy {
             limits,
             in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
             metrics: Metrics::new(),
+            // A million keys: about 100 MB at worst, and the store evicts beyond it.
+            limiter: limiter::Limiter::new(Arc::new(palisade_waf::ratelimit::MemoryStore::new(1 << 20))),
             next_id: AtomicU64::new(1),
             ready: std::sync::atomic::AtomicBool::new(true),
         })
@@ -402,8 +414,12 @@ impl Proxy {
             reason: None,
             status: 0,
             rules: Vec::new(),
+            rate: None,
         };
-        let response = self.exchange(req, &client, &shared, &mut record).await;
+        let mut response = self.exchange(req, &client, &shared, &mut record).await;
+        if let Some(t) = &record.rate {
+            limiter::add_headers(response.headers_mut(), t);
+        }
         record.status = response.status().as_u16();
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.request(
@@ -457,6 +473,21 @@ impl Proxy {
             return plain(StatusCode::NOT_FOUND, "no route");
         };
         record.route = Some(route.name.clone());
+        if !route.rate_limits.is_empty() {
+            let ctx = limiter::KeyContext {
+                client_ip: client.peer.ip(),
+                headers: req.headers(),
+                claims: None,
+                operation: &route.name,
+            };
+            record.rate = self.limiter.check(&route.name, &route.rate_limits, &ctx);
+            if let Some(t) = &record.rate
+                && !t.decision.allowed
+            {
+                record.outcome(Outcome::RateLimited, format!("rate limit {}", t.name));
+                return plain(StatusCode::TOO_MANY_REQUESTS, "too many requests");
+            }
+        }
 
         let mut tx = route.rules.transaction();
         tx.set_unique_id(&record.unique_id);
@@ -621,7 +652,12 @@ impl Proxy {
             };
             let frame = match tokio::time::timeout_at(started + allowance, body.frame()).await {
                 Err(_) => {
-                    return Err(self.refuse(tx, record, StatusCode::REQUEST_TIMEOUT, "request body too slow"));
+                    return Err(self.refuse(
+                        tx,
+                        record,
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request body too slow",
+                    ));
                 }
                 Ok(None) => break,
                 Ok(Some(frame)) => frame,

@@ -40,6 +40,7 @@ pub mod fs;
 mod log;
 mod operator;
 mod parser;
+pub mod ratelimit;
 mod rule;
 mod transaction;
 mod transform;
