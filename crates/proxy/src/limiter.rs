@@ -216,10 +216,13 @@ mod tests {
         assert_eq!(out["ratelimit-remaining"], "0");
         assert_eq!(out["ratelimit-policy"], "2;w=60;burst=2;name=\"per-key\"");
         // Another API key has its own bucket.
-        headers.insert("x-api-key", HeaderValue::from_static("k2"));
+        let mut other = HeaderMap::new();
+        other.insert("x-api-key", HeaderValue::from_static("k2"));
         let ctx = KeyContext {
-            headers: &headers,
-            ..ctx
+            client_ip: "10.0.0.1".parse().unwrap(),
+            headers: &other,
+            claims: None,
+            operation: "shop",
         };
         assert!(limiter.check("shop", &limits, &ctx).unwrap().decision.allowed);
     }
