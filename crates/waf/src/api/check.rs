@@ -512,3 +512,353 @@ fn match_mixed<'r>(pieces: &'r [Piece], s: &str, values: &mut Vec<(&'r str, Stri
     }
     rest.is_empty().then_some(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ApiModel, ApiOptions, ApiRequest, ApiVerdict};
+
+    const PETS_31: &[u8] = include_bytes!("../../tests/fixtures/api/petstore-3.1.yaml");
+    const PETS_30: &[u8] = include_bytes!("../../tests/fixtures/api/petstore-3.0.json");
+
+    fn pets() -> ApiModel {
+        ApiModel::from_document(PETS_31, "petstore-3.1.yaml").unwrap()
+    }
+
+    /// (status, locations) of a refusal, or (200, []) when allowed.
+    fn outcome(model: &ApiModel, req: &ApiRequest<'_>) -> (u16, Vec<String>) {
+        match model.check(req) {
+            ApiVerdict::Allowed(_) => (200, Vec::new()),
+            ApiVerdict::Refused(r) => (r.status, r.violations.into_iter().map(|v| v.location).collect()),
+        }
+    }
+
+    fn get(model: &ApiModel, path: &str) -> (u16, Vec<String>) {
+        outcome(model, &ApiRequest::new("GET", path))
+    }
+
+    fn json_post<'a>(path: &'a str, body: &'a str) -> ApiRequest<'a> {
+        ApiRequest {
+            content_type: Some("application/json; charset=utf-8"),
+            body: body.as_bytes(),
+            ..ApiRequest::new("POST", path)
+        }
+    }
+
+    #[test]
+    fn routes_base_paths_and_specificity() {
+        let m = pets();
+        let ApiVerdict::Allowed(a) = m.check(&ApiRequest::new("GET", "/api/v1/pets/mine")) else {
+            panic!("literal route refused");
+        };
+        assert_eq!(a.operation.route_template(), "/pets/mine");
+        assert_eq!(a.operation.operation_id(), Some("myPets"));
+        let ApiVerdict::Allowed(a) = m.check(&ApiRequest::new("GET", "/api/v2/pets/12")) else {
+            panic!("templated route refused");
+        };
+        assert_eq!(a.operation.route_template(), "/pets/{petId}");
+        assert!(a.operation.jwt_required());
+        assert_eq!(a.operation.security_schemes(), ["bearerAuth"]);
+        // deletePet also accepts an API key: a JWT is not strictly required.
+        let v = m.check(&ApiRequest::new("DELETE", "/api/v1/pets/12"));
+        assert!(v.is_allowed());
+        assert_eq!(v.operation().map(|o| o.jwt_required()), Some(false));
+        // Anonymous (security: []) operations.
+        let v = m.check(&ApiRequest::new("GET", "/api/v1/pets"));
+        assert_eq!(v.operation().map(|o| o.jwt_required()), Some(false));
+
+        assert_eq!(get(&m, "/pets").0, 404, "outside the base path");
+        assert_eq!(get(&m, "/api/v3/pets").0, 404);
+        assert_eq!(get(&m, "/api/v1/cats").0, 404);
+        assert_eq!(get(&m, "/api/v1/pets/1/extra").0, 404);
+        assert_eq!(
+            get(&m, "/api/v1/pets/").0,
+            404,
+            "an empty path parameter does not match"
+        );
+        match m.check(&ApiRequest::new("PATCH", "/api/v1/pets/1")) {
+            ApiVerdict::Refused(r) => {
+                assert_eq!(r.status, 405);
+                assert_eq!(r.route_template, Some("/pets/{petId}"));
+                assert_eq!(r.allow, ["GET", "DELETE", "HEAD"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            outcome(&m, &ApiRequest::new("HEAD", "/api/v1/pets/1")).0,
+            200,
+            "HEAD as GET"
+        );
+        assert_eq!(outcome(&m, &ApiRequest::new("get", "/api/v1/pets/1")).0, 200);
+    }
+
+    #[test]
+    fn path_parameters_and_mixed_segments() {
+        let m = pets();
+        assert_eq!(get(&m, "/api/v1/pets/0"), (400, vec!["path.petId".to_string()]));
+        assert_eq!(get(&m, "/api/v1/pets/abc"), (400, vec!["path.petId".to_string()]));
+        assert_eq!(
+            get(&m, "/api/v1/pets/%31%32").0,
+            200,
+            "percent-decoded before coercion"
+        );
+        let put = |path: &'static str| ApiRequest {
+            content_type: Some("image/png"),
+            body: b"\x89PNG",
+            ..ApiRequest::new("PUT", path)
+        };
+        assert_eq!(outcome(&m, &put("/api/v1/pets/3/photo.png")).0, 200);
+        assert_eq!(
+            outcome(&m, &put("/api/v1/pets/3/photo.gif")),
+            (400, vec!["path.ext".to_string()])
+        );
+        assert_eq!(outcome(&m, &put("/api/v1/pets/3/photo.")).0, 404);
+        let mut text = put("/api/v1/pets/3/photo.png");
+        text.content_type = Some("text/plain");
+        assert_eq!(outcome(&m, &text).0, 415);
+    }
+
+    #[test]
+    fn malformed_paths_are_refused() {
+        let m = pets();
+        for p in [
+            "/api/v1/pets/..",
+            "/api/v1/pets/%2e%2E",
+            "/api/v1/pets/1%2F2",
+            "/api/v1/./pets",
+            "pets",
+        ] {
+            assert_eq!(get(&m, p).0, 400, "{p}");
+        }
+        assert_eq!(get(&m, "/api/v1/pets/%ff").0, 400, "not UTF-8");
+    }
+
+    #[test]
+    fn query_parameters() {
+        let m = pets();
+        assert_eq!(get(&m, "/api/v1/pets?limit=10&sort=asc&tags=a&tags=b").0, 200);
+        assert_eq!(
+            get(&m, "/api/v1/pets?limit=0"),
+            (400, vec!["query.limit".to_string()])
+        );
+        assert_eq!(get(&m, "/api/v1/pets?limit=ten").1, ["query.limit"]);
+        assert_eq!(get(&m, "/api/v1/pets?limit=1.5").1, ["query.limit"]);
+        assert_eq!(
+            get(&m, "/api/v1/pets?limit=1&limit=2").1,
+            ["query.limit"],
+            "pollution"
+        );
+        assert_eq!(get(&m, "/api/v1/pets?sort=up").1, ["query.sort"]);
+        assert_eq!(
+            get(&m, "/api/v1/pets?tags=a&tags=abcdefghijkl").1,
+            ["query.tags/1"]
+        );
+        assert_eq!(
+            get(&m, "/api/v1/pets?unknown=1").0,
+            200,
+            "unknown parameters allowed by default"
+        );
+        let strict = ApiModel::from_document_with(
+            PETS_31,
+            "p",
+            ApiOptions {
+                reject_unknown_query_params: true,
+                ..ApiOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            get(&strict, "/api/v1/pets?limit=2&unknown=1").1,
+            ["query.unknown"]
+        );
+
+        assert_eq!(get(&m, "/api/v1/search").1, ["query.q"], "required");
+        assert_eq!(
+            get(&m, "/api/v1/search?q=caf%C3%A9+cr%C3%A8me").0,
+            200,
+            "decoded, + is a space"
+        );
+        assert_eq!(get(&m, "/api/v1/search?q=123456789012345678901").1, ["query.q"]);
+        assert_eq!(get(&m, "/api/v1/search?q=x&ids=1,2,3&exact=true").0, 200);
+        assert_eq!(get(&m, "/api/v1/search?q=x&ids=1,b").1, ["query.ids/1"]);
+        assert_eq!(get(&m, "/api/v1/search?q=x&exact=yes").1, ["query.exact"]);
+        assert_eq!(get(&m, "/api/v1/search?q=x&filter=%7B%22a%22%3A1%7D").0, 200);
+        assert_eq!(
+            get(&m, "/api/v1/search?q=x&filter=%7B%22a%22%3A%22s%22%7D").1,
+            ["query.filter/a"]
+        );
+        assert_eq!(get(&m, "/api/v1/search?q=x&filter=nope").1, ["query.filter"]);
+        assert_eq!(
+            get(&m, "/api/v1/search?q=x&deep=anything").0,
+            200,
+            "deepObject: presence only"
+        );
+        assert!(m.warnings().iter().any(|w| w.contains("deepObject")));
+        let many = format!("/api/v1/pets?{}", "a=1&".repeat(600));
+        assert_eq!(get(&m, &many).1, ["query"]);
+    }
+
+    #[test]
+    fn header_and_cookie_parameters() {
+        let m = pets();
+        let uuid = b"123e4567-e89b-12d3-a456-426614174000";
+        let mut r = ApiRequest::new("GET", "/api/v1/pets");
+        r.headers = vec![("x-request-id", &uuid[..])];
+        assert_eq!(outcome(&m, &r).0, 200, "header names are case-insensitive");
+        r.headers = vec![("X-Request-ID", b"nope")];
+        assert_eq!(outcome(&m, &r).1, ["header.X-Request-Id"]);
+        let mut r = ApiRequest::new("GET", "/api/v1/search?q=x");
+        r.headers = vec![("Cookie", b"theme=dark; session=deadbeef")];
+        assert_eq!(outcome(&m, &r).0, 200);
+        r.headers = vec![("Cookie", b"session=DEADBEEF")];
+        assert_eq!(outcome(&m, &r).1, ["cookie.session"]);
+    }
+
+    #[test]
+    fn json_bodies() {
+        let m = pets();
+        let ok = r#"{"name": "Rex", "tag": null, "status": "sold", "birthday": "2020-02-29",
+                     "owner": {"email": "a@example.org", "friend": {"email": "b@example.org"}},
+                     "photoUrls": ["https://example.org/rex.png"]}"#;
+        assert_eq!(outcome(&m, &json_post("/api/v1/pets", ok)).0, 200);
+        let (status, locs) = outcome(
+            &m,
+            &json_post(
+                "/api/v1/pets",
+                r#"{"name": "", "status": "lost", "extra": 1, "birthday": "2021-02-29",
+                    "owner": {"friend": {"email": "nope"}}, "photoUrls": ["x:a", "x:a"]}"#,
+            ),
+        );
+        assert_eq!(status, 400);
+        for l in [
+            "body/name",
+            "body/status",
+            "body/extra",
+            "body/birthday",
+            "body/owner/email",
+            "body/owner/friend/email",
+            "body/photoUrls",
+        ] {
+            assert!(locs.iter().any(|x| x == l), "{l} missing from {locs:?}");
+        }
+        assert_eq!(outcome(&m, &json_post("/api/v1/pets", "{}")).1, ["body/name"]);
+        assert_eq!(outcome(&m, &json_post("/api/v1/pets", "[1]")).1, ["body"]);
+        assert_eq!(outcome(&m, &json_post("/api/v1/pets", "{\"name\": ")).1, ["body"]);
+        assert_eq!(
+            outcome(&m, &json_post("/api/v1/pets", "")).1,
+            ["body"],
+            "required body"
+        );
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(outcome(&m, &json_post("/api/v1/pets", &deep)).0, 400);
+        let mut wrong = json_post("/api/v1/pets", ok);
+        wrong.content_type = Some("application/xml");
+        assert_eq!(
+            outcome(&m, &wrong),
+            (415, vec!["header.content-type".to_string()])
+        );
+        wrong.content_type = None;
+        assert_eq!(outcome(&m, &wrong).0, 415);
+        wrong.headers = vec![("Content-Type", b"application/json")];
+        assert_eq!(outcome(&m, &wrong).0, 200, "content type from the headers");
+        let mut get_with_body = ApiRequest::new("GET", "/api/v1/pets");
+        get_with_body.body = b"x";
+        assert_eq!(outcome(&m, &get_with_body).1, ["body"]);
+        let big = format!("{{\"name\": \"{}\"}}", "a".repeat(2 << 20));
+        assert_eq!(outcome(&m, &json_post("/api/v1/pets", &big)).0, 413);
+    }
+
+    #[test]
+    fn form_text_and_opaque_bodies() {
+        let m = pets();
+        let form = |body: &'static str| ApiRequest {
+            content_type: Some("application/x-www-form-urlencoded"),
+            body: body.as_bytes(),
+            ..ApiRequest::new("POST", "/api/v1/pets")
+        };
+        assert_eq!(
+            outcome(&m, &form("name=Rex&status=sold&photoUrls=a:b&photoUrls=c:d")).0,
+            200
+        );
+        assert_eq!(outcome(&m, &form("name=Rex&status=lost")).1, ["body/status"]);
+        assert_eq!(outcome(&m, &form("status=sold")).1, ["body/name"]);
+        assert_eq!(outcome(&m, &form("name=a&name=b")).1, ["body/name"]);
+        let text = |ct: &'static str, body: &'static str| ApiRequest {
+            content_type: Some(ct),
+            body: body.as_bytes(),
+            ..ApiRequest::new("POST", "/api/v1/notes")
+        };
+        assert_eq!(outcome(&m, &text("text/plain", "short")).0, 200);
+        assert_eq!(outcome(&m, &text("text/plain", "far too long")).1, ["body"]);
+        assert_eq!(
+            outcome(&m, &text("multipart/form-data; boundary=x", "--x--")).0,
+            200
+        );
+        assert!(m.warnings().iter().any(|w| w.contains("multipart/form-data")));
+        assert_eq!(outcome(&m, &text("text/html", "<b>")).0, 415);
+    }
+
+    #[test]
+    fn openapi_30_document() {
+        let m = ApiModel::from_document(PETS_30, "petstore-3.0.json").unwrap();
+        let post = |body: &'static str| json_post("/v3/store/orders", body);
+        assert_eq!(
+            outcome(&m, &post(r#"{"petId": 1, "quantity": 9, "note": null}"#)).0,
+            200
+        );
+        assert_eq!(
+            outcome(&m, &post(r#"{"petId": 1, "quantity": 10}"#)).1,
+            ["body/quantity"]
+        );
+        assert_eq!(
+            outcome(&m, &post(r#"{"petId": 1, "quantity": 1, "ref": "x"}"#)).1,
+            ["body/ref"]
+        );
+        assert_eq!(
+            outcome(
+                &m,
+                &post(r#"{"petId": 1, "quantity": 1, "shipDate": "2026-13-01T00:00:00Z"}"#)
+            )
+            .1,
+            ["body/shipDate"]
+        );
+        assert_eq!(
+            get(&m, "/v3/store/orders/123e4567-e89b-12d3-a456-426614174000").0,
+            200
+        );
+        assert_eq!(get(&m, "/v3/store/orders/42").1, ["path.orderId"]);
+        assert!(!m.operations().any(|o| o.jwt_required()));
+    }
+
+    #[test]
+    fn cors_preflight_and_base_path_override() {
+        let options = ApiOptions {
+            allow_cors_preflight: true,
+            base_paths: Some(vec!["/gw/pets-api/".to_string()]),
+            ..ApiOptions::default()
+        };
+        let m = ApiModel::from_document_with(PETS_31, "p", options).unwrap();
+        let mut r = ApiRequest::new("OPTIONS", "/gw/pets-api/pets/1");
+        assert_eq!(outcome(&m, &r).0, 405);
+        r.headers = vec![("Access-Control-Request-Method", b"DELETE")];
+        assert_eq!(outcome(&m, &r).0, 200);
+        r.headers = vec![("Access-Control-Request-Method", b"PUT")];
+        assert_eq!(outcome(&m, &r).0, 405);
+        assert_eq!(get(&m, "/api/v1/pets/1").0, 404);
+        assert_eq!(get(&m, "/gw/pets-api/pets/1").0, 200);
+    }
+
+    #[test]
+    fn violations_are_capped() {
+        let m = pets();
+        let body = format!(
+            "{{\"name\": \"x\", {}}}",
+            (0..100)
+                .map(|i| format!("\"k{i}\": 1"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let (status, locs) = outcome(&m, &json_post("/api/v1/pets", &body));
+        assert_eq!(status, 400);
+        assert_eq!(locs.len(), super::super::schema::MAX_VIOLATIONS);
+    }
+}

@@ -1030,3 +1030,167 @@ fn expand_server_variables(url: &str, vars: Option<&Value>) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_error(doc: &str) -> (String, String) {
+        match ApiModel::from_document(doc.as_bytes(), "api.yaml") {
+            Err(WafError::OpenApi {
+                source_name,
+                pointer,
+                message,
+            }) => {
+                assert_eq!(source_name, "api.yaml");
+                (pointer, message)
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("document accepted:\n{doc}"),
+        }
+    }
+
+    const HEAD: &str = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n";
+
+    #[test]
+    fn bad_documents_name_the_place() {
+        assert_eq!(load_error("swagger: '2.0'\n").0, "/swagger");
+        assert_eq!(load_error("openapi: 2.5.0\n").0, "/openapi");
+        assert_eq!(load_error("info: {}\n").0, "/openapi");
+        assert!(load_error("- a\n- b\n").1.contains("expected an object"));
+        assert!(load_error("{\"openapi\": ").1.contains("invalid JSON"));
+        assert!(load_error("a: [\n").1.contains("invalid YAML"));
+        let cases = [
+            ("paths: {users: {}}", "/paths/users", "start with '/'"),
+            (
+                "paths: {'/a/{id}': {get: {parameters: [{name: id, in: body}]}}}",
+                "/paths/~1a~1{id}/get/parameters/0/in",
+                "`in`",
+            ),
+            (
+                "paths: {/a: {get: {parameters: [{name: q, in: query, schema: {pattern: '(?<=x)y'}}]}}}",
+                "/paths/~1a/get/parameters/0/schema/pattern",
+                "look-around",
+            ),
+            (
+                "paths: {/a: {get: {parameters: [{$ref: 'other.yaml#/p'}]}}}",
+                "/paths/~1a/get/parameters/0/$ref",
+                "external",
+            ),
+            (
+                "paths: {/a: {post: {requestBody: {content: {application/json: {schema: {$ref: '#/nope'}}}}}}}",
+                "/paths/~1a/post/requestBody/content/application~1json/schema/$ref",
+                "points to nothing",
+            ),
+            (
+                "paths: {'/a/{x}': {}, '/a/{y}': {}}",
+                "/paths/~1a~1{y}",
+                "same requests",
+            ),
+            (
+                "paths: {/a: {get: {security: [{jwt: []}]}}}",
+                "/paths/~1a/get/security/0/jwt",
+                "not defined",
+            ),
+            (
+                "paths: {/a: {get: {parameters: [{name: q, in: query}, {name: q, in: query}]}}}",
+                "/paths/~1a/get/parameters/1",
+                "twice",
+            ),
+            (
+                "paths: {/a: {parameters: [{$ref: '#/p'}]}}\np: {$ref: '#/p'}",
+                "/paths/~1a/parameters/0",
+                "cycle",
+            ),
+            (
+                "paths: {/a: {post: {requestBody: {content: {application/json: {schema: {type: strin}}}}}}}",
+                "/paths/~1a/post/requestBody/content/application~1json/schema/type",
+                "unknown type",
+            ),
+        ];
+        for (body, pointer, needle) in cases {
+            let (p, m) = load_error(&format!("{HEAD}{body}\n"));
+            assert_eq!(p, pointer, "{body}: {m}");
+            assert!(m.contains(needle), "{body}: {m}");
+        }
+    }
+
+    #[test]
+    fn documents_are_bounded() {
+        let big = format!("{HEAD}x: '{}'\n", "a".repeat(MAX_DOCUMENT_BYTES));
+        assert!(load_error(&big).1.contains("larger than"));
+        // A billion laughs: aliases that would expand to gigabytes.
+        let mut laughs = format!("{HEAD}a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let prev = (b'a' + i - 1) as char;
+            let name = (b'a' + i) as char;
+            laughs.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        let started = std::time::Instant::now();
+        let (_, m) = load_error(&laughs);
+        assert!(m.contains("repetition limit"), "{m}");
+        assert!(started.elapsed().as_secs() < 2);
+        let deep = format!("{HEAD}x: {}{}\n", "[".repeat(120), "]".repeat(120));
+        assert!(ApiModel::from_document(deep.as_bytes(), "deep.yaml").is_err());
+        let deep_json = format!(
+            "{{\"openapi\": \"3.1.0\", \"x\": {}{}}}",
+            "[".repeat(110),
+            "]".repeat(110)
+        );
+        assert!(load_error(&deep_json).1.contains("nested deeper"));
+    }
+
+    #[test]
+    fn servers_and_templates() {
+        let doc = format!(
+            "{HEAD}servers: [{{url: 'https://h.example/'}}, {{url: '/api/{{v}}/x', variables: {{v: {{default: v9}}}}}}]\n\
+             paths: {{/: {{get: {{}}}}, /a: {{get: {{}}}}}}\n"
+        );
+        let m = ApiModel::from_document(doc.as_bytes(), "s").unwrap();
+        assert_eq!(
+            m.base_paths,
+            vec![vec!["api".to_string(), "v9".to_string(), "x".to_string()], vec![]]
+        );
+        assert!(m.check(&crate::api::ApiRequest::new("GET", "/")).is_allowed());
+        assert!(
+            m.check(&crate::api::ApiRequest::new("GET", "/api/v9/x"))
+                .is_allowed()
+        );
+        assert!(
+            m.check(&crate::api::ApiRequest::new("GET", "/api/v9/x/a"))
+                .is_allowed()
+        );
+        assert!(
+            load_error(&format!("{HEAD}paths: {{'/a/{{x}}{{y}}': {{}}}}\n"))
+                .1
+                .contains("separated")
+        );
+        assert!(
+            load_error(&format!("{HEAD}paths: {{'/a/x}}': {{}}}}\n"))
+                .1
+                .contains("unbalanced")
+        );
+        let undeclared = format!("{HEAD}paths: {{'/u/{{id}}': {{get: {{}}}}}}\n");
+        let m = ApiModel::from_document(undeclared.as_bytes(), "u").unwrap();
+        assert!(m.warnings().iter().any(|w| w.contains("\"id\" is not declared")));
+        assert!(
+            m.check(&crate::api::ApiRequest::new("GET", "/u/anything"))
+                .is_allowed()
+        );
+        assert_eq!(server_path("https://h.example:8443/base/?x"), "/base/");
+        assert_eq!(server_path("https://h.example"), "");
+    }
+
+    #[test]
+    fn unsupported_keywords_are_listed() {
+        let doc = format!(
+            "{HEAD}paths: {{/a: {{post: {{requestBody: {{content: {{application/json: {{schema: {{unevaluatedProperties: false}}}}}}}}}}}}}}\n"
+        );
+        let m = ApiModel::from_document(doc.as_bytes(), "w").unwrap();
+        assert!(
+            m.warnings().iter().any(|w| w.contains("unevaluatedProperties")),
+            "{:?}",
+            m.warnings()
+        );
+    }
+}
