@@ -504,3 +504,318 @@ impl JwtVerifier {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::rand::SystemRandom;
+    use ring::signature::{
+        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    };
+    use serde_json::json;
+
+    const RSA_PKCS8: &[u8] = include_bytes!("../../tests/fixtures/api/rsa-test-key.pk8.der");
+    const NOW: u64 = 1_800_000_000;
+    const SECRET: &[u8] = b"a shared secret of reasonable length";
+
+    fn b64(b: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn token(header: &Value, claims: &Value, sign: &dyn Fn(&[u8]) -> Vec<u8>) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig = sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    }
+
+    fn hs256(secret: &'static [u8]) -> impl Fn(&[u8]) -> Vec<u8> {
+        move |m| {
+            ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret), m)
+                .as_ref()
+                .to_vec()
+        }
+    }
+
+    fn claims() -> Value {
+        json!({"sub": "user-7", "iss": "https://idp.example", "aud": ["api", "other"], "exp": NOW + 300, "nbf": NOW - 10, "tenant": 42})
+    }
+
+    struct Keys {
+        rsa: RsaKeyPair,
+        ec: EcdsaKeyPair,
+        jwks: String,
+    }
+
+    fn keys() -> Keys {
+        let rng = SystemRandom::new();
+        let rsa = RsaKeyPair::from_pkcs8(RSA_PKCS8).unwrap();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let ec = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let point = ec.public_key().as_ref();
+        let components = RsaPublicKeyComponents::<Vec<u8>>::from(rsa.public());
+        let jwks = json!({"keys": [
+            {"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "n": b64(&components.n), "e": b64(&components.e)},
+            {"kty": "EC", "kid": "ec-1", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
+            {"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": "AA"}
+        ]});
+        Keys {
+            rsa,
+            ec,
+            jwks: jwks.to_string(),
+        }
+    }
+
+    fn rs256(k: &RsaKeyPair, m: &[u8]) -> Vec<u8> {
+        let mut sig = vec![0; k.public().modulus_len()];
+        k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), m, &mut sig)
+            .unwrap();
+        sig
+    }
+
+    fn es256(k: &EcdsaKeyPair, m: &[u8]) -> Vec<u8> {
+        k.sign(&SystemRandom::new(), m).unwrap().as_ref().to_vec()
+    }
+
+    fn jwks_verifier(k: &Keys) -> JwtVerifier {
+        JwtVerifier::builder()
+            .jwks(k.jwks.as_bytes(), "jwks.json")
+            .unwrap()
+            .issuer("https://idp.example")
+            .audience("api")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn hs256_round_trip_and_claims() {
+        let v = JwtVerifier::builder().hs256_secret(SECRET).build().unwrap();
+        let t = token(&json!({"alg": "HS256", "typ": "JWT"}), &claims(), &hs256(SECRET));
+        let c = v.verify(&t, NOW).unwrap();
+        assert_eq!(c.subject(), Some("user-7"));
+        assert_eq!(c.key("tenant").as_deref(), Some("42"));
+        assert_eq!(c.key("aud"), None);
+        assert_eq!(c.get("iss"), Some(&json!("https://idp.example")));
+        let other = token(&json!({"alg": "HS256"}), &claims(), &hs256(b"another secret"));
+        assert_eq!(v.verify(&other, NOW), Err(JwtRejection::BadSignature));
+        // HS256 is never checked against the JWKS keys, RS256/ES256 never against the secret.
+        let k = keys();
+        let rs = token(&json!({"alg": "RS256", "kid": "rsa-1"}), &claims(), &|m| {
+            rs256(&k.rsa, m)
+        });
+        assert_eq!(
+            v.verify(&rs, NOW),
+            Err(JwtRejection::AlgNotAllowed("RS256".into()))
+        );
+    }
+
+    #[test]
+    fn rs256_and_es256_with_jwks() {
+        let k = keys();
+        let v = jwks_verifier(&k);
+        assert_eq!(v.warnings().len(), 2, "{:?}", v.warnings());
+        let rs = token(&json!({"alg": "RS256", "kid": "rsa-1"}), &claims(), &|m| {
+            rs256(&k.rsa, m)
+        });
+        assert_eq!(v.verify(&rs, NOW).unwrap().subject(), Some("user-7"));
+        let es = token(&json!({"alg": "ES256", "kid": "ec-1"}), &claims(), &|m| {
+            es256(&k.ec, m)
+        });
+        assert!(v.verify(&es, NOW).is_ok());
+        // Without a kid, the only key of the right type is used.
+        let es = token(&json!({"alg": "ES256"}), &claims(), &|m| es256(&k.ec, m));
+        assert!(v.verify(&es, NOW).is_ok());
+        let wrong_kid = token(&json!({"alg": "RS256", "kid": "rsa-2"}), &claims(), &|m| {
+            rs256(&k.rsa, m)
+        });
+        assert_eq!(v.verify(&wrong_kid, NOW), Err(JwtRejection::UnknownKey));
+        // The kid of a key of the other type.
+        let crossed = token(&json!({"alg": "ES256", "kid": "rsa-1"}), &claims(), &|m| {
+            es256(&k.ec, m)
+        });
+        assert_eq!(v.verify(&crossed, NOW), Err(JwtRejection::UnknownKey));
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let k = keys();
+        let v = jwks_verifier(&k);
+        let t = token(&json!({"alg": "RS256", "kid": "rsa-1"}), &claims(), &|m| {
+            rs256(&k.rsa, m)
+        });
+        let parts: Vec<&str> = t.split('.').collect();
+        let mut forged = claims();
+        forged["sub"] = json!("admin");
+        let swapped = format!("{}.{}.{}", parts[0], b64(forged.to_string().as_bytes()), parts[2]);
+        assert_eq!(v.verify(&swapped, NOW), Err(JwtRejection::BadSignature));
+        let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        sig[10] ^= 1;
+        let flipped = format!("{}.{}.{}", parts[0], parts[1], b64(&sig));
+        assert_eq!(v.verify(&flipped, NOW), Err(JwtRejection::BadSignature));
+        let es = token(&json!({"alg": "ES256"}), &claims(), &|m| es256(&k.ec, m));
+        let (input, sig) = es.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let truncated = format!("{input}.{}", b64(&sig[..63]));
+        assert_eq!(v.verify(&truncated, NOW), Err(JwtRejection::BadSignature));
+    }
+
+    #[test]
+    fn alg_none_and_alg_confusion() {
+        let k = keys();
+        let v = jwks_verifier(&k);
+        for alg in ["none", "None", "NONE"] {
+            let t = format!(
+                "{}.{}.",
+                b64(json!({"alg": alg}).to_string().as_bytes()),
+                b64(claims().to_string().as_bytes())
+            );
+            assert_eq!(v.verify(&t, NOW), Err(JwtRejection::AlgNone));
+        }
+        // The classic confusion: HS256 "signed" with the RSA public key as the HMAC secret.
+        let public: &'static [u8] = Vec::leak(k.rsa.public().as_ref().to_vec());
+        let confused = token(
+            &json!({"alg": "HS256", "kid": "rsa-1"}),
+            &claims(),
+            &hs256(public),
+        );
+        assert_eq!(
+            v.verify(&confused, NOW),
+            Err(JwtRejection::AlgNotAllowed("HS256".into()))
+        );
+        // With a secret configured as well, the public key still is not the secret.
+        let both = JwtVerifier::builder()
+            .hs256_secret(SECRET)
+            .jwks(k.jwks.as_bytes(), "jwks.json")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(both.verify(&confused, NOW), Err(JwtRejection::BadSignature));
+        let rs = token(&json!({"alg": "RS256", "kid": "rsa-1"}), &claims(), &|m| {
+            rs256(&k.rsa, m)
+        });
+        assert!(both.verify(&rs, NOW).is_ok());
+        let other = token(&json!({"alg": "PS256", "kid": "rsa-1"}), &claims(), &|m| {
+            rs256(&k.rsa, m)
+        });
+        assert_eq!(
+            v.verify(&other, NOW),
+            Err(JwtRejection::AlgNotAllowed("PS256".into()))
+        );
+    }
+
+    #[test]
+    fn time_issuer_and_audience() {
+        let v = JwtVerifier::builder()
+            .hs256_secret(SECRET)
+            .issuer("https://idp.example")
+            .audience("api")
+            .leeway_seconds(30)
+            .build()
+            .unwrap();
+        let with = |patch: Value| {
+            let mut c = claims();
+            for (key, value) in patch.as_object().unwrap() {
+                if value.is_null() {
+                    c.as_object_mut().unwrap().remove(key);
+                } else {
+                    c[key] = value.clone();
+                }
+            }
+            v.verify(&token(&json!({"alg": "HS256"}), &c, &hs256(SECRET)), NOW)
+        };
+        assert!(with(json!({})).is_ok());
+        assert_eq!(with(json!({"exp": NOW - 31})), Err(JwtRejection::Expired));
+        assert!(with(json!({"exp": NOW - 29})).is_ok(), "within the leeway");
+        assert_eq!(with(json!({"exp": null})), Err(JwtRejection::MissingExpiry));
+        assert!(matches!(
+            with(json!({"exp": "soon"})),
+            Err(JwtRejection::Malformed(_))
+        ));
+        assert_eq!(with(json!({"nbf": NOW + 31})), Err(JwtRejection::NotYetValid));
+        assert!(with(json!({"nbf": NOW + 29})).is_ok());
+        assert_eq!(
+            with(json!({"iss": "https://evil.example"})),
+            Err(JwtRejection::WrongIssuer)
+        );
+        assert_eq!(with(json!({"iss": null})), Err(JwtRejection::WrongIssuer));
+        assert_eq!(with(json!({"aud": "other"})), Err(JwtRejection::WrongAudience));
+        assert!(with(json!({"aud": "api"})).is_ok());
+        assert_eq!(with(json!({"aud": [1, "x"]})), Err(JwtRejection::WrongAudience));
+        let lax = JwtVerifier::builder()
+            .hs256_secret(SECRET)
+            .require_exp(false)
+            .build()
+            .unwrap();
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove("exp");
+        assert!(
+            lax.verify(&token(&json!({"alg": "HS256"}), &c, &hs256(SECRET)), NOW)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn malformed_tokens() {
+        let v = JwtVerifier::builder().hs256_secret(SECRET).build().unwrap();
+        let good = token(&json!({"alg": "HS256"}), &claims(), &hs256(SECRET));
+        let long = format!("{good}{}", "A".repeat(MAX_TOKEN_BYTES));
+        let header = b64(br#"{"alg":"HS256"}"#);
+        let bad = [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c.d.e",
+            "!!!.e30.AAAA",
+            &format!("{}.e30.AAAA", b64(b"not json")),
+            &format!("{}.e30.AAAA", b64(b"[1]")),
+            &format!("{}.e30.AAAA", b64(br#"{"typ":"JWT"}"#)),
+            &format!("{}.e30.AAAA", b64(br#"{"alg":"HS256","crit":["x"]}"#)),
+            &format!("{header}.e30.%%%"),
+            &long,
+        ];
+        for t in bad {
+            assert!(
+                matches!(v.verify(t, NOW), Err(JwtRejection::Malformed(_))),
+                "{t:.40}: {:?}",
+                v.verify(t, NOW)
+            );
+        }
+        // A valid signature over a payload that is not an object.
+        let input = format!("{header}.{}", b64(b"42"));
+        let sig = hs256(SECRET)(input.as_bytes());
+        assert!(matches!(
+            v.verify(&format!("{input}.{}", b64(&sig)), NOW),
+            Err(JwtRejection::Malformed(_))
+        ));
+        assert_eq!(JwtRejection::Expired.code(), "jwt.expired");
+    }
+
+    #[test]
+    fn jwks_and_builder_errors() {
+        let err = |doc: &str| {
+            JwtVerifier::builder()
+                .jwks(doc.as_bytes(), "k.json")
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert!(err("nope").unwrap().contains("invalid JSON"));
+        assert!(err("{}").unwrap().contains("/keys"));
+        assert!(
+            err(r#"{"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}"#)
+                .unwrap()
+                .contains("no usable")
+        );
+        assert!(err(r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]}"#).is_some());
+        assert!(JwtVerifier::builder().build().is_err());
+        assert!(JwtVerifier::builder().hs256_secret(b"").build().is_err());
+        assert_eq!(bearer_token(b"Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(bearer_token(b"bearer  x "), Some("x"));
+        assert_eq!(bearer_token(b"Basic dXNlcg=="), None);
+        assert_eq!(bearer_token(b"Bearer "), None);
+        assert_eq!(bearer_token(b"\xff"), None);
+    }
+}
