@@ -15,6 +15,7 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// JWKS documents larger than this are refused.
 pub const MAX_JWKS_BYTES: usize = 1 << 20;
 const MIN_RSA_MODULUS_BYTES: usize = 256;
+const MAX_RSA_MODULUS_BYTES: usize = 1024;
 const MAX_KEYS: usize = 256;
 
 /// Why a token was not accepted. [`JwtRejection::code`] is stable, for logs and metrics.
@@ -161,7 +162,7 @@ impl Jwk {
 }
 
 /// Verifies tokens against configured keys. Immutable and `Send + Sync` once built.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JwtVerifier {
     secret: Option<Vec<u8>>,
     keys: Vec<Jwk>,
@@ -172,7 +173,28 @@ pub struct JwtVerifier {
     warnings: Vec<String>,
 }
 
-/// Configuration of a [`JwtVerifier`].
+// By hand, so that the secret never reaches a log.
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("hs256_secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "keys",
+                &self
+                    .keys
+                    .iter()
+                    .map(|k| (k.alg().name(), k.kid.as_deref()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("leeway", &self.leeway)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("require_exp", &self.require_exp)
+            .finish()
+    }
+}
+
+/// Configuration of a [`JwtVerifier`] (its `Debug` shows no secret either).
 #[derive(Debug, Clone)]
 pub struct JwtVerifierBuilder {
     inner: JwtVerifier,
@@ -331,6 +353,9 @@ fn parse_jwk(k: &Value) -> std::result::Result<Jwk, Skip> {
             let n_len = n.iter().skip_while(|b| **b == 0).count();
             if n_len < MIN_RSA_MODULUS_BYTES {
                 return Err(Skip("RSA modulus shorter than 2048 bits".into()));
+            }
+            if n_len > MAX_RSA_MODULUS_BYTES {
+                return Err(Skip("RSA modulus longer than 8192 bits".into()));
             }
             PublicKey::Rsa { n, e }
         }
@@ -812,6 +837,12 @@ mod tests {
         assert!(err(r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]}"#).is_some());
         assert!(JwtVerifier::builder().build().is_err());
         assert!(JwtVerifier::builder().hs256_secret(b"").build().is_err());
+        let v = JwtVerifier::builder()
+            .hs256_secret(b"hunter2-but-longer")
+            .build()
+            .unwrap();
+        assert!(!format!("{v:?}").contains("hunter2"));
+        assert!(!format!("{:?}", JwtVerifier::builder().hs256_secret(b"hunter2")).contains("hunter2"));
         assert_eq!(bearer_token(b"Bearer abc.def.ghi"), Some("abc.def.ghi"));
         assert_eq!(bearer_token(b"bearer  x "), Some("x"));
         assert_eq!(bearer_token(b"Basic dXNlcg=="), None);

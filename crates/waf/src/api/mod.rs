@@ -140,3 +140,24 @@ pub(crate) fn percent_decode(s: &[u8], plus: bool) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared<T: Send + Sync>() {}
+
+    #[test]
+    fn engines_are_shareable_across_threads() {
+        shared::<ApiModel>();
+        shared::<JwtVerifier>();
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode(b"a%20b+c", false), b"a b+c");
+        assert_eq!(percent_decode(b"a%20b+c", true), b"a b c");
+        assert_eq!(percent_decode(b"%zz%4", true), b"%zz%4");
+        assert_eq!(percent_decode(b"%C3%A9%", false), "é%".as_bytes());
+    }
+}

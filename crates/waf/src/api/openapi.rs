@@ -772,6 +772,7 @@ impl<'d> Loader<'d> {
             }
         }
         // Every template variable is a path parameter; undeclared ones are plain strings.
+        let mut template_names: Vec<&str> = Vec::new();
         for seg in segments {
             let names: Vec<&str> = match seg {
                 Segment::Param(n) => vec![n.as_str()],
@@ -785,6 +786,7 @@ impl<'d> Loader<'d> {
                 Segment::Literal(_) => Vec::new(),
             };
             for n in names {
+                template_names.push(n);
                 if !params.iter().any(|p| p.location == ParamIn::Path && p.name == n) {
                     self.warnings
                         .push(format!("{pointer}: path parameter {n:?} is not declared"));
@@ -801,6 +803,17 @@ impl<'d> Loader<'d> {
                 }
             }
         }
+        // A declared path parameter the template lacks could never be present.
+        params.retain(|p| {
+            let stray = p.location == ParamIn::Path && !template_names.contains(&p.name.as_str());
+            if stray {
+                self.warnings.push(format!(
+                    "{pointer}: path parameter {:?} is not in the template, ignored",
+                    p.name
+                ));
+            }
+            !stray
+        });
         if obj.contains_key("servers") {
             self.warnings
                 .push(format!("{pointer}/servers: operation-level servers are ignored"));
@@ -1177,6 +1190,12 @@ mod tests {
             m.check(&crate::api::ApiRequest::new("GET", "/u/anything"))
                 .is_allowed()
         );
+        let stray = format!(
+            "{HEAD}paths: {{'/u': {{get: {{parameters: [{{name: id, in: path, required: true}}]}}}}}}\n"
+        );
+        let m = ApiModel::from_document(stray.as_bytes(), "u").unwrap();
+        assert!(m.warnings().iter().any(|w| w.contains("not in the template")));
+        assert!(m.check(&crate::api::ApiRequest::new("GET", "/u")).is_allowed());
         assert_eq!(server_path("https://h.example:8443/base/?x"), "/base/");
         assert_eq!(server_path("https://h.example"), "");
     }

@@ -140,7 +140,8 @@ impl<'d> Compiler<'d> {
                 let Some(next) = n.reference else { break };
                 id = next;
                 hops += 1;
-                if hops > self.set.nodes.len() {
+                // Chains are bounded by the compile depth, so a longer walk is a loop.
+                if hops > MAX_COMPILE_DEPTH + 1 {
                     let pointer = self
                         .by_pointer
                         .iter()
