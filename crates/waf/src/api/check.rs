@@ -96,7 +96,10 @@ impl ApiModel {
             if let Some(m) = requested.first() {
                 let m = String::from_utf8_lossy(m).trim().to_ascii_uppercase();
                 if let Some(target) = find(&m) {
-                    return ApiVerdict::Allowed(Allowed { operation: target });
+                    return ApiVerdict::Allowed(Allowed {
+                        operation: target,
+                        cors_preflight: true,
+                    });
                 }
             }
         }
@@ -197,7 +200,10 @@ impl ApiModel {
             return refused(status, cx.violations);
         }
         if cx.violations.is_empty() {
-            ApiVerdict::Allowed(Allowed { operation: op })
+            ApiVerdict::Allowed(Allowed {
+                operation: op,
+                cors_preflight: false,
+            })
         } else {
             refused(400, cx.violations)
         }
@@ -840,7 +846,13 @@ mod tests {
         let mut r = ApiRequest::new("OPTIONS", "/gw/pets-api/pets/1");
         assert_eq!(outcome(&m, &r).0, 405);
         r.headers = vec![("Access-Control-Request-Method", b"DELETE")];
-        assert_eq!(outcome(&m, &r).0, 200);
+        match m.check(&r) {
+            ApiVerdict::Allowed(a) => {
+                assert!(a.cors_preflight);
+                assert_eq!(a.operation.operation_id(), Some("deletePet"));
+            }
+            other => panic!("{other:?}"),
+        }
         r.headers = vec![("Access-Control-Request-Method", b"PUT")];
         assert_eq!(outcome(&m, &r).0, 405);
         assert_eq!(get(&m, "/api/v1/pets/1").0, 404);

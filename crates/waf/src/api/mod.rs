@@ -95,6 +95,10 @@ impl ApiVerdict<'_> {
 pub struct Allowed<'m> {
     /// Route template, operation id and whether a JWT is required.
     pub operation: &'m Operation,
+    /// A CORS preflight (`OPTIONS` naming `operation`'s method, with
+    /// [`ApiOptions::allow_cors_preflight`]): browsers send no credentials on a preflight, so the
+    /// proxy must not demand the operation's JWT for it.
+    pub cors_preflight: bool,
 }
 
 #[derive(Debug)]
