@@ -11,16 +11,12 @@ use serde_json::{Map, Value};
 /// Query strings, forms and cookie headers with more pairs than this are refused.
 const MAX_PAIRS: usize = 512;
 
-fn refuse<'m>(
-    status: u16,
-    route: Option<&'m Route>,
-    location: &str,
-    message: impl Into<String>,
-) -> ApiVerdict<'m> {
+/// A refusal before any route matched.
+fn refuse<'m>(status: u16, location: &str, message: impl Into<String>) -> ApiVerdict<'m> {
     ApiVerdict::Refused(Refusal {
         status,
         allow: Vec::new(),
-        route_template: route.map(|r| r.template.as_str()),
+        route_template: None,
         operation: None,
         violations: vec![Violation {
             location: location.to_string(),
@@ -66,24 +62,24 @@ impl ApiModel {
             req.query
         };
         let Some(rest) = raw_path.strip_prefix('/') else {
-            return refuse(400, None, "path", "the path must start with '/'");
+            return refuse(400, "path", "the path must start with '/'");
         };
         let mut segments: Vec<String> = Vec::new();
         for raw in rest.split('/') {
             let decoded = percent_decode(raw.as_bytes(), false);
             if decoded.contains(&b'/') || decoded.contains(&b'\\') {
-                return refuse(400, None, "path", "encoded '/' or '\\' in a path segment");
+                return refuse(400, "path", "encoded '/' or '\\' in a path segment");
             }
             let Ok(seg) = String::from_utf8(decoded) else {
-                return refuse(400, None, "path", "path is not valid UTF-8 once decoded");
+                return refuse(400, "path", "path is not valid UTF-8 once decoded");
             };
             if seg == "." || seg == ".." {
-                return refuse(400, None, "path", "dot segments ('.', '..') are not allowed");
+                return refuse(400, "path", "dot segments ('.', '..') are not allowed");
             }
             segments.push(seg);
         }
         let Some((route, values)) = self.match_route(&segments) else {
-            return refuse(404, None, "path", "no path of the API matches");
+            return refuse(404, "path", "no path of the API matches");
         };
         let method = req.method.to_ascii_uppercase();
         let find = |m: &str| route.operations.iter().find(|o| o.method() == m);
@@ -115,7 +111,7 @@ impl ApiModel {
                 operation: None,
                 violations: vec![Violation {
                     location: "method".to_string(),
-                    message: format!("method {method} is not declared for this path"),
+                    message: format!("method {} is not declared for this path", short(&method)),
                 }],
             });
         };
