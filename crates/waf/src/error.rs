@@ -26,6 +26,20 @@ pub enum WafError {
     /// A request or response exceeded a configured bound.
     #[error("{what} exceeds the limit of {limit} bytes [waf.limit]")]
     Limit { what: &'static str, limit: usize },
+    /// An OpenAPI document could not be loaded; `pointer` is the JSON pointer of the offending node.
+    #[error("{source_name}: {pointer}: {message} [waf.openapi]")]
+    OpenApi {
+        source_name: String,
+        pointer: String,
+        message: String,
+    },
+    /// A JWKS document (or the JWT verifier's configuration) is unusable.
+    #[error("{source_name}: {pointer}: {message} [waf.jwks]")]
+    Jwks {
+        source_name: String,
+        pointer: String,
+        message: String,
+    },
     /// The transaction was driven out of order (e.g. a request body after the response).
     #[error("transaction misuse: {0} [waf.state]")]
     State(&'static str),

@@ -33,6 +33,7 @@
 //! including `chain`, `setvar`, `skipAfter`, `ctl:` and macros. Unknown directives, variables,
 //! operators, transformations and actions are load errors with a file, line and stable code.
 
+pub mod api;
 mod body;
 mod config;
 mod error;
