@@ -35,6 +35,7 @@
 
 pub mod api;
 mod body;
+pub mod bots;
 mod config;
 mod error;
 pub mod fs;
