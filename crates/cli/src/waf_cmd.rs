@@ -191,9 +191,7 @@ fn serve(args: ServeArgs) -> Result<u8> {
     if let Some(config) = &config {
         for r in &config.routes {
             let rules = cache.get(r.rules.as_deref().unwrap_or(&config.rules))?;
-            let route =
-                palisade_proxy::Route::new(&r.name, r.host.as_deref(), &r.path_prefix, &r.upstream, rules)?;
-            routes.push(route.with_rate_limits(r.rate_limits()?));
+            routes.push(r.build(rules, &mut |w| eprintln!("palisade waf: warning: {w}"))?);
         }
         limits = args.limits(config.limits(palisade_proxy::Limits::default()));
         listen = args.listen.clone().or(config.listen.clone());

@@ -742,3 +742,279 @@ fn rate_limits_by_api_key_answer_429_with_headers() {
         "{err}"
     );
 }
+
+const ORDERS_API: &str = r#"
+openapi: 3.0.3
+info: {title: orders, version: "1"}
+servers: [{url: /v1}]
+paths:
+  /orders:
+    get:
+      parameters:
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+      responses: {"200": {description: ok}}
+    post:
+      security: [{bearer: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [item, quantity]
+              additionalProperties: false
+              properties:
+                item: {type: string, maxLength: 20}
+                quantity: {type: integer, minimum: 1}
+      responses: {"201": {description: created}}
+  /orders/{id}:
+    get:
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer}}
+      responses: {"200": {description: ok}}
+components:
+  securitySchemes:
+    bearer: {type: http, scheme: bearer, bearerFormat: JWT}
+"#;
+
+/// An HS256 JWT over `claims`.
+fn hs256_token(secret: &[u8], claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64.encode(claims.to_string())
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, signing_input.as_bytes());
+    format!("{signing_input}.{}", b64.encode(tag.as_ref()))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn api_routes_enforce_the_openapi_model_and_jwts() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    std::fs::write(dir.path().join("orders.yaml"), ORDERS_API).unwrap();
+    let secret = b"an HS256 secret of reasonable length";
+    std::fs::write(dir.path().join("jwt.secret"), secret).unwrap();
+    let config = dir.path().join("waf.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "rules: [{}]\naudit_log: audit.jsonl\nroutes:\n  - name: orders\n    path_prefix: /v1\n    upstream: 'http://{upstream}'\n    api: {{openapi: orders.yaml, reject_unknown_query: true}}\n    jwt: {{hs256_secret_file: jwt.secret, issuer: 'https://issuer.example', audience: orders}}\n    rate_limits: [{{name: per-user, key: 'jwt:sub', rate: 2/m}}]\n",
+            engine_only(dir.path()).display()
+        ),
+    )
+    .unwrap();
+    let waf = start_proxy(dir.path(), &[], "", &["--config", config.to_str().unwrap()]);
+    let post = |token: Option<&str>, content_type: &str, body: &str| {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        send_raw(
+            &waf.addr,
+            format!(
+                "POST /v1/orders HTTP/1.1\r\nHost: shop.example\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    let problem = |raw: &str| -> serde_json::Value {
+        assert_eq!(
+            header_value(raw, "content-type").as_deref(),
+            Some("application/problem+json"),
+            "{raw}"
+        );
+        serde_json::from_str(raw.split_once("\r\n\r\n").unwrap().1).unwrap()
+    };
+
+    assert_eq!(statuses(&get_raw(&waf.addr, "/v1/orders?limit=5", "")), vec![200]);
+    assert_eq!(statuses(&get_raw(&waf.addr, "/v1/orders/42", "")), vec![200]);
+    let raw = get_raw(&waf.addr, "/v1/orders?limit=500", "");
+    assert_eq!(statuses(&raw), vec![400], "{raw}");
+    assert_eq!(problem(&raw)["violations"][0]["location"], "query.limit");
+    let raw = get_raw(&waf.addr, "/v1/orders?limit=5&debug=1", "");
+    assert_eq!(statuses(&raw), vec![400], "unknown query parameter: {raw}");
+    assert_eq!(statuses(&get_raw(&waf.addr, "/v1/orders/abc", "")), vec![400]);
+    let raw = get_raw(&waf.addr, "/v1/admin", "");
+    assert_eq!(statuses(&raw), vec![404], "{raw}");
+    assert_eq!(problem(&raw)["title"], "unknown path");
+    let raw = send_raw(
+        &waf.addr,
+        b"DELETE /v1/orders HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(statuses(&raw), vec![405], "{raw}");
+    assert_eq!(header_value(&raw, "allow").as_deref(), Some("GET, POST, HEAD"));
+
+    // Creating an order needs a valid token from the right issuer for the right audience.
+    let good = serde_json::json!({"sub": "alice", "iss": "https://issuer.example", "aud": "orders", "exp": unix_now() + 600});
+    let order = r#"{"item": "book", "quantity": 2}"#;
+    let raw = post(None, "application/json", order);
+    assert_eq!(statuses(&raw), vec![401], "{raw}");
+    assert_eq!(
+        header_value(&raw, "www-authenticate").as_deref(),
+        Some("Bearer realm=\"palisade\"")
+    );
+    let forged = hs256_token(b"not the secret", &good);
+    let raw = post(Some(&forged), "application/json", order);
+    assert_eq!(statuses(&raw), vec![401], "{raw}");
+    assert!(
+        header_value(&raw, "www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\""),
+        "{raw}"
+    );
+    let mut expired = good.clone();
+    expired["exp"] = serde_json::json!(unix_now() - 3600);
+    assert_eq!(
+        statuses(&post(
+            Some(&hs256_token(secret, &expired)),
+            "application/json",
+            order
+        )),
+        vec![401]
+    );
+    let mut stranger = good.clone();
+    stranger["aud"] = serde_json::json!("billing");
+    assert_eq!(
+        statuses(&post(
+            Some(&hs256_token(secret, &stranger)),
+            "application/json",
+            order
+        )),
+        vec![401]
+    );
+
+    let alice = hs256_token(secret, &good);
+    let raw = post(Some(&alice), "application/json", order);
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+    // Bodies are checked against the schema, content types against the document.
+    let raw = post(
+        Some(&alice),
+        "application/json",
+        r#"{"item": "book", "quantity": 0, "admin": true}"#,
+    );
+    assert_eq!(statuses(&raw), vec![400], "{raw}");
+    let locations: Vec<String> = problem(&raw)["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["location"].as_str().unwrap().to_string())
+        .collect();
+    assert!(locations.iter().any(|l| l.contains("quantity")), "{locations:?}");
+    assert!(
+        locations.iter().any(|l| l.contains("admin") || l == "body"),
+        "{locations:?}"
+    );
+    assert_eq!(statuses(&post(Some(&alice), "text/plain", "book")), vec![415]);
+
+    // Rate limited per token subject: two valid orders a minute for alice, bob has his own.
+    assert_eq!(
+        statuses(&post(Some(&alice), "application/json", order)),
+        vec![200]
+    );
+    let raw = post(Some(&alice), "application/json", order);
+    assert_eq!(statuses(&raw), vec![429], "{raw}");
+    let mut bob = good.clone();
+    bob["sub"] = serde_json::json!("bob");
+    assert_eq!(
+        statuses(&post(Some(&hs256_token(secret, &bob)), "application/json", order)),
+        vec![200]
+    );
+
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let outcomes: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["outcome"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for expected in ["api_refused", "unauthorized", "rate_limited"] {
+        assert!(
+            outcomes.iter().any(|o| o == expected),
+            "{expected} in {outcomes:?}"
+        );
+    }
+}
+
+/// Sends raw bytes from the loopback address `ip` and returns the whole answer.
+async fn send_raw_from(ip: [u8; 4], addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = connect_from(ip, addr.parse().unwrap()).await;
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_are_blocked_challenged_or_allowlisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let config = dir.path().join("waf.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "rules: [{}]\naudit_log: audit.jsonl\nroutes:\n  - name: web\n    upstream: 'http://{upstream}'\n    bots: {{allow: [127.0.0.2/32]}}\n",
+            engine_only(dir.path()).display()
+        ),
+    )
+    .unwrap();
+    let waf = start_proxy(dir.path(), &[], "", &["--config", config.to_str().unwrap()]);
+    let request = |headers: &str| {
+        format!("GET /shop HTTP/1.1\r\nHost: shop.example\r\n{headers}Connection: close\r\n\r\n").into_bytes()
+    };
+    let browser = "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\nAccept: text/html\r\nAccept-Language: en\r\nAccept-Encoding: gzip\r\n";
+    let raw = send_raw_from([127, 0, 0, 1], &waf.addr, &request(browser)).await;
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+
+    let sqlmap = "User-Agent: sqlmap/1.7.2#stable (https://sqlmap.org)\r\nAccept: */*\r\n";
+    let raw = send_raw_from([127, 0, 0, 1], &waf.addr, &request(sqlmap)).await;
+    assert_eq!(statuses(&raw), vec![403], "{raw}");
+    assert!(raw.contains("automated client"), "{raw}");
+    // The allowlisted network skips the bot checks.
+    let raw = send_raw_from([127, 0, 0, 2], &waf.addr, &request(sqlmap)).await;
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+
+    // A script without the usual headers gets the challenge; with the signed cookie it passes.
+    let script = "User-Agent: curl/8.5.0\r\n";
+    let raw = send_raw_from([127, 0, 0, 1], &waf.addr, &request(script)).await;
+    assert_eq!(statuses(&raw), vec![403], "{raw}");
+    let token = raw
+        .split("__palisade_bot=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .expect("challenge page sets the cookie")
+        .to_string();
+    let with_cookie = format!("{script}Cookie: theme=dark; __palisade_bot={token}\r\n");
+    let raw = send_raw_from([127, 0, 0, 1], &waf.addr, &request(&with_cookie)).await;
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+    // The cookie is bound to the client: from another address it is worth nothing.
+    let raw = send_raw_from([127, 0, 0, 3], &waf.addr, &request(&with_cookie)).await;
+    assert_eq!(statuses(&raw), vec![403], "{raw}");
+    let forged = format!(
+        "{script}Cookie: __palisade_bot=v1.99999999999.{}\r\n",
+        "00".repeat(32)
+    );
+    let raw = send_raw_from([127, 0, 0, 1], &waf.addr, &request(&forged)).await;
+    assert_eq!(statuses(&raw), vec![403], "{raw}");
+
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(
+        audit.contains("\"outcome\":\"bot_blocked\"") && audit.contains("scanner signature: sqlmap"),
+        "{audit}"
+    );
+    assert!(audit.contains("\"outcome\":\"bot_challenged\""), "{audit}");
+}

@@ -67,6 +67,57 @@ pub struct RouteConfig {
     pub rules: Option<Vec<PathBuf>>,
     #[serde(default)]
     pub rate_limits: Vec<RateLimitConfig>,
+    /// Bot defence; `bots: {}` turns it on with the defaults.
+    pub bots: Option<BotsConfig>,
+    pub jwt: Option<JwtConfig>,
+    /// The API's OpenAPI 3 document as a positive model.
+    pub api: Option<ApiConfig>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BotsConfig {
+    pub challenge_score: Option<u32>,
+    pub block_score: Option<u32>,
+    /// Networks (CIDR) whose clients skip the bot checks.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Requests per client and window above which the client scores as a flood.
+    pub max_requests: Option<u32>,
+    pub window: Option<DurationText>,
+    pub cookie_ttl: Option<DurationText>,
+    /// Signs the challenge cookie; give replicas the same file. Without it a random secret is
+    /// made at start (cookies then do not survive a restart).
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// A JWKS document with the RS256 and ES256 keys.
+    pub jwks: Option<PathBuf>,
+    /// A file holding the HS256 secret.
+    pub hs256_secret_file: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway: Option<DurationText>,
+    /// Every request needs a valid token (otherwise only operations whose API security asks for
+    /// a bearer token, and any token presented must be valid).
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub openapi: PathBuf,
+    /// Refuse query parameters the operation does not declare.
+    #[serde(default)]
+    pub reject_unknown_query: bool,
+    /// Answer CORS preflights for declared operations without a JWT.
+    #[serde(default)]
+    pub allow_cors_preflight: bool,
+    pub max_body_bytes: Option<usize>,
 }
 
 /// `{name: per-client, key: ip, rate: 100/s, burst: 200}`; keys: `ip`, `route`, `header:NAME`,
@@ -80,7 +131,128 @@ pub struct RateLimitConfig {
     pub burst: Option<u32>,
 }
 
+fn read(route: &str, path: &Path) -> Result<Vec<u8>, ProxyError> {
+    std::fs::read(path).map_err(|e| ProxyError::Route {
+        route: route.into(),
+        message: format!("cannot read {}: {e}", path.display()),
+    })
+}
+
 impl RouteConfig {
+    /// Builds the route: upstream, rules, rate limits, bots, JWT and API model, reading the files
+    /// they name. Warnings about what a document declares but is not enforced go to `warn`.
+    pub fn build(
+        &self,
+        rules: std::sync::Arc<palisade_waf::Ruleset>,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<crate::Route, ProxyError> {
+        let error = |message: String| ProxyError::Route {
+            route: self.name.clone(),
+            message,
+        };
+        let mut route = crate::Route::new(
+            &self.name,
+            self.host.as_deref(),
+            &self.path_prefix,
+            &self.upstream,
+            rules,
+        )?
+        .with_rate_limits(self.rate_limits()?);
+        if let Some(b) = &self.bots {
+            let defaults = palisade_waf::bots::BotPolicy::default();
+            let mut allow = Vec::new();
+            for a in &b.allow {
+                allow.push(
+                    palisade_waf::bots::Cidr::parse(a).ok_or_else(|| {
+                        error(format!("bots.allow: {a:?} is not an address or CIDR network"))
+                    })?,
+                );
+            }
+            let policy = palisade_waf::bots::BotPolicy {
+                challenge_score: b.challenge_score.unwrap_or(defaults.challenge_score),
+                block_score: b.block_score.unwrap_or(defaults.block_score),
+                allow,
+                max_requests: b.max_requests.unwrap_or(defaults.max_requests),
+                window: b
+                    .window
+                    .map_or(defaults.window, |d| d.0.max(Duration::from_secs(1))),
+                max_error_ratio: defaults.max_error_ratio,
+                cookie_ttl: b.cookie_ttl.map_or(defaults.cookie_ttl, |d| d.0),
+            };
+            let secret = match &b.secret_file {
+                Some(path) => {
+                    let secret = read(&self.name, path)?;
+                    if secret.trim_ascii().len() < 16 {
+                        return Err(error(format!(
+                            "bots.secret_file {}: use at least 16 bytes",
+                            path.display()
+                        )));
+                    }
+                    secret.trim_ascii().to_vec()
+                }
+                None => random_secret().map_err(|m| error(format!("bots: {m}")))?,
+            };
+            route = route.with_bots(palisade_waf::bots::BotGuard::new(policy, &secret));
+        }
+        if let Some(j) = &self.jwt {
+            let mut builder = palisade_waf::api::JwtVerifier::builder();
+            if let Some(path) = &j.jwks {
+                builder = builder
+                    .jwks(&read(&self.name, path)?, &path.display().to_string())
+                    .map_err(|e| error(format!("jwt.jwks: {e}")))?;
+            }
+            if let Some(path) = &j.hs256_secret_file {
+                builder = builder.hs256_secret(read(&self.name, path)?.trim_ascii());
+            }
+            if let Some(iss) = &j.issuer {
+                builder = builder.issuer(iss);
+            }
+            if let Some(aud) = &j.audience {
+                builder = builder.audience(aud);
+            }
+            if let Some(leeway) = j.leeway {
+                builder = builder.leeway_seconds(leeway.0.as_secs());
+            }
+            let verifier = builder.build().map_err(|e| error(format!("jwt: {e}")))?;
+            verifier
+                .warnings()
+                .iter()
+                .for_each(|w| warn(format!("route {}: jwt: {w}", self.name)));
+            route = route.with_jwt(crate::guards::JwtGuard {
+                verifier,
+                required: j.required,
+            });
+        }
+        if let Some(a) = &self.api {
+            let mut options = palisade_waf::api::ApiOptions {
+                reject_unknown_query_params: a.reject_unknown_query,
+                allow_cors_preflight: a.allow_cors_preflight,
+                ..Default::default()
+            };
+            if let Some(max) = a.max_body_bytes {
+                options.max_body_bytes = max;
+            }
+            let model = palisade_waf::api::ApiModel::from_document_with(
+                &read(&self.name, &a.openapi)?,
+                &a.openapi.display().to_string(),
+                options,
+            )
+            .map_err(|e| error(format!("api: {e}")))?;
+            model
+                .warnings()
+                .iter()
+                .for_each(|w| warn(format!("route {}: api: {w}", self.name)));
+            route = route.with_api(model)?;
+        }
+        let needs_claims = self.rate_limits.iter().any(|l| l.key.starts_with("jwt:"));
+        if needs_claims && self.jwt.is_none() {
+            return Err(error(
+                "a rate limit keyed by a JWT claim needs jwt on the route".into(),
+            ));
+        }
+        Ok(route)
+    }
+
     /// The route's rate limits, checked.
     pub fn rate_limits(&self) -> Result<Vec<crate::limiter::RateLimit>, ProxyError> {
         let error = |message: String| ProxyError::Route {
@@ -155,6 +327,16 @@ impl<'de> Deserialize<'de> for DurationText {
     }
 }
 
+/// 32 random bytes from the operating system.
+fn random_secret() -> Result<Vec<u8>, String> {
+    use ring::rand::SecureRandom;
+    let mut secret = vec![0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| "no randomness from the operating system".to_string())?;
+    Ok(secret)
+}
+
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit())?;
@@ -193,6 +375,18 @@ impl ServeConfig {
         for route in &mut config.routes {
             if let Some(rules) = &mut route.rules {
                 rules.iter_mut().for_each(resolve);
+            }
+            if let Some(api) = &mut route.api {
+                resolve(&mut api.openapi);
+            }
+            if let Some(jwt) = &mut route.jwt {
+                jwt.jwks
+                    .iter_mut()
+                    .chain(jwt.hs256_secret_file.iter_mut())
+                    .for_each(resolve);
+            }
+            if let Some(bots) = &mut route.bots {
+                bots.secret_file.iter_mut().for_each(resolve);
             }
         }
         if let Some(tls) = &mut config.tls {

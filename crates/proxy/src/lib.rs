@@ -11,6 +11,7 @@ pub mod audit;
 pub mod config;
 pub mod conn;
 pub mod framing;
+pub mod guards;
 pub mod limiter;
 pub mod metrics;
 
@@ -51,7 +52,13 @@ pub struct Route {
     path_prefix: String,
     upstream: String,
     rules: Arc<Ruleset>,
-    rate_limits: Vec<limiter::RateLimit>,
+    /// Limits keyed by address or header, checked before the request is read further.
+    early_limits: Vec<limiter::RateLimit>,
+    /// Limits keyed by JWT claim or API operation, checked once those are known.
+    late_limits: Vec<limiter::RateLimit>,
+    bots: Option<palisade_waf::bots::BotGuard>,
+    jwt: Option<guards::JwtGuard>,
+    api: Option<palisade_waf::api::ApiModel>,
 }
 
 impl Route {
@@ -80,14 +87,47 @@ impl Route {
             path_prefix: path_prefix.trim_end_matches('/').to_string(),
             upstream: format!("http://{authority}"),
             rules,
-            rate_limits: Vec::new(),
+            early_limits: Vec::new(),
+            late_limits: Vec::new(),
+            bots: None,
+            jwt: None,
+            api: None,
         })
     }
 
     /// Rate limits checked, all of them, on every request of this route.
     pub fn with_rate_limits(mut self, limits: Vec<limiter::RateLimit>) -> Route {
-        self.rate_limits = limits;
+        (self.late_limits, self.early_limits) = limits
+            .into_iter()
+            .partition(|l| matches!(l.key, limiter::RateKey::JwtClaim(_) | limiter::RateKey::Route));
         self
+    }
+
+    pub fn with_bots(mut self, bots: palisade_waf::bots::BotGuard) -> Route {
+        self.bots = Some(bots);
+        self
+    }
+
+    pub fn with_jwt(mut self, jwt: guards::JwtGuard) -> Route {
+        self.jwt = Some(jwt);
+        self
+    }
+
+    /// The API's positive model. Operations whose security asks for a bearer JWT need
+    /// [`Route::with_jwt`] too.
+    pub fn with_api(mut self, api: palisade_waf::api::ApiModel) -> Result<Route, ProxyError> {
+        let bearer = api.operations().filter(|o| o.jwt_required()).count();
+        if bearer > 0 && self.jwt.is_none() {
+            return Err(ProxyError::Route {
+                route: self.name.clone(),
+                message: format!(
+                    "{bearer} operations of {} require a bearer JWT: configure jwt on the route",
+                    api.source_name()
+                ),
+            });
+        }
+        self.api = Some(api);
+        Ok(self)
     }
 
     fn matches(&self, host: &str, path: &str) -> bool {
@@ -172,6 +212,8 @@ pub struct Proxy {
     in_flight: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
     limiter: limiter::Limiter,
+    /// The origin of the monotonic nanosecond clock the bot fingerprints use.
+    epoch: std::time::Instant,
     next_id: AtomicU64,
     ready: std::sync::atomic::AtomicBool,
 }
@@ -187,7 +229,7 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-type Answer = Response<Full<Bytes>>;
+pub(crate) type Answer = Response<Full<Bytes>>;
 
 impl Proxy {
     pub fn new(mut routes: Vec<Route>, logs: Logs, limits: Limits) -> Result<Proxy, ProxyError> {
@@ -219,6 +261,7 @@ impl Proxy {
             metrics: Metrics::new(),
             // A million keys: about 100 MB at worst, and the store evicts beyond it.
             limiter: limiter::Limiter::new(Arc::new(palisade_waf::ratelimit::MemoryStore::new(1 << 20))),
+            epoch: std::time::Instant::now(),
             next_id: AtomicU64::new(1),
             ready: std::sync::atomic::AtomicBool::new(true),
         })
@@ -421,6 +464,14 @@ impl Proxy {
             limiter::add_headers(response.headers_mut(), t);
         }
         record.status = response.status().as_u16();
+        if let Some(bots) = record
+            .route
+            .as_ref()
+            .and_then(|name| self.routes.iter().find(|r| &r.name == name))
+            .and_then(|r| r.bots.as_ref())
+        {
+            bots.observe_response(client.peer.ip(), record.status, self.now_ns());
+        }
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.request(
             record.route.as_deref().unwrap_or(""),
@@ -473,20 +524,36 @@ impl Proxy {
             return plain(StatusCode::NOT_FOUND, "no route");
         };
         record.route = Some(route.name.clone());
-        if !route.rate_limits.is_empty() {
-            let ctx = limiter::KeyContext {
-                client_ip: client.peer.ip(),
-                headers: req.headers(),
-                claims: None,
-                operation: &route.name,
-            };
-            record.rate = self.limiter.check(&route.name, &route.rate_limits, &ctx);
-            if let Some(t) = &record.rate
-                && !t.decision.allowed
-            {
-                record.outcome(Outcome::RateLimited, format!("rate limit {}", t.name));
-                return plain(StatusCode::TOO_MANY_REQUESTS, "too many requests");
+        let ip = client.peer.ip();
+        if let Some(bots) = &route.bots
+            && let Some(answer) = guards::bots(
+                bots,
+                req.headers(),
+                version_text(req.version()),
+                ip,
+                self.now_ns(),
+                record,
+            )
+        {
+            return answer;
+        }
+        let mut claims = None;
+        if let Some(jwt) = &route.jwt {
+            match guards::jwt(jwt, req.headers(), record) {
+                Ok(c) => claims = c,
+                Err(answer) => return answer,
             }
+        }
+        if let Some(answer) = self.rate_limit(
+            route,
+            &route.early_limits,
+            ip,
+            req.headers(),
+            None,
+            &route.name,
+            record,
+        ) {
+            return answer;
         }
 
         let mut tx = route.rules.transaction();
@@ -530,6 +597,53 @@ impl Proxy {
         };
         if let Some(i) = tx.process_request_body().cloned() {
             return self.deny(&mut tx, &i, record);
+        }
+        let mut operation = route.name.clone();
+        if let Some(api) = &route.api {
+            let request = palisade_waf::api::ApiRequest {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                    .collect(),
+                content_type: parts
+                    .headers
+                    .get(hyper::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+                body: &buffered,
+            };
+            match api.check(&request) {
+                palisade_waf::api::ApiVerdict::Refused(refusal) => {
+                    let answer = guards::api_refusal(&refusal, record);
+                    return self.finish(&mut tx, answer, record);
+                }
+                palisade_waf::api::ApiVerdict::Allowed(allowed) => {
+                    if allowed.operation.jwt_required() && !allowed.cors_preflight && claims.is_none() {
+                        let answer = guards::unauthorized(None, record);
+                        return self.finish(&mut tx, answer, record);
+                    }
+                    operation = format!(
+                        "{} {}",
+                        allowed.operation.method(),
+                        allowed.operation.route_template()
+                    );
+                }
+            }
+        }
+        let claims_map = claims.as_ref().map(|c| c.as_map());
+        if let Some(answer) = self.rate_limit(
+            route,
+            &route.late_limits,
+            ip,
+            &parts.headers,
+            claims_map,
+            &operation,
+            record,
+        ) {
+            return self.finish(&mut tx, answer, record);
         }
 
         let mut upstream = Request::builder()
@@ -630,6 +744,47 @@ impl Proxy {
             .body(Full::new(Bytes::from(out)))
             .unwrap_or_else(|_| plain(StatusCode::BAD_GATEWAY, "bad upstream response"));
         self.finish(&mut tx, response, record)
+    }
+
+    /// Checks `limits`; the answer is the 429 when one refuses. The tightest limit's headers go on
+    /// whatever answer the request gets.
+    #[allow(clippy::too_many_arguments)]
+    fn rate_limit(
+        &self,
+        route: &Route,
+        limits: &[limiter::RateLimit],
+        ip: std::net::IpAddr,
+        headers: &hyper::HeaderMap,
+        claims: Option<&serde_json::Map<String, serde_json::Value>>,
+        operation: &str,
+        record: &mut Record,
+    ) -> Option<Answer> {
+        if limits.is_empty() {
+            return None;
+        }
+        let ctx = limiter::KeyContext {
+            client_ip: ip,
+            headers,
+            claims,
+            operation,
+        };
+        let tightest = self.limiter.check(&route.name, limits, &ctx)?;
+        let refused = !tightest.decision.allowed;
+        let keep = match &record.rate {
+            None => true,
+            Some(prior) => refused || tightest.decision.remaining < prior.decision.remaining,
+        };
+        if refused {
+            record.outcome(Outcome::RateLimited, format!("rate limit {}", tightest.name));
+        }
+        if keep {
+            record.rate = Some(tightest);
+        }
+        refused.then(|| plain(StatusCode::TOO_MANY_REQUESTS, "too many requests"))
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
     }
 
     /// Reads the request body into memory and the transaction, within the size bound and the
@@ -820,7 +975,7 @@ fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
     *r.status_mut() = status;
     r.headers_mut().insert(
