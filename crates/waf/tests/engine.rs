@@ -433,3 +433,22 @@ SecRuleRemoveById 1-89 95-99
     let (_, ids) = run(&r, "/?other=bad", &[], None);
     assert_eq!(ids, vec![90, 93, 94]);
 }
+
+/// What the adapter hands over is what the rules see: the request target byte for byte (`"`, `<`
+/// and `>` included, which `http::Uri` refuses in a query, so an adapter must pass the raw target)
+/// and header names in the case the client sent (ModSecurity names `REQUEST_HEADERS:Referer` after
+/// the header as sent; a lower-cased name shows in the log as such, though lookups ignore case).
+#[test]
+fn raw_target_and_header_name_case_reach_the_rules() {
+    let r = rs(&on(r#"
+SecRule ARGS:code "@rx ^>/tmp" "id:1,phase:1,pass,log"
+SecRule ARGS:x "@rx \"<>\"" "id:2,phase:1,pass,log"
+SecRule REQUEST_HEADERS:Referer "@contains $u" "id:3,phase:1,pass,log"
+"#));
+    let (tx, ids) = run(&r, "/get?code=>/tmp/curl&x=\"<>\"", &[("Referer", "cat$u")], None);
+    assert_eq!(ids, vec![1, 2, 3]);
+    assert_eq!(tx.matched_rules()[2].matched_var_name, "REQUEST_HEADERS:Referer");
+    let (tx, ids) = run(&r, "/", &[("referer", "cat$u")], None);
+    assert_eq!(ids, vec![3]);
+    assert_eq!(tx.matched_rules()[0].matched_var_name, "REQUEST_HEADERS:referer");
+}
