@@ -70,10 +70,34 @@ fn backend() -> String {
                     if reader.read_exact(&mut body).is_err() {
                         return;
                     }
-                    let text = format!("backend saw {path} from {xff}");
+                    if let Some(size) = path
+                        .strip_prefix("/download/")
+                        .and_then(|n| n.parse::<usize>().ok())
+                    {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {size}\r\n\r\n"
+                        );
+                        let block = vec![b'a'; 1 << 16];
+                        let mut left = size;
+                        while left > 0 {
+                            let n = left.min(block.len());
+                            if stream.write_all(&block[..n]).is_err() {
+                                return;
+                            }
+                            left -= n;
+                        }
+                        continue;
+                    }
+                    let text = if path.starts_with("/leak") {
+                        "here is the leaked-secret".to_string()
+                    } else {
+                        format!("backend saw {path} from {xff}")
+                    };
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Seen-Forwarded: {forwarded}\r\nContent-Length: {}\r\n\r\n{text}",
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Seen-Forwarded: {forwarded}\r\nX-Seen-Body-Bytes: {}\r\nContent-Length: {}\r\n\r\n{text}",
+                        body.len(),
                         text.len()
                     );
                 }
@@ -1017,4 +1041,101 @@ async fn bots_are_blocked_challenged_or_allowlisted() {
         "{audit}"
     );
     assert!(audit.contains("\"outcome\":\"bot_challenged\""), "{audit}");
+}
+
+/// The proxy's peak resident memory, from /proc.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn large_bodies_stream_past_the_inspection_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let conf = dir.path().join("streaming.conf");
+    std::fs::write(
+        &conf,
+        "SecRuleEngine On\nSecRequestBodyAccess On\nSecResponseBodyAccess On\nSecRequestBodyLimit 1048576\nSecRequestBodyNoFilesLimit 1048576\nSecRequestBodyLimitAction ProcessPartial\nSecResponseBodyLimit 524288\nSecResponseBodyLimitAction ProcessPartial\nSecRule RESPONSE_BODY \"@contains leaked-secret\" \"id:2001,phase:4,deny,status:502,log,msg:'data leak'\"\nSecRule REQUEST_BODY \"@contains attack\" \"id:2002,phase:2,deny,status:403,log\"\n",
+    )
+    .unwrap();
+    let waf = start_proxy(dir.path(), &[conf], &upstream, &["--max-body-bytes", "200000000"]);
+
+    // 64 MiB up: the first MiB is inspected, the rest streams to the backend.
+    let size = 64 << 20;
+    let mut s = TcpStream::connect(&waf.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST /upload HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let block = vec![b'z'; 1 << 16];
+    for _ in 0..size / block.len() {
+        s.write_all(&block).unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let raw = String::from_utf8_lossy(&out).to_string();
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+    assert_eq!(
+        header_value(&raw, "x-seen-body-bytes"),
+        Some(size.to_string()),
+        "{raw}"
+    );
+
+    // 64 MiB down: phase 4 sees the first 512 KiB, the client gets every byte.
+    let mut s = TcpStream::connect(&waf.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET /download/{size} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out[..head_end])
+    );
+    assert_eq!(out.len() - head_end, size);
+
+    // Inspection still works on what is buffered.
+    assert_eq!(statuses(&get_raw(&waf.addr, "/leak", "")), vec![502]);
+    let attack = "x=attack";
+    let raw = send_raw(
+        &waf.addr,
+        format!("POST /form HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{attack}", attack.len()).as_bytes(),
+    );
+    assert_eq!(statuses(&raw), vec![403], "{raw}");
+
+    // Memory stayed at the inspection limits, not the bodies' size.
+    let peak = peak_rss_bytes(waf.child.id());
+    assert!(peak < 48 << 20, "peak RSS {} MiB", peak >> 20);
+
+    // Over the proxy's own bound a streamed body is still refused.
+    drop(waf);
+    let waf = start_proxy(
+        dir.path(),
+        &[dir.path().join("streaming.conf")],
+        &upstream,
+        &["--max-body-bytes", "3000000"],
+    );
+    let body = vec![b'q'; 4_000_000];
+    let mut request = format!(
+        "POST /upload HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let raw = send_raw(&waf.addr, &request);
+    assert_eq!(statuses(&raw), vec![413], "{}", &raw[..raw.len().min(300)]);
 }

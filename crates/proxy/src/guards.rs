@@ -4,8 +4,6 @@
 
 use crate::audit::{Outcome, Record};
 use crate::{Answer, plain};
-use http_body_util::Full;
-use hyper::body::Bytes;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use palisade_waf::api::{Claims, JwtRejection, JwtVerifier, Refusal};
@@ -64,7 +62,7 @@ pub(crate) fn bots(
         BotAction::Challenge => {
             record.outcome(Outcome::BotChallenged, reasons);
             let token = guard.challenge_token(client_ip, user_agent.unwrap_or(""), now_unix);
-            let mut r = Response::new(Full::new(Bytes::from(guard.challenge_page(&token))));
+            let mut r = Response::new(crate::body::full(guard.challenge_page(&token)));
             *r.status_mut() = StatusCode::FORBIDDEN;
             let h = r.headers_mut();
             h.insert(
@@ -155,7 +153,7 @@ pub(crate) fn api_refusal(refusal: &Refusal<'_>, record: &mut Record) -> Answer 
             "message": v.message,
         })).collect::<Vec<_>>(),
     });
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut r = Response::new(crate::body::full(body.to_string()));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(

@@ -8,6 +8,7 @@
 //! total and per client address, and requests in flight are capped with load shedding (503).
 
 pub mod audit;
+pub mod body;
 pub mod config;
 pub mod conn;
 pub mod framing;
@@ -16,10 +17,11 @@ pub mod limiter;
 pub mod metrics;
 
 use audit::{AuditScope, LogSink, Outcome, Record, RuleHit};
+use body::{Prefixed, ProxyBody};
 use conn::{ConnShared, ConnectionLimiter, GuardedIo, InFlight, SharedConn, Timeouts};
 use framing::{FramingGuard, FramingLimits, HeadVerdict};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -206,7 +208,7 @@ impl Default for Limits {
 pub struct Proxy {
     /// Most specific first: routes with a host before those without, longer prefixes first.
     routes: Vec<Route>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, ProxyBody>,
     logs: Logs,
     limits: Limits,
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -229,7 +231,7 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-pub(crate) type Answer = Response<Full<Bytes>>;
+pub(crate) type Answer = Response<ProxyBody>;
 
 impl Proxy {
     pub fn new(mut routes: Vec<Route>, logs: Logs, limits: Limits) -> Result<Proxy, ProxyError> {
@@ -417,7 +419,7 @@ impl Proxy {
             "/readyz" if self.ready.load(Ordering::Relaxed) => plain(StatusCode::OK, "ready"),
             "/readyz" => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
             "/metrics" => {
-                let mut r = Response::new(Full::new(Bytes::from(self.metrics.render())));
+                let mut r = Response::new(body::full(self.metrics.render()));
                 r.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,
                     hyper::header::HeaderValue::from_static(
@@ -589,9 +591,21 @@ impl Proxy {
         if let Some(i) = tx.process_request_headers().cloned() {
             return self.deny(&mut tx, &i, record);
         }
-        // The request body, buffered for inspection; the engine enforces its own limits, the proxy
-        // its size bound and the minimum rate.
-        let buffered = match self.read_request_body(body, &mut tx, shared, record).await {
+        // The request body, buffered as far as it is inspected (by the engine, or whole for the
+        // API model); the rest streams to the upstream. The engine enforces its own limits, the
+        // proxy its size bound and the minimum rate.
+        let mut inspect = if tx.inspects_request_body() {
+            tx.request_body_inspection_limit()
+        } else {
+            0
+        };
+        if let Some(api) = &route.api {
+            inspect = inspect.max(api.options().max_body_bytes.saturating_add(1));
+        }
+        let (buffered, rest) = match self
+            .read_request_body(body, inspect, &mut tx, shared, record)
+            .await
+        {
             Ok(b) => b,
             Err(answer) => return answer,
         };
@@ -675,13 +689,29 @@ impl Proxy {
             .header("x-forwarded-for", forwarded_for)
             .header("x-forwarded-proto", proto)
             .header("forwarded", forwarded);
-        let Ok(upstream) = upstream.body(Full::new(Bytes::from(buffered))) else {
+        let body = Prefixed::boxed_body(buffered, rest, self.limits.max_request_body, Some(shared.clone()));
+        let Ok(upstream) = upstream.body(body) else {
             return self.refuse(&mut tx, record, StatusCode::BAD_REQUEST, "bad request");
         };
         let response =
             match tokio::time::timeout(self.limits.upstream_timeout, self.client.request(upstream)).await {
                 Ok(Ok(r)) => r,
-                Ok(Err(_)) => {
+                Ok(Err(e)) => {
+                    // The streamed rest of the request body may be what failed.
+                    match stream_error(&e) {
+                        Some(body::StreamError::TooLarge(_)) => {
+                            return self.refuse(
+                                &mut tx,
+                                record,
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "request body too large",
+                            );
+                        }
+                        Some(body::StreamError::Framing(reason)) => {
+                            return self.refuse(&mut tx, record, StatusCode::BAD_REQUEST, reason);
+                        }
+                        None => {}
+                    }
                     record.outcome(Outcome::UpstreamError, "upstream unavailable");
                     return self.finish(
                         &mut tx,
@@ -706,29 +736,41 @@ impl Proxy {
         if let Some(i) = tx.process_response_headers().cloned() {
             return self.deny(&mut tx, &i, record);
         }
-        let mut rbody = rbody;
+        // The response body, buffered for phase 4 only when the engine inspects it (access on,
+        // a listed MIME type) and up to its limit; the rest streams to the client.
         let mut out: Vec<u8> = Vec::new();
-        while let Some(frame) = rbody.frame().await {
-            let Ok(frame) = frame else {
-                record.outcome(Outcome::UpstreamError, "upstream body failed");
+        let mut rest = Some(rbody);
+        if tx.inspects_response_body() {
+            let (limit, partial) = tx.response_body_inspection_limit();
+            let cap = limit.min(self.limits.max_response_body);
+            while out.len() <= cap {
+                let Some(body) = rest.as_mut() else { break };
+                match body.frame().await {
+                    None => rest = None,
+                    Some(Err(_)) => {
+                        record.outcome(Outcome::UpstreamError, "upstream body failed");
+                        return self.finish(
+                            &mut tx,
+                            plain(StatusCode::BAD_GATEWAY, "upstream body failed"),
+                            record,
+                        );
+                    }
+                    Some(Ok(frame)) => {
+                        if let Some(chunk) = frame.data_ref() {
+                            // Past the engine's limit it keeps nothing more (ProcessPartial).
+                            let _ = tx.append_response_body(chunk);
+                            out.extend_from_slice(chunk);
+                        }
+                    }
+                }
+            }
+            if rest.is_some() && !partial {
+                record.outcome(Outcome::UpstreamError, "response body over SecResponseBodyLimit");
                 return self.finish(
                     &mut tx,
-                    plain(StatusCode::BAD_GATEWAY, "upstream body failed"),
+                    plain(StatusCode::BAD_GATEWAY, "upstream body too large"),
                     record,
                 );
-            };
-            if let Some(chunk) = frame.data_ref() {
-                if out.len() + chunk.len() > self.limits.max_response_body {
-                    record.outcome(Outcome::UpstreamError, "upstream body over the proxy's limit");
-                    return self.finish(
-                        &mut tx,
-                        plain(StatusCode::BAD_GATEWAY, "upstream body too large"),
-                        record,
-                    );
-                }
-                // Past the engine's response limit the rest goes through uninspected.
-                let _ = tx.append_response_body(chunk);
-                out.extend_from_slice(chunk);
             }
         }
         if let Some(i) = tx.process_response_body().cloned() {
@@ -736,12 +778,12 @@ impl Proxy {
         }
         let mut builder = Response::builder().status(rparts.status);
         for (name, value) in &rparts.headers {
-            if !HOP_BY_HOP.contains(&name.as_str()) && name != hyper::header::CONTENT_LENGTH {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
                 builder = builder.header(name, value);
             }
         }
         let response = builder
-            .body(Full::new(Bytes::from(out)))
+            .body(Prefixed::boxed_body(out, rest, usize::MAX, None))
             .unwrap_or_else(|_| plain(StatusCode::BAD_GATEWAY, "bad upstream response"));
         self.finish(&mut tx, response, record)
     }
@@ -792,13 +834,18 @@ impl Proxy {
     async fn read_request_body(
         &self,
         mut body: Incoming,
+        inspect: usize,
         tx: &mut palisade_waf::Transaction<'_>,
         shared: &SharedConn,
         record: &mut Record,
-    ) -> Result<Vec<u8>, Answer> {
+    ) -> Result<(Vec<u8>, Option<Incoming>), Answer> {
         let mut buffered: Vec<u8> = Vec::new();
         let started = tokio::time::Instant::now();
         loop {
+            if buffered.len() >= inspect && !body.is_end_stream() {
+                // Inspected as far as anyone looks: the rest streams.
+                return Ok((buffered, Some(body)));
+            }
             let allowance = if self.limits.min_body_rate == 0 {
                 Duration::from_secs(86_400)
             } else {
@@ -842,7 +889,7 @@ impl Proxy {
             let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
             return Err(self.refuse(tx, record, status, r.reason));
         }
-        Ok(buffered)
+        Ok((buffered, None))
     }
 
     /// The answer to a request the framing guard refused: the connection closes after it, since
@@ -879,7 +926,7 @@ impl Proxy {
             Disruptive::Redirect => Response::builder()
                 .status(StatusCode::FOUND)
                 .header("location", i.url.clone().unwrap_or_default())
-                .body(Full::new(Bytes::new()))
+                .body(body::full(Bytes::new()))
                 .unwrap_or_else(|_| plain(StatusCode::FORBIDDEN, "forbidden")),
             Disruptive::Drop => closing(plain(StatusCode::FORBIDDEN, "forbidden")),
             _ => plain(
@@ -930,6 +977,18 @@ impl Proxy {
     }
 }
 
+/// Our own body error somewhere in the chain of an upstream request's error.
+fn stream_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e body::StreamError> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(s) = e.downcast_ref::<body::StreamError>() {
+            return Some(s);
+        }
+        current = e.source();
+    }
+    None
+}
+
 /// The client side of one connection.
 #[derive(Clone, Copy)]
 struct ClientSide {
@@ -967,7 +1026,7 @@ fn version_text(v: hyper::Version) -> &'static str {
 }
 
 /// `response`, with the connection closed after it.
-fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+fn closing(mut response: Answer) -> Answer {
     response.headers_mut().insert(
         hyper::header::CONNECTION,
         hyper::header::HeaderValue::from_static("close"),
@@ -975,8 +1034,8 @@ fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response
 }
 
-pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+pub(crate) fn plain(status: StatusCode, text: &str) -> Answer {
+    let mut r = Response::new(body::full(format!("{text}\n")));
     *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

@@ -286,19 +286,8 @@ impl<'r> Transaction<'r> {
         if self.phase_done >= 2 {
             return Err(WafError::State("request body after phase 2"));
         }
-        // Bodies without files (anything but multipart) have the smaller NoFiles limit.
+        let (limit, what) = self.request_body_limit();
         let c = &self.rs.config;
-        let multipart = self
-            .request_header(b"content-type")
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with(b"multipart/form-data"));
-        let (limit, what) = if multipart {
-            (c.request_body_limit, "request body")
-        } else {
-            (
-                c.request_body_limit.min(c.request_body_no_files_limit),
-                "request body (no files)",
-            )
-        };
         let room = limit.saturating_sub(self.req.body.len());
         if chunk.len() > room {
             self.req.body.extend_from_slice(&chunk[..room]);
@@ -321,6 +310,48 @@ impl<'r> Transaction<'r> {
         }
         self.req.body.extend_from_slice(chunk);
         Ok(())
+    }
+
+    /// Whether the engine looks at the request body at all (read after phase 1, where `ctl:` may
+    /// change it). When it does not, an adapter can stream the body to the upstream unbuffered.
+    pub fn inspects_request_body(&self) -> bool {
+        self.engine != EngineMode::Off && self.request_body_access
+    }
+
+    /// The request body bytes the engine keeps for this request (`SecRequestBodyLimit`, or the
+    /// smaller no-files limit unless the body is multipart); an adapter need not buffer more.
+    pub fn request_body_inspection_limit(&self) -> usize {
+        self.request_body_limit().0
+    }
+
+    /// Bodies without files (anything but multipart) have the smaller NoFiles limit.
+    fn request_body_limit(&self) -> (usize, &'static str) {
+        let c = &self.rs.config;
+        let multipart = self
+            .request_header(b"content-type")
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with(b"multipart/form-data"));
+        if multipart {
+            (c.request_body_limit, "request body")
+        } else {
+            (
+                c.request_body_limit.min(c.request_body_no_files_limit),
+                "request body (no files)",
+            )
+        }
+    }
+
+    /// After the response headers: whether the engine inspects the response body (access on and
+    /// the MIME type listed). When it does not, an adapter can stream the response unbuffered.
+    pub fn inspects_response_body(&self) -> bool {
+        self.engine != EngineMode::Off && self.response_body_kept()
+    }
+
+    /// `SecResponseBodyLimit`, and whether the rest passes uninspected past it (ProcessPartial).
+    pub fn response_body_inspection_limit(&self) -> (usize, bool) {
+        (
+            self.rs.config.response_body_limit,
+            self.rs.config.response_body_partial,
+        )
     }
 
     /// Phase 2 (runs phase 1 first if needed): processes the buffered body and evaluates rules.

@@ -307,6 +307,11 @@ impl ApiModel {
         Ok(model)
     }
 
+    /// The options the model was loaded with.
+    pub fn options(&self) -> &ApiOptions {
+        &self.options
+    }
+
     pub fn source_name(&self) -> &str {
         &self.source_name
     }
