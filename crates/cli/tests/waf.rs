@@ -259,6 +259,16 @@ fn blocking_and_detection_only_with_crs() {
     assert_eq!(status, 403, "XSS in a form body is blocked");
     assert!(log_ids(&waf.log).iter().any(|i| i == "941100"));
 
+    // Raw quotes and angle brackets in the target: hyper's URI parser would refuse them, the WAF
+    // must see them as sent.
+    let (status, _) = get(&waf.addr, "/search?q=\"<script>alert(1)</script>\"", "");
+    assert_eq!(status, 403, "raw XSS in the query is blocked");
+    let text = std::fs::read_to_string(&waf.log).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("[id \"941100\"]") && l.contains("[uri \"/search?q=\\\"<script>")),
+        "{text}"
+    );
     let (status, _) = get(&waf.addr, "/", "User-Agent: sqlmap/1.7\r\n");
     assert_eq!(status, 403, "a scanner's user agent is blocked");
     let text = std::fs::read_to_string(&waf.log).unwrap();

@@ -60,6 +60,12 @@ pub(crate) struct GuardedIo<S> {
     head_started: Option<Instant>,
     timer: Pin<Box<Sleep>>,
     timer_deadline: Option<Instant>,
+    /// What the guard gave back for hyper when it differs from what was read (a head held until
+    /// complete, a rewritten request target), and how much of it hyper has taken.
+    pending: Vec<u8>,
+    pending_taken: usize,
+    /// Set once the write side is shut mid-request: bytes drained since.
+    linger: Option<usize>,
 }
 
 impl<S> GuardedIo<S> {
@@ -73,6 +79,9 @@ impl<S> GuardedIo<S> {
             head_started: None,
             timer: Box::pin(tokio::time::sleep_until(now + timeouts.idle)),
             timer_deadline: None,
+            pending: Vec::new(),
+            pending_taken: 0,
+            linger: None,
         }
     }
 
@@ -100,45 +109,69 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                let new = &buf.filled()[before..];
-                if !new.is_empty() {
+        loop {
+            if this.pending_taken < this.pending.len() {
+                let n = (this.pending.len() - this.pending_taken).min(buf.remaining());
+                buf.put_slice(&this.pending[this.pending_taken..this.pending_taken + n]);
+                this.pending_taken += n;
+                return Poll::Ready(Ok(()));
+            }
+            this.pending.clear();
+            this.pending_taken = 0;
+            let before = buf.filled().len();
+            match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) => {
+                    let new = &buf.filled()[before..];
+                    if new.is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
                     let now = Instant::now();
                     this.last_activity = now;
                     let mut s = lock(&this.shared);
-                    s.guard.feed(new);
+                    s.guard.feed(new, &mut this.pending);
                     if s.guard.is_reading_head() {
                         this.head_started.get_or_insert(now);
                     } else {
                         this.head_started = None;
                     }
+                    drop(s);
+                    // Usually the guard gives back exactly what was read: leave it in place.
+                    if this.pending.as_slice() == new {
+                        this.pending.clear();
+                        return Poll::Ready(Ok(()));
+                    }
+                    buf.set_filled(before);
+                    // Serve what the guard gave back, or read on if it holds everything so far.
                 }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                let Some(deadline) = this.deadline() else {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    let Some(deadline) = this.deadline() else {
+                        return Poll::Pending;
+                    };
+                    if this.timer_deadline != Some(deadline) {
+                        this.timer.as_mut().reset(deadline);
+                        this.timer_deadline = Some(deadline);
+                    }
+                    if this.timer.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "client timed out",
+                        )));
+                    }
                     return Poll::Pending;
-                };
-                if this.timer_deadline != Some(deadline) {
-                    this.timer.as_mut().reset(deadline);
-                    this.timer_deadline = Some(deadline);
                 }
-                if this.timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "client timed out",
-                    )));
-                }
-                Poll::Pending
             }
         }
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for GuardedIo<S> {
+/// After an answer that ends a request early (413, 400 on a bad body) the client may still be
+/// sending: closing at once would make the kernel reset the connection and the client lose the
+/// answer. Like nginx's lingering close, the rest is read and dropped, within these bounds.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 8 << 20;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
@@ -146,7 +179,36 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for GuardedIo<S> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.linger.is_none() {
+            let mid_request = !lock(&this.shared).guard.is_idle();
+            std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            if !mid_request {
+                return Poll::Ready(Ok(()));
+            }
+            let deadline = Instant::now() + LINGER_TIME;
+            this.timer.as_mut().reset(deadline);
+            this.timer_deadline = Some(deadline);
+            this.linger = Some(0);
+        }
+        let mut scratch = [0u8; 8192];
+        loop {
+            let drained = this.linger.unwrap_or(0);
+            let mut rb = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if !rb.filled().is_empty() && drained < LINGER_BYTES => {
+                    this.linger = Some(drained + rb.filled().len());
+                }
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    return if this.timer.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Ok(()))
+                    } else {
+                        Poll::Pending
+                    };
+                }
+            }
+        }
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,

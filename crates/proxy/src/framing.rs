@@ -2,9 +2,12 @@
 //! body, and refuses what a front end and a back end could read differently (request smuggling:
 //! both Content-Length and Transfer-Encoding, repeated or malformed lengths, transfer codings other
 //! than chunked, bad chunk framing), plus heads over the size and count limits and malformed Host
-//! values. It is sans-I/O: the connection adapter feeds it the bytes hyper reads, and the request
-//! handler takes one verdict per head, in order. hyper frames requests itself; this guard only
-//! decides whether a request is unambiguous enough to forward, and never rewrites bytes.
+//! values. It is sans-I/O: the connection adapter feeds it the bytes the client sends and hands
+//! hyper what it gives back; the request handler takes one verdict per head, in order, with the
+//! request target and headers exactly as sent (for the WAF: case, order and repeats intact).
+//! hyper frames requests itself; the one rewrite here is percent-encoding the request-target
+//! bytes hyper's URI parser refuses (`"`, `<`, `>`, `{`, non-ASCII...), which attacks use and
+//! the WAF must see rather than hyper answering 400 on its own.
 
 use std::collections::VecDeque;
 
@@ -15,12 +18,17 @@ pub struct Refusal {
     pub reason: &'static str,
 }
 
+/// A header field as the client sent it: name (case kept) and value.
+pub type RawHeader = (Box<[u8]>, Box<[u8]>);
+
 /// The guard's word on one request head, in the order the heads arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeadVerdict {
-    /// Forward it; `target` is the request target exactly as sent (absolute form included).
+    /// Forward it; `target` is the request target exactly as sent (absolute form included) and
+    /// `headers` the header fields as sent.
     Accepted {
         target: Box<[u8]>,
+        headers: Vec<RawHeader>,
     },
     Refused(Refusal),
 }
@@ -115,52 +123,68 @@ impl FramingGuard {
         self.state == State::Passthrough
     }
 
-    /// Follows `bytes`, the next bytes the client sent.
-    pub fn feed(&mut self, mut bytes: &[u8]) {
+    /// Follows `bytes`, the next bytes the client sent, and appends to `out` what hyper should
+    /// read: the same bytes, except that a head is held back until it is complete and may come
+    /// out with its request target percent-encoded.
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
         while !bytes.is_empty() {
             match self.state {
-                State::Passthrough | State::Poisoned => return,
+                State::Passthrough | State::Poisoned => {
+                    out.extend_from_slice(bytes);
+                    return;
+                }
                 State::Head => {
                     let before = self.head.len();
                     let room = self.limits.max_header_bytes + 4 - before.min(self.limits.max_header_bytes);
                     let take = bytes.len().min(room);
                     self.head.extend_from_slice(&bytes[..take]);
                     match self.try_head(before) {
-                        Some(consumed) => {
+                        Some((consumed, target)) => {
                             // Bytes of the head buffer past the head belong to the body or the next
                             // request; hand them back to the loop.
+                            emit_head(&self.head[..consumed], &target, out);
                             let extra = self.head.len() - consumed;
                             let rest_from = take - extra.min(take);
                             self.head.clear();
                             bytes = &bytes[rest_from..];
                         }
-                        None => bytes = &bytes[take..],
+                        None => {
+                            if self.state != State::Head {
+                                // Refused, or HTTP/2: what was held goes on unchanged.
+                                out.extend_from_slice(&self.head);
+                                self.head.clear();
+                            }
+                            bytes = &bytes[take..];
+                        }
                     }
                 }
                 State::Body(remaining) => {
-                    let n = (bytes.len() as u64).min(remaining);
-                    bytes = &bytes[n as usize..];
-                    self.state = if remaining == n {
+                    let n = (bytes.len() as u64).min(remaining) as usize;
+                    out.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    self.state = if remaining == n as u64 {
                         State::Head
                     } else {
-                        State::Body(remaining - n)
+                        State::Body(remaining - n as u64)
                     };
                 }
                 State::ChunkData(remaining) => {
-                    let n = (bytes.len() as u64).min(remaining);
-                    bytes = &bytes[n as usize..];
-                    self.state = if remaining == n {
+                    let n = (bytes.len() as u64).min(remaining) as usize;
+                    out.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    self.state = if remaining == n as u64 {
                         State::ChunkEnd(0)
                     } else {
-                        State::ChunkData(remaining - n)
+                        State::ChunkData(remaining - n as u64)
                     };
                 }
                 State::ChunkEnd(seen) => {
                     let expected = if seen == 0 { b'\r' } else { b'\n' };
                     if bytes[0] != expected {
                         self.refuse_body("chunk data not followed by CRLF");
-                        return;
+                        continue;
                     }
+                    out.push(bytes[0]);
                     bytes = &bytes[1..];
                     self.state = if seen == 0 {
                         State::ChunkEnd(1)
@@ -172,21 +196,23 @@ impl FramingGuard {
                     let Some(end) = memchr_newline(bytes) else {
                         if self.line.len() + bytes.len() > MAX_LINE {
                             self.refuse_body("chunk line too long");
-                            return;
+                            continue;
                         }
                         self.line.extend_from_slice(bytes);
+                        out.extend_from_slice(bytes);
                         return;
                     };
                     if self.line.len() + end > MAX_LINE {
                         self.refuse_body("chunk line too long");
-                        return;
+                        continue;
                     }
                     self.line.extend_from_slice(&bytes[..end]);
+                    out.extend_from_slice(&bytes[..=end]);
                     bytes = &bytes[end + 1..];
                     let line = std::mem::take(&mut self.line);
                     let Some(line) = line.strip_suffix(b"\r") else {
                         self.refuse_body("chunk line not terminated by CRLF");
-                        return;
+                        continue;
                     };
                     if self.state == State::ChunkSize {
                         match chunk_size(line) {
@@ -195,10 +221,7 @@ impl FramingGuard {
                                 self.state = State::Trailers;
                             }
                             Some(n) => self.state = State::ChunkData(n),
-                            None => {
-                                self.refuse_body("invalid chunk size");
-                                return;
-                            }
+                            None => self.refuse_body("invalid chunk size"),
                         }
                     } else if line.is_empty() {
                         self.state = State::Head;
@@ -206,7 +229,6 @@ impl FramingGuard {
                         self.trailer_bytes += line.len() + 2;
                         if self.trailer_bytes > self.limits.max_header_bytes {
                             self.refuse_body("trailers too large");
-                            return;
                         }
                     }
                 }
@@ -223,18 +245,17 @@ impl FramingGuard {
         self.verdicts
             .push_back(HeadVerdict::Refused(Refusal { status, reason }));
         self.state = State::Poisoned;
-        self.head.clear();
     }
 
     /// Parses the head buffer if it may now hold a complete head (`before`: its length before the
-    /// last append). Returns how many buffer bytes the head took, when it is complete.
-    fn try_head(&mut self, before: usize) -> Option<usize> {
+    /// last append). Returns how many buffer bytes the head took and its request target, when it
+    /// is complete and accepted.
+    fn try_head(&mut self, before: usize) -> Option<(usize, Box<[u8]>)> {
         if self.first_head {
             let n = self.head.len().min(H2_PREFACE.len());
             if self.head[..n] == H2_PREFACE[..n] {
                 if n == H2_PREFACE.len() {
                     self.state = State::Passthrough;
-                    self.head.clear();
                 }
                 return None;
             }
@@ -282,14 +303,22 @@ impl FramingGuard {
                 None
             }
             Ok((framing, target)) => {
-                self.verdicts.push_back(HeadVerdict::Accepted { target });
+                let headers = request
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.as_bytes().into(), h.value.into()))
+                    .collect();
+                self.verdicts.push_back(HeadVerdict::Accepted {
+                    target: target.clone(),
+                    headers,
+                });
                 self.state = match framing {
                     Framing::None => State::Head,
                     Framing::Length(0) => State::Head,
                     Framing::Length(n) => State::Body(n),
                     Framing::Chunked => State::ChunkSize,
                 };
-                Some(consumed)
+                Some((consumed, target))
             }
         }
     }
@@ -402,6 +431,63 @@ pub fn valid_host(value: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
+/// Bytes of a request target that hyper's URI parser (the `http` crate) accepts as they are.
+fn uri_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+                | b'?'
+                | b'%'
+        )
+}
+
+/// Writes `head` to `out` with the bytes of its request target that hyper would refuse
+/// percent-encoded (the authority of an absolute-form target stays as it is).
+fn emit_head(head: &[u8], target: &[u8], out: &mut Vec<u8>) {
+    let start = memchr::memchr(b' ', head).map(|i| i + 1);
+    let Some(start) = start.filter(|&s| head[s..].starts_with(target)) else {
+        out.extend_from_slice(head);
+        return;
+    };
+    let path_from = match target.windows(3).position(|w| w == b"://") {
+        Some(i) if target[..i].iter().all(u8::is_ascii_alphabetic) => target[i + 3..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(target.len(), |p| i + 3 + p),
+        _ => 0,
+    };
+    if target[path_from..].iter().all(|&b| uri_safe(b)) {
+        out.extend_from_slice(head);
+        return;
+    }
+    out.extend_from_slice(&head[..start + path_from]);
+    for &b in &target[path_from..] {
+        if uri_safe(b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    out.extend_from_slice(&head[start + target.len()..]);
+}
+
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', bytes)
 }
@@ -426,8 +512,9 @@ mod tests {
 
     fn verdicts(input: &[&[u8]]) -> (Vec<HeadVerdict>, Option<Refusal>) {
         let mut g = FramingGuard::new(FramingLimits::default());
+        let mut passed = Vec::new();
         for part in input {
-            g.feed(part);
+            g.feed(part, &mut passed);
         }
         let mut out = Vec::new();
         while let Some(v) = g.take_verdict() {
@@ -451,7 +538,7 @@ mod tests {
         let targets: Vec<&[u8]> = v
             .iter()
             .map(|v| match v {
-                HeadVerdict::Accepted { target } => &target[..],
+                HeadVerdict::Accepted { target, .. } => &target[..],
                 HeadVerdict::Refused(r) => panic!("refused: {r:?}"),
             })
             .collect();
@@ -465,12 +552,62 @@ mod tests {
         let (v, body) = verdicts(&parts);
         assert_eq!(body, None);
         assert_eq!(v.len(), 2);
-        assert_eq!(
-            v[1],
-            HeadVerdict::Accepted {
-                target: b"http://x/b"[..].into()
+        match &v[1] {
+            HeadVerdict::Accepted { target, headers } => {
+                assert_eq!(&target[..], b"http://x/b");
+                assert_eq!(headers, &vec![(b"Host"[..].into(), b"x"[..].into())]);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn passed_on(parts: &[&[u8]]) -> Vec<u8> {
+        let mut g = FramingGuard::new(FramingLimits::default());
+        let mut out = Vec::new();
+        for part in parts {
+            g.feed(part, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn clean_traffic_passes_on_unchanged_however_it_is_split() {
+        let input: &[u8] = b"POST /a?x=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyzGET http://[::1]:8080/c HTTP/1.1\r\n\r\n";
+        assert_eq!(passed_on(&[input]), input);
+        for size in [1, 2, 7, 64] {
+            let parts: Vec<&[u8]> = input.chunks(size).collect();
+            assert_eq!(passed_on(&parts), input, "chunks of {size}");
+        }
+        let h2 = [H2_PREFACE, b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"].concat();
+        assert_eq!(passed_on(&[&h2[..5], &h2[5..]]), h2);
+    }
+
+    #[test]
+    fn targets_hyper_refuses_are_percent_encoded_for_it_and_kept_raw_for_the_waf() {
+        let input: &[u8] = b"GET /search?q=\"<script>\"&x={a|b}^`\\\xc3\xa9 HTTP/1.1\r\nReferer: x\r\n\r\n";
+        let mut g = FramingGuard::new(FramingLimits::default());
+        let mut out = Vec::new();
+        g.feed(input, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET /search?q=%22%3Cscript%3E%22&x=%7Ba%7Cb%7D%5E%60%5C%C3%A9 HTTP/1.1\r\nReferer: x\r\n\r\n"
         );
+        match g.take_verdict() {
+            Some(HeadVerdict::Accepted { target, headers }) => {
+                assert_eq!(&target[..], &b"/search?q=\"<script>\"&x={a|b}^`\\\xc3\xa9"[..]);
+                assert_eq!(&headers[0].0[..], b"Referer", "the name's case as sent");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The authority of an absolute-form target is left alone.
+        let mut out = Vec::new();
+        FramingGuard::new(FramingLimits::default())
+            .feed(b"GET http://[::1]:80/a<b HTTP/1.1\r\n\r\n", &mut out);
+        assert_eq!(out, b"GET http://[::1]:80/a%3Cb HTTP/1.1\r\n\r\n");
+        // A refused head goes on unchanged (hyper answers it or the handler takes the refusal).
+        let refused: &[u8] =
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nxGET / HTTP/1.1\r\n\r\n";
+        assert_eq!(passed_on(&[refused]), refused);
     }
 
     #[test]
@@ -602,7 +739,7 @@ mod tests {
         // The same, trickled: refused as soon as the limit is passed, without waiting for the end.
         let mut g = FramingGuard::new(FramingLimits::default());
         for part in big.chunks(1000) {
-            g.feed(part);
+            g.feed(part, &mut Vec::new());
         }
         assert_eq!(
             g.take_verdict().as_ref().and_then(refused),
@@ -613,10 +750,13 @@ mod tests {
     #[test]
     fn http2_preface_switches_to_passthrough() {
         let mut g = FramingGuard::new(FramingLimits::default());
-        g.feed(&H2_PREFACE[..10]);
+        g.feed(&H2_PREFACE[..10], &mut Vec::new());
         assert!(!g.is_http2());
-        g.feed(&H2_PREFACE[10..]);
-        g.feed(b"\x00\x00\x12\x04\x00\x00\x00\x00\x00garbage that is not HTTP/1\r\n\r\n");
+        g.feed(&H2_PREFACE[10..], &mut Vec::new());
+        g.feed(
+            b"\x00\x00\x12\x04\x00\x00\x00\x00\x00garbage that is not HTTP/1\r\n\r\n",
+            &mut Vec::new(),
+        );
         assert!(g.is_http2());
         assert_eq!(g.take_verdict(), None);
     }
@@ -625,9 +765,9 @@ mod tests {
     fn idle_and_reading_states() {
         let mut g = FramingGuard::new(FramingLimits::default());
         assert!(g.is_idle());
-        g.feed(b"GET / HT");
+        g.feed(b"GET / HT", &mut Vec::new());
         assert!(g.is_reading_head());
-        g.feed(b"TP/1.1\r\nHost: x\r\n\r\n");
+        g.feed(b"TP/1.1\r\nHost: x\r\n\r\n", &mut Vec::new());
         assert!(g.is_idle());
     }
 }

@@ -496,11 +496,11 @@ impl Proxy {
         record: &mut Record,
     ) -> Answer {
         // The framing guard's word on this request's head (HTTP/1 only: HTTP/2 frames its own).
-        let mut raw_target = None;
+        let mut raw_head = None;
         if req.version() != hyper::Version::HTTP_2 {
             let verdict = conn::lock(shared).guard.take_verdict();
             match verdict {
-                Some(HeadVerdict::Accepted { target }) => raw_target = Some(target),
+                Some(HeadVerdict::Accepted { target, headers }) => raw_head = Some((target, headers)),
                 Some(HeadVerdict::Refused(r)) => return self.refuse_protocol(record, r.status, r.reason),
                 None => {
                     return self.refuse_protocol(record, 400, "request head not seen by the framing guard");
@@ -576,11 +576,24 @@ impl Proxy {
         let version = version_text(parts.version);
         tx.set_request_line(
             parts.method.as_str().as_bytes(),
-            raw_target.as_deref().unwrap_or(path.as_bytes()),
+            raw_head
+                .as_ref()
+                .map_or(path.as_bytes(), |(target, _)| &target[..]),
             version.as_bytes(),
         );
-        for (name, value) in &parts.headers {
-            tx.add_request_header(name.as_str().as_bytes(), value.as_bytes());
+        // The WAF sees header names as sent, in order, repeats apart (ModSecurity names variables
+        // after them: REQUEST_HEADERS:Referer); hyper's map has lower-cased them.
+        match &raw_head {
+            Some((_, headers)) => {
+                for (name, value) in headers {
+                    tx.add_request_header(name, value);
+                }
+            }
+            None => {
+                for (name, value) in &parts.headers {
+                    tx.add_request_header(name.as_str().as_bytes(), value.as_bytes());
+                }
+            }
         }
         if parts.version == hyper::Version::HTTP_2
             && let Some(host) = parts.uri.authority()
