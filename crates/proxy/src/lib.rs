@@ -251,9 +251,14 @@ impl Proxy {
             }
         }
         routes.sort_by_key(|r| (r.host.is_none(), std::cmp::Reverse(r.path_prefix.len())));
+        let mut connector = HttpConnector::new();
+        // Small requests and responses go in one segment each way; without NODELAY, Nagle holds
+        // a request's last segment until the upstream's delayed ACK (tens of milliseconds).
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(Duration::from_secs(60)));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build_http();
+            .build(connector);
         Ok(Proxy {
             routes,
             client,
@@ -673,6 +678,15 @@ impl Proxy {
             return self.finish(&mut tx, answer, record);
         }
 
+        if parts.method == hyper::Method::CONNECT {
+            // A reverse proxy opens no tunnels; the rules have seen the request by now.
+            return self.refuse(
+                &mut tx,
+                record,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "CONNECT is not supported by a reverse proxy",
+            );
+        }
         let mut upstream = Request::builder()
             .method(parts.method.clone())
             .uri(format!("{}{path}", route.upstream));

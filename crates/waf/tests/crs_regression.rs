@@ -33,34 +33,12 @@ fn crs_dir() -> Option<PathBuf> {
     }
 }
 
-/// ModSecurity's recommended configuration as the CRS test environment uses it, then the
-/// regression profile (rule 900005 from the CRS regression README), then CRS.
+/// The CRS test environment (`tests/fixtures/crs-test-profile.conf`), then CRS.
 fn test_profile(crs: &Path) -> String {
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crs-test-profile.conf");
     format!(
-        r#"
-SecRuleEngine On
-SecRequestBodyAccess On
-SecRule REQUEST_HEADERS:Content-Type "^(?:application(?:/soap\+|/)|text/)xml" "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
-SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
-SecRequestBodyLimit 13107200
-SecRequestBodyNoFilesLimit 131072
-SecRequestBodyLimitAction Reject
-SecRule REQBODY_ERROR "!@eq 0" "id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%{{reqbody_error_msg}}',severity:2"
-SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation'"
-SecRule MULTIPART_UNMATCHED_BOUNDARY "@eq 1" "id:200004,phase:2,t:none,log,deny,msg:'Multipart parser detected a possible unmatched boundary.'"
-SecResponseBodyAccess On
-SecResponseBodyMimeType text/plain text/html text/xml application/json
-SecResponseBodyLimit 524288
-SecResponseBodyLimitAction ProcessPartial
-SecArgumentSeparator &
-SecDefaultAction "phase:3,log,auditlog,pass"
-SecDefaultAction "phase:4,log,auditlog,pass"
-SecDefaultAction "phase:5,log,auditlog,pass"
-SecAction "id:900005,phase:1,nolog,pass,ctl:ruleEngine=DetectionOnly,ctl:ruleRemoveById=910000,setvar:tx.blocking_paranoia_level=4,setvar:tx.crs_validate_utf8_encoding=1,setvar:tx.arg_name_length=100,setvar:tx.arg_length=400,setvar:tx.total_arg_length=64000,setvar:tx.max_num_args=255,setvar:tx.max_file_size=64100,setvar:tx.combined_file_sizes=65535"
-{}
-Include {}
-Include {}
-"#,
+        "{}\n{}\nInclude {}\nInclude {}\n",
+        std::fs::read_to_string(&profile).expect("the CRS test profile fixture"),
         // Extra directives for comparisons with a given peer setup, e.g. Debian's
         // `SecUnicodeMapFile /etc/modsecurity/unicode.mapping 20127`.
         std::env::var("CRS_EXTRA_CONF").unwrap_or_default(),
