@@ -489,7 +489,7 @@ async fn a_thousand_slow_connections_do_not_starve_normal_clients() {
     );
     let addr: std::net::SocketAddr = waf.addr.parse().unwrap();
 
-    // 1,000 slowloris connections from four loopback addresses, each with half a request head.
+    // 1,000 slowloris connections from four loopback addresses, each with half a request head ...
     let mut slow = Vec::new();
     for i in 0..1000u32 {
         let mut s = connect_from([127, 0, 0, 2 + (i % 4) as u8], addr).await;
@@ -497,6 +497,10 @@ async fn a_thousand_slow_connections_do_not_starve_normal_clients() {
             .await
             .unwrap();
         slow.push(s);
+    }
+    // And 100 that connect and send nothing at all.
+    for i in 0..100u32 {
+        slow.push(connect_from([127, 0, 0, 2 + (i % 4) as u8], addr).await);
     }
     // Normal clients are served meanwhile.
     for i in 0..20 {
@@ -1353,4 +1357,83 @@ fn crs_regression_suite_through_the_proxy() {
         failures.join("\n"),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Sends one HTTP/2 GET over `io` (TLS with ALPN h2, or cleartext with prior knowledge).
+async fn h2_get<IO>(io: IO, target: &str) -> (u16, String)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::BodyExt;
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::builder()
+        .uri(format!("https://localhost{target}"))
+        .header("user-agent", "h2-test/1.0")
+        .header("accept", "*/*")
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_clients_over_tls_and_cleartext() {
+    let Some(crs) = crs() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let certs = palisade_tls::SelfSigned::generate(&["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &certs.cert_pem).unwrap();
+    std::fs::write(&key, &certs.key_pem).unwrap();
+    let engine = "SecRuleEngine On\nSecRequestBodyAccess On\n";
+    let tls_args = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let waf = start_with(dir.path(), &crs, engine, &upstream, &tls_args);
+    let tcp = tokio::net::TcpStream::connect(&waf.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = common::tls_connector(certs.ca_pem.as_bytes(), &[b"h2"])
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "HTTP/2 negotiated"
+    );
+    let (status, body) = h2_get(tls, "/products?id=7").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "backend saw /products?id=7 from 127.0.0.1")
+    );
+    let tcp = tokio::net::TcpStream::connect(&waf.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = common::tls_connector(certs.ca_pem.as_bytes(), &[b"h2"])
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (status, _) = h2_get(tls, "/products?id=1%27%20OR%201%3D1--").await;
+    assert_eq!(status, 403, "the WAF blocks over HTTP/2 too");
+    drop(waf);
+
+    // Cleartext HTTP/2 with prior knowledge (h2c), as service meshes speak it.
+    let waf = start_with(dir.path(), &crs, engine, &upstream, &[]);
+    let tcp = tokio::net::TcpStream::connect(&waf.addr).await.unwrap();
+    let (status, _) = h2_get(tcp, "/products?id=8").await;
+    assert_eq!(status, 200);
+    let tcp = tokio::net::TcpStream::connect(&waf.addr).await.unwrap();
+    let (status, _) = h2_get(tcp, "/search?q=%3Cscript%3Ealert(1)%3C/script%3E").await;
+    assert_eq!(status, 403);
+    assert!(log_ids(&waf.log).iter().any(|i| i == "941100"));
 }

@@ -94,6 +94,11 @@ impl<S> GuardedIo<S> {
         if s.guard.is_reading_head() {
             return Some(self.head_started.unwrap_or(self.last_activity) + self.timeouts.header);
         }
+        if !s.guard.has_started() {
+            // A new connection gets the header timeout for its first request, as nginx does: a
+            // client that connects and sends nothing is a slowloris too.
+            return Some(self.last_activity + self.timeouts.header);
+        }
         if s.guard.is_idle() || s.guard.is_http2() {
             return Some(self.last_activity + self.timeouts.idle);
         }

@@ -119,6 +119,11 @@ impl FramingGuard {
         self.state == State::Head && !self.head.is_empty()
     }
 
+    /// A first request head (or the HTTP/2 preface) has come: the connection is in use.
+    pub fn has_started(&self) -> bool {
+        !self.first_head || self.state != State::Head
+    }
+
     pub fn is_http2(&self) -> bool {
         self.state == State::Passthrough
     }
