@@ -493,6 +493,19 @@ routes:
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/waf/waf.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let c = ServeConfig::parse(&text, &path).unwrap();
+        assert_eq!(c.routes.len(), 2);
+        for r in &c.routes {
+            r.rate_limits().unwrap();
+        }
+        assert!(c.routes[0].api.as_ref().unwrap().openapi.ends_with("orders.yaml"));
+        assert_eq!(c.limits(Limits::default()).max_in_flight, 1024);
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));

@@ -882,8 +882,9 @@ impl<'r> Transaction<'r> {
                 excl.push(t);
             }
         }
-        let mut out = Vec::with_capacity(16);
-        let mut vals = Vec::with_capacity(16);
+        // Many rules find no values at all (no files, no cookies...): allocate only when some come.
+        let mut out = Vec::new();
+        let mut vals = Vec::new();
         for t in rule.targets.iter().filter(|t| !t.exclude) {
             vals.clear();
             self.resolve(t.var, &t.key, &mut vals);
@@ -1122,8 +1123,14 @@ impl<'r> Transaction<'r> {
                 if let Some(c) = self.collections.get(&var) {
                     match key {
                         KeySel::Name(n) => {
-                            if let Some(v) = c.get(&n.to_ascii_lowercase()) {
-                                out.push((Cow::Owned(n.to_ascii_lowercase().into_bytes()), Cow::Borrowed(v)));
+                            // Names from rules are lower-cased when parsed; others are here.
+                            let name: Cow<'_, str> = if n.bytes().any(|b| b.is_ascii_uppercase()) {
+                                Cow::Owned(n.to_ascii_lowercase())
+                            } else {
+                                Cow::Borrowed(n.as_str())
+                            };
+                            if let Some((stored, v)) = c.get_key_value(name.as_ref()) {
+                                out.push((Cow::Borrowed(stored.as_bytes()), Cow::Borrowed(v)));
                             }
                         }
                         _ => {

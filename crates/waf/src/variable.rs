@@ -221,6 +221,15 @@ pub fn parse_targets(s: &str) -> Result<Vec<Target>, String> {
                 key = KeySel::Name(s[st..i].trim().to_string());
             }
         }
+        // Collection keys are case-insensitive and stored lower-case: lower-case the name once
+        // here rather than at every lookup.
+        if matches!(
+            var,
+            Var::Tx | Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource | Var::Env
+        ) && let KeySel::Name(n) = &mut key
+        {
+            n.make_ascii_lowercase();
+        }
         if i < b.len() {
             if b[i] != b'|' {
                 return Err(format!("unexpected character after variable {name}"));

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# WAF proxy benchmark (issue #5): requests per second and p99 latency of a benign GET and a benign
+# JSON POST through (a) a plain Apache reverse proxy, (b) Apache + ModSecurity 2.9.7 + CRS v4.28 at
+# paranoia level 1, (c) `palisade waf serve` with the same CRS files and ModSecurity configuration,
+# all in front of the same nginx backend, measured with wrk in one run. The requests are benign at
+# paranoia level 1 (a name in Host, browser headers): no rule matches, nothing is logged.
+#
+# Usage: scripts/bench/waf.sh [SECONDS]   (default 10 s per measurement, after a 2 s warm-up)
+# Needs: apache2 libapache2-mod-security2 nginx-light wrk (Debian), a release build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+conns=${CONNS:-32}
+threads=${THREADS:-2}
+cargo build --release -q -p palisade-cli
+palisade=$PWD/target/release/palisade
+peer=$(mktemp -d)
+work=$(mktemp -d)
+cleanup() {
+  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true
+  ../shared/tools/modsec-peer.sh stop "$peer" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+../shared/tools/modsec-peer.sh start "$peer" pl1 >/dev/null
+"$palisade" waf serve --listen 127.0.0.1:8090 --upstream http://127.0.0.1:8082 \
+  --rules "$peer/conf/modsecurity.conf" --rules "$peer/conf/crs-setup.conf" --rules "$peer/crs" \
+  --error-log "$work/palisade-error.log" 2>"$work/palisade.out" &
+pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$work/palisade.out" 2>/dev/null && break; sleep 0.2; done
+
+cat > "$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"name":"garden chair","quantity":3,"tags":["outdoor","wood"],"price":49.90}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+headers=(-H "Host: shop.example" -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+         -H "Accept: text/html,application/json;q=0.9,*/*;q=0.8" -H "Accept-Language: en-GB,en;q=0.5")
+
+run() { # name port kind -> "rps p99 non2xx"
+  local port=$2 kind=$3 url="http://127.0.0.1:$2/api/items?id=42&sort=name" extra=()
+  [ "$kind" = post ] && { url="http://127.0.0.1:$port/api/items"; extra=(-s "$work/post.lua"); }
+  wrk -t"$threads" -c"$conns" -d2s "${headers[@]}" "${extra[@]}" "$url" >/dev/null 2>&1 || true
+  local out
+  out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "${headers[@]}" "${extra[@]}" "$url")
+  local rps p99 bad
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
+  echo "$rps $p99 ${bad:-0}"
+}
+
+printf '| request | proxy | req/s | p99 | non-2xx |\n|---|---|---|---|---|\n'
+declare -A rps
+for kind in get post; do
+  for target in plain:8084 modsecurity:8081 palisade:8090; do
+    name=${target%%:*} port=${target##*:}
+    read -r r p b < <(run "$name" "$port" "$kind")
+    rps[$kind-$name]=$r
+    printf '| %s | %s | %s | %s | %s |\n' "$kind" "$name" "$r" "$p" "$b"
+  done
+done
+echo
+for kind in get post; do
+  awk -v k="$kind" -v p="${rps[$kind-palisade]}" -v m="${rps[$kind-modsecurity]}" -v b="${rps[$kind-plain]}" \
+    'BEGIN { printf "%s: palisade / ModSecurity = %.2fx, palisade / plain proxy = %.2fx\n", k, p/m, p/b }'
+done
