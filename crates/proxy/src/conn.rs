@@ -18,7 +18,12 @@ pub(crate) struct ConnShared {
     pub guard: FramingGuard,
     /// Requests of this connection being handled: no idle timeout runs meanwhile.
     pub in_flight: usize,
+    /// Called with a head hyper will refuse without calling the handler (so the WAF can log it);
+    /// true drops the connection without an answer.
+    pub on_malformed: Option<MalformedHook>,
 }
+
+pub(crate) type MalformedHook = Box<dyn Fn(&[u8]) -> bool + Send>;
 
 pub(crate) type SharedConn = Arc<Mutex<ConnShared>>;
 
@@ -134,6 +139,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
                     this.last_activity = now;
                     let mut s = lock(&this.shared);
                     s.guard.feed(new, &mut this.pending);
+                    if let Some(head) = s.guard.take_malformed()
+                        && s.on_malformed.as_ref().is_some_and(|hook| hook(&head))
+                    {
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "request without an HTTP version",
+                        )));
+                    }
                     if s.guard.is_reading_head() {
                         this.head_started.get_or_insert(now);
                     } else {

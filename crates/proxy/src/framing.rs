@@ -83,6 +83,9 @@ pub struct FramingGuard {
     first_head: bool,
     verdicts: VecDeque<HeadVerdict>,
     body_refusal: Option<Refusal>,
+    /// A head the HTTP parser will refuse (hyper answers it without a handler call): kept so the
+    /// WAF can still log what it was.
+    malformed: Option<Vec<u8>>,
 }
 
 impl FramingGuard {
@@ -96,12 +99,18 @@ impl FramingGuard {
             first_head: true,
             verdicts: VecDeque::new(),
             body_refusal: None,
+            malformed: None,
         }
     }
 
     /// The next head's verdict, in arrival order.
     pub fn take_verdict(&mut self) -> Option<HeadVerdict> {
         self.verdicts.pop_front()
+    }
+
+    /// The head the HTTP parser will refuse, once (see [`FramingGuard::feed`]).
+    pub fn take_malformed(&mut self) -> Option<Vec<u8>> {
+        self.malformed.take()
     }
 
     /// A refusal found in a body after its head was accepted (bad chunk framing).
@@ -292,6 +301,10 @@ impl FramingGuard {
                 return None;
             }
             Err(_) => {
+                let end = memchr::memmem::find(&self.head, b"\n\r\n")
+                    .or_else(|| memchr::memmem::find(&self.head, b"\n\n"))
+                    .map_or(self.head.len(), |e| e + 1);
+                self.malformed = Some(self.head[..end.min(self.limits.max_header_bytes)].to_vec());
                 self.refuse_head(400, "malformed request head");
                 return None;
             }

@@ -359,9 +359,11 @@ impl Proxy {
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let logger = self.clone();
         let shared: SharedConn = Arc::new(Mutex::new(ConnShared {
             guard: FramingGuard::new(self.limits.framing),
             in_flight: 0,
+            on_malformed: Some(Box::new(move |head| logger.log_malformed(head, peer, local))),
         }));
         let io = GuardedIo::new(stream, shared.clone(), self.limits.timeouts);
         let proxy = self.clone();
@@ -441,31 +443,19 @@ impl Proxy {
     async fn handle(&self, req: Request<Incoming>, client: ClientSide, shared: SharedConn) -> Answer {
         let started = std::time::Instant::now();
         let _in_flight = InFlight::new(&shared);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let header = |name: hyper::header::HeaderName| {
             req.headers()
                 .get(name)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .unwrap_or_default()
         };
-        let mut record = Record {
-            unique_id: format!("{:x}-{id:x}", std::process::id()),
-            unix_time: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64),
-            client_ip: client.peer.ip().to_string(),
-            client_port: client.peer.port(),
-            method: req.method().to_string(),
-            uri: req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string(),
-            host: request_host(&req),
-            user_agent: header(hyper::header::USER_AGENT),
-            route: None,
-            outcome: Outcome::Forwarded,
-            reason: None,
-            status: 0,
-            rules: Vec::new(),
-            rate: None,
-        };
+        let mut record = self.new_record(
+            client.peer,
+            req.method().to_string(),
+            req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            request_host(&req),
+            header(hyper::header::USER_AGENT),
+        );
         let mut response = self.exchange(req, &client, &shared, &mut record).await;
         if let Some(t) = &record.rate {
             limiter::add_headers(response.headers_mut(), t);
@@ -479,7 +469,41 @@ impl Proxy {
         {
             bots.observe_response(client.peer.ip(), record.status, self.now_ns());
         }
-        let seconds = started.elapsed().as_secs_f64();
+        self.account(&record, started.elapsed().as_secs_f64());
+        response
+    }
+
+    fn new_record(
+        &self,
+        peer: SocketAddr,
+        method: String,
+        uri: String,
+        host: String,
+        user_agent: String,
+    ) -> Record {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        Record {
+            unique_id: format!("{:x}-{id:x}", std::process::id()),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            client_ip: peer.ip().to_string(),
+            client_port: peer.port(),
+            method,
+            uri,
+            host,
+            user_agent,
+            route: None,
+            outcome: Outcome::Forwarded,
+            reason: None,
+            status: 0,
+            rules: Vec::new(),
+            rate: None,
+        }
+    }
+
+    /// A finished request's metrics and audit-log line.
+    fn account(&self, record: &Record, seconds: f64) {
         self.metrics.request(
             record.route.as_deref().unwrap_or(""),
             record.outcome.label(),
@@ -490,7 +514,88 @@ impl Proxy {
         {
             sink.write(&record.to_json_line(seconds));
         }
-        response
+    }
+
+    /// A head the HTTP parser refuses (an unknown HTTP version, a request line without one, bad
+    /// header syntax) never reaches the handler; the rules still see what can be read of it
+    /// (request line and header lines, leniently split) so that protocol attacks are logged.
+    /// Returns true for a request line without a version (HTTP/0.9 style): no answer is sent.
+    fn log_malformed(&self, head: &[u8], peer: SocketAddr, local: SocketAddr) -> bool {
+        let started = std::time::Instant::now();
+        let mut lines = head
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .skip_while(|l| l.is_empty());
+        let first = lines.next().unwrap_or_default();
+        let mut words = first.split(|&b| b == b' ').filter(|w| !w.is_empty());
+        let (method, target, version) = (
+            words.next().unwrap_or_default(),
+            words.next().unwrap_or(b"/"),
+            words.next().unwrap_or_default(),
+        );
+        let headers: Vec<(&[u8], &[u8])> = lines
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| {
+                // Only the header lines that are well formed: a refused head's broken lines (a
+                // bare CR in a value, a space in a name) are what the refusal is about.
+                let colon = memchr::memchr(b':', l)?;
+                let (name, value) = (&l[..colon], l[colon + 1..].trim_ascii());
+                let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+                let clean = |b: &u8| *b == b'\t' || (*b >= 0x20 && *b != 0x7f);
+                (!name.is_empty() && name.iter().all(token) && value.iter().all(clean))
+                    .then_some((name, value))
+            })
+            .take(self.limits.framing.max_headers)
+            .collect();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let find = |name: &[u8]| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| text(v))
+                .unwrap_or_default()
+        };
+        let host = find(b"host").to_ascii_lowercase();
+        let mut record = self.new_record(
+            peer,
+            text(method),
+            text(target),
+            host.clone(),
+            find(b"user-agent"),
+        );
+        let path = record.uri.split('?').next().unwrap_or("/").to_string();
+        let host_only = host_without_port(&host);
+        if let Some(route) = self
+            .routes
+            .iter()
+            .find(|r| r.matches(&host_only, &path))
+            .or_else(|| self.routes.last())
+        {
+            record.route = Some(route.name.clone());
+            let mut tx = route.rules.transaction();
+            tx.set_unique_id(&record.unique_id);
+            tx.set_connection(
+                &peer.ip().to_string(),
+                peer.port(),
+                &local.ip().to_string(),
+                local.port(),
+            );
+            tx.set_request_line(method, target, version);
+            for (name, value) in &headers {
+                tx.add_request_header(name, value);
+            }
+            tx.process_request_headers();
+            record.outcome(Outcome::Refused, "malformed request head");
+            self.finish(
+                &mut tx,
+                plain(StatusCode::BAD_REQUEST, "bad request"),
+                &mut record,
+            );
+        }
+        record.outcome(Outcome::Refused, "malformed request head");
+        record.status = 400;
+        self.account(&record, started.elapsed().as_secs_f64());
+        version.is_empty()
     }
 
     async fn exchange(
@@ -679,11 +784,12 @@ impl Proxy {
         }
 
         if parts.method == hyper::Method::CONNECT {
-            // A reverse proxy opens no tunnels; the rules have seen the request by now.
+            // A reverse proxy opens no tunnels (400, as nginx answers); the rules have seen the
+            // request by now.
             return self.refuse(
                 &mut tx,
                 record,
-                StatusCode::METHOD_NOT_ALLOWED,
+                StatusCode::BAD_REQUEST,
                 "CONNECT is not supported by a reverse proxy",
             );
         }
