@@ -358,6 +358,14 @@ fn broken_rules_and_a_bad_upstream_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid upstream URL"));
 }
 
+/// Writes `yaml` as `waf.yaml` in `dir` and starts `palisade waf serve --config` with it.
+fn start_config(dir: &Path, yaml: impl AsRef<str>) -> (Waf, PathBuf) {
+    let config = dir.join("waf.yaml");
+    std::fs::write(&config, yaml.as_ref()).unwrap();
+    let waf = start_proxy(dir, &[], "", &["--config", config.to_str().unwrap()]);
+    (waf, config)
+}
+
 /// A rule file with the engine on and no rules: the tests of the HTTP layer need no CRS.
 fn engine_only(dir: &Path) -> PathBuf {
     let conf = dir.join("engine-only.conf");
@@ -618,15 +626,12 @@ async fn config_file_routes_tls_admin_and_audit_log() {
         "SecRuleEngine On\nSecRule ARGS \"@contains attack\" \"id:1001,phase:1,deny,status:403,log,msg:'attack in %{MATCHED_VAR_NAME}'\"\n",
     )
     .unwrap();
-    let config = dir.path().join("waf.yaml");
-    std::fs::write(
-        &config,
+    let (waf, _) = start_config(
+        dir.path(),
         format!(
             "tls: {{cert: tls.crt, key: tls.key}}\nadmin: 127.0.0.1:0\nrules: [block-attack.conf]\naudit_log: audit.jsonl\nlimits: {{header_timeout: 5s}}\nroutes:\n  - {{name: api, path_prefix: /api, upstream: 'http://{api}', rules: []}}\n  - {{name: internal, host: '*.internal.example', upstream: 'http://{api}'}}\n  - {{name: shop, upstream: 'http://{shop}'}}\n"
         ),
-    )
-    .unwrap();
-    let waf = start_proxy(dir.path(), &[], "", &["--config", config.to_str().unwrap()]);
+    );
     assert!(!waf.admin.is_empty(), "admin address printed");
     let ca = certs.ca_pem.as_bytes();
     let request = |target: &str, host: &str| {
@@ -735,16 +740,13 @@ fn header_value(raw: &str, name: &str) -> Option<String> {
 fn rate_limits_by_api_key_answer_429_with_headers() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = backend();
-    let config = dir.path().join("waf.yaml");
-    std::fs::write(
-        &config,
+    let (waf, config) = start_config(
+        dir.path(),
         format!(
             "rules: [{}]\naudit_log: audit.jsonl\nroutes:\n  - name: api\n    upstream: 'http://{upstream}'\n    rate_limits:\n      - {{name: per-key, key: 'header:X-Api-Key', rate: 3/m}}\n      - {{name: per-ip, key: ip, rate: 1000/s}}\n",
             engine_only(dir.path()).display()
         ),
-    )
-    .unwrap();
-    let waf = start_proxy(dir.path(), &[], "", &["--config", config.to_str().unwrap()]);
+    );
     for remaining in ["2", "1", "0"] {
         let raw = get_raw(&waf.addr, "/items", "X-Api-Key: alice\r\n");
         assert_eq!(statuses(&raw), vec![200], "{raw}");
@@ -863,16 +865,13 @@ fn api_routes_enforce_the_openapi_model_and_jwts() {
     std::fs::write(dir.path().join("orders.yaml"), ORDERS_API).unwrap();
     let secret = b"an HS256 secret of reasonable length";
     std::fs::write(dir.path().join("jwt.secret"), secret).unwrap();
-    let config = dir.path().join("waf.yaml");
-    std::fs::write(
-        &config,
+    let (waf, _) = start_config(
+        dir.path(),
         format!(
             "rules: [{}]\naudit_log: audit.jsonl\nroutes:\n  - name: orders\n    path_prefix: /v1\n    upstream: 'http://{upstream}'\n    api: {{openapi: orders.yaml, reject_unknown_query: true}}\n    jwt: {{hs256_secret_file: jwt.secret, issuer: 'https://issuer.example', audience: orders}}\n    rate_limits: [{{name: per-user, key: 'jwt:sub', rate: 2/m}}]\n",
             engine_only(dir.path()).display()
         ),
-    )
-    .unwrap();
-    let waf = start_proxy(dir.path(), &[], "", &["--config", config.to_str().unwrap()]);
+    );
     let post = |token: Option<&str>, content_type: &str, body: &str| {
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -1021,16 +1020,13 @@ async fn send_raw_from(ip: [u8; 4], addr: &str, request: &[u8]) -> String {
 async fn bots_are_blocked_challenged_or_allowlisted() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = backend();
-    let config = dir.path().join("waf.yaml");
-    std::fs::write(
-        &config,
+    let (waf, _) = start_config(
+        dir.path(),
         format!(
             "rules: [{}]\naudit_log: audit.jsonl\nroutes:\n  - name: web\n    upstream: 'http://{upstream}'\n    bots: {{allow: [127.0.0.2/32]}}\n",
             engine_only(dir.path()).display()
         ),
-    )
-    .unwrap();
-    let waf = start_proxy(dir.path(), &[], "", &["--config", config.to_str().unwrap()]);
+    );
     let request = |headers: &str| {
         format!("GET /shop HTTP/1.1\r\nHost: shop.example\r\n{headers}Connection: close\r\n\r\n").into_bytes()
     };
