@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// A load balancer or proxy in front (address or CIDR) whose X-Forwarded-For names the client
+    /// for rules, rate limits, bot checks and logs. Repeatable.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<String>,
     /// Address of the admin endpoints: /healthz, /readyz, /metrics (Prometheus).
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
@@ -230,7 +234,19 @@ fn serve(args: ServeArgs) -> Result<u8> {
         }),
     };
     let route_names: Vec<String> = routes.iter().map(|r| r.name.clone()).collect();
-    let proxy = Arc::new(palisade_proxy::Proxy::new(routes, logs, limits)?);
+    let mut trusted = match (&config, &args.config) {
+        (Some(config), Some(file)) => config.trusted_proxies(file)?,
+        _ => Vec::new(),
+    };
+    for t in &args.trusted_proxies {
+        trusted.push(
+            palisade_waf::bots::Cidr::parse(t)
+                .with_context(|| format!("--trusted-proxy {t:?}: expected an address or CIDR network"))?,
+        );
+    }
+    let mut proxy = palisade_proxy::Proxy::new(routes, logs, limits)?;
+    proxy.trusted_proxies = trusted;
+    let proxy = Arc::new(proxy);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)

@@ -1454,3 +1454,64 @@ async fn http2_clients_over_tls_and_cleartext() {
     assert_eq!(status, 403);
     assert!(log_ids(&waf.log).iter().any(|i| i == "941100"));
 }
+
+#[test]
+fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let (waf, _) = start_config(
+        dir.path(),
+        format!(
+            "rules: [{}]\naudit_log: audit.jsonl\naudit: all\ntrusted_proxies: [127.0.0.0/8]\nroutes:\n  - name: web\n    upstream: 'http://{upstream}'\n    rate_limits: [{{name: per-client, key: ip, rate: 2/m}}]\n",
+            engine_only(dir.path()).display()
+        ),
+    );
+    // The load balancer (loopback, trusted) forwards two clients; a spoofed entry to the left of
+    // the balancer's own is ignored.
+    let alice = "X-Forwarded-For: 10.9.9.9, 203.0.113.7\r\n";
+    let bob = "X-Forwarded-For: 203.0.113.8\r\n";
+    assert_eq!(statuses(&get_raw(&waf.addr, "/a", alice)), vec![200]);
+    assert_eq!(statuses(&get_raw(&waf.addr, "/a", alice)), vec![200]);
+    assert_eq!(statuses(&get_raw(&waf.addr, "/a", alice)), vec![429]);
+    let raw = get_raw(&waf.addr, "/b", bob);
+    assert_eq!(statuses(&raw), vec![200], "another client has its own budget");
+    assert!(
+        raw.contains("from 203.0.113.8, 127.0.0.1"),
+        "the chain goes on with this hop: {raw}"
+    );
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let clients: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["client"]["ip"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        clients,
+        vec!["203.0.113.7", "203.0.113.7", "203.0.113.7", "203.0.113.8"]
+    );
+    drop(waf);
+
+    // Without trust, the header is only a header: every request is the peer's.
+    let waf = start_proxy(dir.path(), &[engine_only(dir.path())], &upstream, &[]);
+    let raw = get_raw(&waf.addr, "/c", alice);
+    assert_eq!(statuses(&raw), vec![200]);
+    let bad = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "waf",
+            "serve",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--trusted-proxy",
+            "10.0.0.0/99",
+            "--rules",
+        ])
+        .arg(engine_only(dir.path()))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--trusted-proxy"));
+}

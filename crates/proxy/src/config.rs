@@ -31,6 +31,9 @@ pub struct ServeConfig {
     #[serde(default)]
     pub rules: Vec<PathBuf>,
     pub error_log: Option<PathBuf>,
+    /// Load balancers or proxies in front (CIDR): their `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// JSON lines, one per relevant request (or every request with `audit: all`).
     pub audit_log: Option<PathBuf>,
     #[serde(default)]
@@ -400,6 +403,19 @@ impl ServeConfig {
             resolve(p);
         }
         Ok(config)
+    }
+
+    /// The trusted proxies, checked.
+    pub fn trusted_proxies(&self, file: &Path) -> Result<Vec<palisade_waf::bots::Cidr>, ProxyError> {
+        self.trusted_proxies
+            .iter()
+            .map(|t| {
+                palisade_waf::bots::Cidr::parse(t).ok_or_else(|| ProxyError::Config {
+                    file: file.display().to_string(),
+                    message: format!("trusted_proxies: {t:?} is not an address or CIDR network"),
+                })
+            })
+            .collect()
     }
 
     /// `base` with this file's limits applied.

@@ -214,6 +214,8 @@ pub struct Proxy {
     in_flight: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
     limiter: limiter::Limiter,
+    /// Load balancers and proxies in front whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<palisade_waf::bots::Cidr>,
     /// The origin of the monotonic nanosecond clock the bot fingerprints use.
     epoch: std::time::Instant,
     next_id: AtomicU64,
@@ -269,6 +271,7 @@ impl Proxy {
             // A million keys: about 100 MB at worst, and the store evicts beyond it.
             limiter: limiter::Limiter::new(Arc::new(palisade_waf::ratelimit::MemoryStore::new(1 << 20))),
             epoch: std::time::Instant::now(),
+            trusted_proxies: Vec::new(),
             next_id: AtomicU64::new(1),
             ready: std::sync::atomic::AtomicBool::new(true),
         })
@@ -371,7 +374,12 @@ impl Proxy {
             let proxy = proxy.clone();
             let shared = shared.clone();
             async move {
-                let client = ClientSide { peer, local, https };
+                let client = ClientSide {
+                    peer,
+                    local,
+                    https,
+                    ip: peer.ip(),
+                };
                 Ok::<_, std::convert::Infallible>(proxy.handle(req, client, shared).await)
             }
         });
@@ -439,10 +447,35 @@ impl Proxy {
         }
     }
 
+    /// The client's address: the peer's, unless the peer is a trusted proxy; then the rightmost
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy (entries to its left could be
+    /// anything the client wrote).
+    fn client_ip(&self, peer: std::net::IpAddr, headers: &hyper::HeaderMap) -> std::net::IpAddr {
+        let trusted = |ip: std::net::IpAddr| self.trusted_proxies.iter().any(|c| c.contains(ip));
+        if !trusted(peer) {
+            return peer;
+        }
+        let mut hops: Vec<std::net::IpAddr> = Vec::new();
+        for value in headers.get_all("x-forwarded-for") {
+            let Ok(text) = value.to_str() else { return peer };
+            for entry in text.split(',') {
+                match entry.trim().parse() {
+                    Ok(ip) => hops.push(ip),
+                    Err(_) => return peer,
+                }
+            }
+        }
+        hops.into_iter().rev().find(|ip| !trusted(*ip)).unwrap_or(peer)
+    }
+
     /// One request, start to end: the exchange itself, then its metrics and audit record.
     async fn handle(&self, req: Request<Incoming>, client: ClientSide, shared: SharedConn) -> Answer {
         let started = std::time::Instant::now();
         let _in_flight = InFlight::new(&shared);
+        let client = ClientSide {
+            ip: self.client_ip(client.peer.ip(), req.headers()),
+            ..client
+        };
         let header = |name: hyper::header::HeaderName| {
             req.headers()
                 .get(name)
@@ -450,7 +483,7 @@ impl Proxy {
                 .unwrap_or_default()
         };
         let mut record = self.new_record(
-            client.peer,
+            SocketAddr::new(client.ip, client.peer.port()),
             req.method().to_string(),
             req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string(),
             request_host(&req),
@@ -467,7 +500,7 @@ impl Proxy {
             .and_then(|name| self.routes.iter().find(|r| &r.name == name))
             .and_then(|r| r.bots.as_ref())
         {
-            bots.observe_response(client.peer.ip(), record.status, self.now_ns());
+            bots.observe_response(client.ip, record.status, self.now_ns());
         }
         self.account(&record, started.elapsed().as_secs_f64());
         response
@@ -636,7 +669,7 @@ impl Proxy {
             return plain(StatusCode::NOT_FOUND, "no route");
         };
         record.route = Some(route.name.clone());
-        let ip = client.peer.ip();
+        let ip = client.ip;
         if let Some(bots) = &route.bots
             && let Some(answer) = guards::bots(
                 bots,
@@ -671,7 +704,7 @@ impl Proxy {
         let mut tx = route.rules.transaction();
         tx.set_unique_id(&record.unique_id);
         tx.set_connection(
-            &client.peer.ip().to_string(),
+            &client.ip.to_string(),
             client.peer.port(),
             &client.local.ip().to_string(),
             client.local.port(),
@@ -801,6 +834,7 @@ impl Proxy {
                 upstream = upstream.header(name, value);
             }
         }
+        // This hop's entry is the peer it came from, whoever the client is.
         let ip = client.peer.ip();
         let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
             Some(prior) => format!("{prior}, {ip}"),
@@ -1128,6 +1162,9 @@ struct ClientSide {
     peer: SocketAddr,
     local: SocketAddr,
     https: bool,
+    /// The client as far as can be trusted: the peer, or behind trusted proxies the last address
+    /// they added to `X-Forwarded-For`. Rules, rate limits, bots and logs use it.
+    ip: std::net::IpAddr,
 }
 
 /// The Host the client asked for: the Host header, or the authority of an HTTP/2 or absolute-form
