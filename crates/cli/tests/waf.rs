@@ -174,6 +174,8 @@ fn start_proxy(dir: &Path, rules: &[PathBuf], upstream: &str, extra: &[&str]) ->
         }
     }
     assert!(!addr.is_empty(), "the proxy did not start");
+    // Keep reading its stderr: a closed pipe would fail the proxy's last messages.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     Waf {
         child,
         addr,
@@ -1514,4 +1516,39 @@ fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--trusted-proxy"));
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let mut waf = start_proxy(dir.path(), &[engine_only(dir.path())], &upstream, &[]);
+    // A request whose body is still on its way when the signal comes.
+    let mut s = TcpStream::connect(&waf.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"POST /slow HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &waf.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(300));
+    // New connections are no longer accepted ...
+    assert!(
+        TcpStream::connect(&waf.addr).is_err() || waf.child.try_wait().unwrap().is_none(),
+        "the listener closes"
+    );
+    // ... and the request in flight completes.
+    s.write_all(b"56789").unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let raw = String::from_utf8_lossy(&out).to_string();
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+    assert_eq!(header_value(&raw, "x-seen-body-bytes").as_deref(), Some("10"));
+    let status = waf.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }
