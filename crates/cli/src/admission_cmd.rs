@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Largest AdmissionReview body accepted, in bytes.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Memory of the whole process, in MiB, past which Rego evaluations stop with an error (then
+    /// the failure policy applies) instead of growing until the process is killed; 0 for none.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub rego_memory_limit: u64,
 }
 
 #[derive(Args, Debug)]
@@ -222,6 +226,7 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
         "Ignore" => FailurePolicy::Ignore,
         other => bail!("failure policy {other:?}: expected Fail or Ignore"),
     };
+    palisade_policy::set_memory_limit((args.rego_memory_limit > 0).then_some(args.rego_memory_limit << 20));
     let mut listen_config = ServerConfig {
         listen: args.listen,
         max_body_bytes: args.max_body_bytes,

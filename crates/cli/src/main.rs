@@ -17,10 +17,9 @@ mod waf_cmd;
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Allocation-heavy paths (the WAF's per-request transaction, image catalogues) scale better on
-/// mimalloc than on glibc malloc, whose arena locks contend across the runtime's threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The global allocator is regorus' vendored mimalloc (declared by regorus with its
+// `allocator-memory-limits` feature; see the workspace Cargo.toml): it counts allocations so that
+// Rego evaluation can be bounded in memory.
 
 /// Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or input error.
 pub const EXIT_FINDINGS: u8 = 1;

@@ -40,6 +40,16 @@ pub enum PolicyError {
         constraint: String,
         budget: Duration,
     },
+    /// Evaluation of one constraint stopped at the process's memory limit ([`crate::set_memory_limit`]).
+    #[error(
+        "constraint {constraint} (template {template}): evaluation stopped at the memory limit ({usage} bytes in use, limit {limit})"
+    )]
+    Memory {
+        template: String,
+        constraint: String,
+        usage: u64,
+        limit: u64,
+    },
     /// Evaluation of one constraint failed at run time (for example conflicting rule values).
     #[error("constraint {constraint} (template {template}): evaluation error: {message}")]
     Evaluation {

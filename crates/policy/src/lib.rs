@@ -47,6 +47,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use template::CompiledTemplate;
 
+/// Bounds the memory of the whole process as regorus counts it (every allocation, through the
+/// global allocator regorus installs): once live bytes pass `bytes`, evaluations in progress stop
+/// with [`PolicyError::Memory`] instead of growing until the kernel kills the process. Process-wide,
+/// so set it once, at start, above what the rest of the process needs; `None` removes it.
+pub fn set_memory_limit(bytes: Option<u64>) {
+    regorus::set_global_memory_limit(bytes);
+}
+
 /// Default time budget for evaluating one constraint against one request.
 pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_millis(100);
 
@@ -254,7 +262,18 @@ impl PolicySet {
         engine.set_input(regorus::Value::from(input));
         let result = engine.eval_rule(template.rule.clone()).map_err(|e| {
             let message = format!("{e:#}");
-            if message.contains("execution exceeded time limit") {
+            let limit = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<regorus::LimitError>())
+                .copied();
+            if let Some(regorus::LimitError::MemoryLimitExceeded { usage, limit }) = limit {
+                PolicyError::Memory {
+                    template: template.name.clone(),
+                    constraint: format!("{}/{}", constraint.kind, constraint.name),
+                    usage,
+                    limit,
+                }
+            } else if message.contains("execution exceeded time limit") {
                 PolicyError::Budget {
                     template: template.name.clone(),
                     constraint: format!("{}/{}", constraint.kind, constraint.name),
