@@ -23,6 +23,10 @@ impl Drop for Webhook {
 }
 
 fn start(config: &str) -> Webhook {
+    start_with(config, &[])
+}
+
+fn start_with(config: &str, extra: &[&str]) -> Webhook {
     let dir = std::env::temp_dir().join(format!(
         "palisade-webhook-{}-{}",
         std::process::id(),
@@ -47,6 +51,7 @@ fn start(config: &str) -> Webhook {
         .arg(&ca)
         .arg("--config")
         .arg(&config_path)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -684,4 +689,69 @@ async fn scan_gate_from_cache_and_on_demand() {
         false,
         "{body}"
     );
+}
+
+const BOMB_TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sbomb
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sBomb
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8sbomb
+      n := numbers.range(1, count(input.review.object.metadata.name) * 4000)
+      violation[{"msg": "big"}] {
+        x := [[i, j, "padding that makes each pair weigh more"] | n[i]; n[j]]
+        count(x) > 0
+      }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sBomb
+metadata:
+  name: bomb
+spec: {}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rego_memory_bomb_stops_at_the_memory_limit() {
+    let dir = std::env::temp_dir().join(format!("palisade-bomb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bomb.yaml"), BOMB_TEMPLATE).unwrap();
+    let config = format!(
+        "admission:\n  failurePolicy: Fail\n  defaults: {{critical: audit, high: audit, medium: audit, low: audit, info: audit}}\n  gatekeeper:\n    timeBudgetMs: 60000\n    paths: ['{}']\n",
+        dir.join("bomb.yaml").display()
+    );
+    let mut w = start_with(
+        &config,
+        &["--rego-memory-limit", "200", "--evaluation-timeout-ms", "60000"],
+    );
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("bomb1", "default", pod, false),
+    )
+    .await;
+    let resp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(resp["response"]["allowed"], false, "fail closed: {body}");
+    let errors = resp["response"]["auditAnnotations"]["gatekeeper-errors"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        errors.contains("K8sBomb/bomb") && errors.contains("memory limit"),
+        "{body}"
+    );
+    // The webhook lives on and answers.
+    let (status, _) = call(&w, "GET", "/healthz", "text/plain", b"").await;
+    assert_eq!(status, 200);
+    assert!(w.child.try_wait().unwrap().is_none());
+    let _ = std::fs::remove_dir_all(&dir);
 }
