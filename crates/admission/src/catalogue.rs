@@ -149,6 +149,13 @@ pub struct GatekeeperConfig {
     /// Time budget of one constraint evaluation, in milliseconds (default 100).
     #[serde(default)]
     pub time_budget_ms: Option<u64>,
+    /// Resources listed from the cluster into `data.inventory` (and the Namespaces that
+    /// `namespaceSelector` needs): `[group/]version/resource`, e.g. `v1/namespaces`.
+    #[serde(default)]
+    pub sync: Vec<String>,
+    /// How often the synced resources are listed again, in seconds (default 30).
+    #[serde(default)]
+    pub sync_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -15,8 +15,9 @@ pub struct Webhook {
     pub role_guard: RoleGuard,
     /// Cosign verification of images, when configured.
     pub images: Option<ImageVerifier>,
-    /// Gatekeeper ConstraintTemplates and Constraints.
-    pub gatekeeper: Option<palisade_policy::PolicySet>,
+    /// Gatekeeper ConstraintTemplates and Constraints; the cluster sync replaces their inventory
+    /// under the write lock while reviews read.
+    pub gatekeeper: Option<std::sync::Arc<std::sync::RwLock<palisade_policy::PolicySet>>>,
     /// Deny images whose scan result is too severe.
     pub scan_gate: Option<crate::scan_gate::ScanGate>,
     /// Deny (true) or allow (false) when a policy cannot be evaluated.
@@ -140,7 +141,8 @@ impl Webhook {
             }
         }
         if let Some(policies) = &self.gatekeeper {
-            self.gatekeeper(policies, request, &mut decision, &mut denied);
+            let policies = policies.read().unwrap_or_else(|e| e.into_inner());
+            self.gatekeeper(&policies, request, &mut decision, &mut denied);
         }
         for violation in self.role_guard.check(request) {
             by_action

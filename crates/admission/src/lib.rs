@@ -3,6 +3,7 @@
 //! catalogue, mutate, decide) is pure; `server` and `tls` are the adapter around it.
 
 pub mod catalogue;
+pub mod cluster;
 pub mod cosign;
 pub mod decide;
 pub mod manifests;
@@ -27,6 +28,9 @@ pub enum AdmissionError {
     },
     #[error(transparent)]
     Tls(#[from] palisade_tls::TlsError),
+    /// Listing objects from the Kubernetes API for `data.inventory`.
+    #[error("cluster sync: {0}")]
+    Cluster(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -47,6 +47,15 @@ pub struct ServeArgs {
     /// Largest AdmissionReview body accepted, in bytes.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// The Kubernetes API for `gatekeeper.sync` (default: the in-cluster service account).
+    #[arg(long, value_name = "URL")]
+    pub kube_api: Option<String>,
+    /// Bearer token file for --kube-api.
+    #[arg(long, value_name = "FILE")]
+    pub kube_token_file: Option<PathBuf>,
+    /// CA bundle (PEM) for --kube-api.
+    #[arg(long, value_name = "FILE")]
+    pub kube_ca_file: Option<PathBuf>,
     /// Memory of the whole process, in MiB, past which Rego evaluations stop with an error (then
     /// the failure policy applies) instead of growing until the process is killed; 0 for none.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
@@ -132,7 +141,10 @@ fn webhook((config, policy): &LoadedConfig, path: Option<&PathBuf>) -> Result<We
         _ => None,
     };
     let gatekeeper = match &config.gatekeeper {
-        Some(gk) if !gk.paths.is_empty() => Some(load_gatekeeper(&gk.paths, gk.time_budget_ms)?),
+        Some(gk) if !gk.paths.is_empty() => Some(Arc::new(std::sync::RwLock::new(load_gatekeeper(
+            &gk.paths,
+            gk.time_budget_ms,
+        )?))),
         _ => None,
     };
     let scan_gate = match config
@@ -212,6 +224,47 @@ fn load_gatekeeper(paths: &[String], budget_ms: Option<u64>) -> Result<palisade_
     Ok(set)
 }
 
+/// Lists `gk.sync` from the cluster into the policies' inventory now, then every interval on a
+/// thread of its own. A failed list keeps the last inventory (and says so on stderr).
+fn start_cluster_sync(
+    args: &ServeArgs,
+    gk: &palisade_admission::catalogue::GatekeeperConfig,
+    policies: Arc<std::sync::RwLock<palisade_policy::PolicySet>>,
+) -> Result<()> {
+    use palisade_admission::cluster::{KubeApi, SyncedResource, snapshot};
+    let resources = gk
+        .sync
+        .iter()
+        .map(|r| SyncedResource::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let api = match &args.kube_api {
+        Some(url) => KubeApi::new(url, args.kube_token_file.as_deref(), args.kube_ca_file.as_deref())?,
+        None => KubeApi::in_cluster()?,
+    };
+    let interval = Duration::from_secs(gk.sync_interval_seconds.unwrap_or(30).max(1));
+    let sync = move || match snapshot(&api, &resources) {
+        Ok(objects) => {
+            let count = objects.len();
+            let mut set = policies.write().unwrap_or_else(|e| e.into_inner());
+            match set.set_inventory(objects) {
+                Ok(()) => eprintln!("palisade admission: synced {count} objects into data.inventory"),
+                Err(e) => eprintln!("palisade admission: cluster sync: {e}"),
+            }
+        }
+        Err(e) => eprintln!("palisade admission: {e} (keeping the last inventory)"),
+    };
+    sync();
+    std::thread::Builder::new()
+        .name("cluster-sync".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                sync();
+            }
+        })?;
+    Ok(())
+}
+
 pub fn serve(args: ServeArgs) -> Result<u8> {
     let loaded = admission_config(args.config.as_ref())?;
     let webhook = webhook(&loaded, args.config.as_ref())?;
@@ -227,6 +280,11 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
         other => bail!("failure policy {other:?}: expected Fail or Ignore"),
     };
     palisade_policy::set_memory_limit((args.rego_memory_limit > 0).then_some(args.rego_memory_limit << 20));
+    if let (Some(gk), Some(policies)) = (&config.gatekeeper, &webhook.gatekeeper)
+        && !gk.sync.is_empty()
+    {
+        start_cluster_sync(&args, gk, policies.clone())?;
+    }
     let mut listen_config = ServerConfig {
         listen: args.listen,
         max_body_bytes: args.max_body_bytes,

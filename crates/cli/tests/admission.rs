@@ -755,3 +755,198 @@ async fn a_rego_memory_bomb_stops_at_the_memory_limit() {
     assert!(w.child.try_wait().unwrap().is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const SYNC_POLICIES: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sdenyall
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sDenyAll
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8sdenyall
+      violation[{"msg": "no pods in team namespaces"}] { true }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sDenyAll
+metadata:
+  name: team-namespaces
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+    namespaceSelector:
+      matchLabels: {team: payments}
+---
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8snamenotanamespace
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sNameNotANamespace
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8snamenotanamespace
+      violation[{"msg": msg}] {
+        name := input.review.object.metadata.name
+        data.inventory.cluster["v1"]["Namespace"][name]
+        msg := sprintf("a namespace is named %v", [name])
+      }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sNameNotANamespace
+metadata:
+  name: names
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+"#;
+
+/// A Kubernetes API server that lists two Namespaces to a client with the right token.
+fn fake_api_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let authorized = head.to_ascii_lowercase().contains("authorization: bearer sekret");
+            let (status, body) = if !authorized {
+                ("401 Unauthorized", r#"{"kind":"Status","code":401}"#.to_string())
+            } else if head.starts_with("GET /api/v1/namespaces ") {
+                ("200 OK", json!({"kind": "NamespaceList", "apiVersion": "v1", "items": [
+                    {"metadata": {"name": "payments", "labels": {"team": "payments"}}},
+                    {"metadata": {"name": "default", "labels": {"kubernetes.io/metadata.name": "default"}}}
+                ]}).to_string())
+            } else {
+                ("404 Not Found", "{}".to_string())
+            };
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_sync_fills_the_inventory_and_namespace_selectors() {
+    let dir = std::env::temp_dir().join(format!("palisade-sync-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policies.yaml"), SYNC_POLICIES).unwrap();
+    std::fs::write(dir.join("token"), "sekret\n").unwrap();
+    let api = fake_api_server();
+    let config = format!(
+        "admission:\n  failurePolicy: Fail\n  defaults: {{critical: audit, high: audit, medium: audit, low: audit, info: audit}}\n  gatekeeper:\n    paths: ['{}']\n    sync: [v1/namespaces]\n",
+        dir.join("policies.yaml").display()
+    );
+    let token = dir.join("token");
+    let w = start_with(
+        &config,
+        &[
+            "--kube-api",
+            &format!("http://{api}"),
+            "--kube-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let pod = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+               "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
+    };
+    let decide =
+        |body: String| -> Value { serde_json::from_str::<Value>(&body).unwrap()["response"].clone() };
+    // namespaceSelector: the synced Namespace's labels decide.
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s1", "payments", pod("web"), false),
+    )
+    .await;
+    let resp = decide(body);
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[K8sDenyAll:team-namespaces]"),
+        "{resp}"
+    );
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s2", "default", pod("web"), false),
+    )
+    .await;
+    assert_eq!(decide(body)["allowed"], true);
+    // data.inventory: a Pod named like a synced Namespace.
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s3", "default", pod("payments"), false),
+    )
+    .await;
+    let resp = decide(body);
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a namespace is named payments"),
+        "{resp}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A wrong token: the sync fails, the start does not, and namespaceSelector is "not evaluated".
+    let dir2 = std::env::temp_dir().join(format!("palisade-sync2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir2).unwrap();
+    std::fs::write(dir2.join("policies.yaml"), SYNC_POLICIES).unwrap();
+    std::fs::write(dir2.join("token"), "wrong").unwrap();
+    let config = config.replace(
+        &dir.join("policies.yaml").display().to_string(),
+        &dir2.join("policies.yaml").display().to_string(),
+    );
+    let token = dir2.join("token");
+    let w = start_with(
+        &config,
+        &[
+            "--kube-api",
+            &format!("http://{api}"),
+            "--kube-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let (_, body) = call(
+        &w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review("s4", "payments", pod("web"), false),
+    )
+    .await;
+    let resp = decide(body);
+    assert_eq!(resp["allowed"], true, "{resp}");
+    let _ = std::fs::remove_dir_all(&dir2);
+}
