@@ -70,7 +70,10 @@ pub fn manifests(o: &ManifestOptions) -> Vec<Value> {
                         "imagePullPolicy": if o.image.contains("@sha256:") { "IfNotPresent" } else { "Always" },
                         "args": ["admission", "serve", "--listen", "0.0.0.0:8443",
                                  "--cert", "/tls/tls.crt", "--key", "/tls/tls.key",
-                                 "--failure-policy", o.failure_policy],
+                                 "--failure-policy", o.failure_policy,
+                                 // Below the container's 256Mi: a Rego memory bomb must end in an
+                                 // evaluation error, not an OOM kill.
+                                 "--rego-memory-limit", "192"],
                         "ports": [{"name": "https", "containerPort": 8443, "protocol": "TCP"}],
                         "resources": {
                             "requests": {"cpu": "100m", "memory": "64Mi"},
