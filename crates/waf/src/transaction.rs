@@ -9,6 +9,7 @@ use crate::variable::{KeySel, Target, Var};
 use crate::{EngineMode, Entry, Ruleset, WafError};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What the adapter must do with the exchange.
@@ -96,6 +97,9 @@ pub struct Transaction<'r> {
     unique_id: String,
     req: Request,
     resp: Response,
+    /// Variables derived from the request line (see `LINE_VARS`), computed on first use: dozens
+    /// of rules read each of them.
+    line_vars: [OnceLock<Vec<u8>>; LINE_VARS.len()],
     /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
     /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
     /// nearly every rule.
@@ -126,6 +130,14 @@ pub struct Transaction<'r> {
 }
 
 type Collection = BTreeMap<String, Vec<u8>>;
+/// The variables kept in `Transaction::line_vars`, in that order.
+const LINE_VARS: [Var; 5] = [
+    Var::RequestUri,
+    Var::RequestFilename,
+    Var::RequestBasename,
+    Var::RequestLine,
+    Var::QueryString,
+];
 /// `Var::store_index` of TX and ENV.
 const TX: usize = 0;
 const ENV: usize = 6;
@@ -192,6 +204,7 @@ impl<'r> Transaction<'r> {
             unique_id: unique_id(),
             req: Request::default(),
             resp: Response::default(),
+            line_vars: Default::default(),
             collections: Default::default(),
             flags: HashMap::new(),
             matched_var: Default::default(),
@@ -257,6 +270,7 @@ impl<'r> Transaction<'r> {
         self.req.method = method.to_vec();
         self.req.uri = uri.to_vec();
         self.req.protocol = protocol.to_vec();
+        self.line_vars = Default::default();
         if let Some(q) = memchr::memchr(b'?', uri) {
             self.req.args_get = body::parse_urlencoded(&uri[q + 1..], self.rs.config.argument_separator);
         }
@@ -610,26 +624,17 @@ impl<'r> Transaction<'r> {
         }
         let rs = self.rs;
         let entries = &rs.phases[phase as usize];
-        // (marker name, the same as a rule id when numeric): skipAfter may name either.
-        let mut skip_to: Option<(&str, Option<u64>)> = None;
+        let skip_resume = &rs.skip_resume[phase as usize];
         let mut skip_n = 0u32;
-        for (n, e) in entries.iter().enumerate() {
+        let mut next = 0;
+        while let Some(e) = entries.get(next) {
+            let n = next;
+            next += 1;
             let idx = match e {
-                Entry::Marker(m) => {
-                    if skip_to.is_some_and(|(t, _)| t == m) {
-                        skip_to = None;
-                    }
-                    continue;
-                }
+                Entry::Marker(_) => continue,
                 Entry::Rule(i) => *i,
             };
             let rule = &rs.rules[idx];
-            if let Some((_, id)) = skip_to {
-                if id == Some(rule.id) {
-                    skip_to = None;
-                }
-                continue;
-            }
             if skip_n > 0 {
                 skip_n -= 1;
                 continue;
@@ -649,8 +654,8 @@ impl<'r> Transaction<'r> {
             if self.engine == EngineMode::Off {
                 return;
             }
-            if let Some(m) = &rule.actions.skip_after {
-                skip_to = Some((m.as_str(), m.parse().ok()));
+            if rule.actions.skip_after.is_some() {
+                next = skip_resume[n];
             }
             skip_n = rule.actions.skip;
             let mut d = rule.actions.disruptive.unwrap_or(Disruptive::Pass);
@@ -952,8 +957,20 @@ impl<'r> Transaction<'r> {
             Var::ResponseBody => Some(Cow::Borrowed(&self.resp.body)),
             Var::RequestUriRaw => Some(Cow::Borrowed(&self.req.uri)),
             Var::RequestMethod => Some(Cow::Borrowed(&self.req.method)),
+            Var::RequestProtocol => Some(Cow::Borrowed(&self.req.protocol)),
             Var::MatchedVar => Some(Cow::Borrowed(&self.matched_var.1)),
-            _ => self.computed_scalar(var).map(Cow::Owned),
+            Var::MatchedVarName => Some(Cow::Borrowed(self.matched_var.0.as_bytes())),
+            Var::RemoteAddr | Var::RemoteHost => Some(Cow::Borrowed(self.remote_addr.as_bytes())),
+            Var::ServerName => Some(Cow::Borrowed(self.server_name.as_bytes())),
+            Var::ServerAddr => Some(Cow::Borrowed(self.server_addr.as_bytes())),
+            Var::UniqueId => Some(Cow::Borrowed(self.unique_id.as_bytes())),
+            Var::ResponseProtocol => Some(Cow::Borrowed(&self.resp.protocol)),
+            _ => match LINE_VARS.iter().position(|&v| v == var) {
+                Some(i) => Some(Cow::Borrowed(
+                    self.line_vars[i].get_or_init(|| self.computed_scalar(var).unwrap_or_default()),
+                )),
+                None => self.computed_scalar(var).map(Cow::Owned),
+            },
         }
     }
 
