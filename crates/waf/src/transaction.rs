@@ -103,7 +103,7 @@ pub struct Transaction<'r> {
     /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
     /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
     /// nearly every rule.
-    collections: [Collection; 7],
+    collections: [Collection<'r>; 7],
     /// Scalar variables set by body processing (REQBODY_ERROR, MULTIPART_*...).
     flags: HashMap<Var, Vec<u8>>,
     matched_var: (String, Vec<u8>),
@@ -129,7 +129,9 @@ pub struct Transaction<'r> {
     timed_out: bool,
 }
 
-type Collection = BTreeMap<String, Vec<u8>>;
+/// Keys and values written by `setvar` from literal text (most of CRS's) are borrowed from the
+/// rule set rather than copied for every request.
+type Collection<'r> = BTreeMap<Cow<'r, str>, Cow<'r, [u8]>>;
 /// The variables kept in `Transaction::line_vars`, in that order.
 const LINE_VARS: [Var; 5] = [
     Var::RequestUri,
@@ -241,15 +243,18 @@ impl<'r> Transaction<'r> {
         &self.unique_id
     }
     pub fn set_env(&mut self, key: &str, value: &str) {
-        self.collections[ENV].insert(key.to_ascii_lowercase(), value.as_bytes().to_vec());
+        self.collections[ENV].insert(
+            Cow::Owned(key.to_ascii_lowercase()),
+            Cow::Owned(value.as_bytes().to_vec()),
+        );
     }
 
-    fn collection(&self, var: Var) -> Option<&Collection> {
+    fn collection(&self, var: Var) -> Option<&Collection<'r>> {
         var.store_index().map(|i| &self.collections[i])
     }
 
     /// `None` for variables that are not stored collections (`setvar:ARGS.x` has nowhere to go).
-    fn collection_mut(&mut self, var: Var) -> Option<&mut Collection> {
+    fn collection_mut(&mut self, var: Var) -> Option<&mut Collection<'r>> {
         var.store_index().map(|i| &mut self.collections[i])
     }
 
@@ -451,7 +456,7 @@ impl<'r> Transaction<'r> {
     pub fn collection_value(&self, collection: &str, key: &str) -> Option<String> {
         let var = Var::from_name(collection)?;
         self.collection(var)?
-            .get(&key.to_ascii_lowercase())
+            .get(key.to_ascii_lowercase().as_str())
             .map(|v| lossy(v))
     }
 
@@ -805,7 +810,8 @@ impl<'r> Transaction<'r> {
             if capture {
                 let tx = &mut self.collections[TX];
                 for (i, c) in h.captures.into_iter().enumerate() {
-                    set_value(tx, CAPTURE_KEYS.get(i).copied().unwrap_or_default(), c);
+                    let key = CAPTURE_KEYS.get(i).copied().unwrap_or_default();
+                    set_value(tx, Cow::Borrowed(key), Cow::Owned(c));
                 }
             }
             self.matched_data = h.data;
@@ -816,28 +822,34 @@ impl<'r> Transaction<'r> {
         any
     }
 
-    fn run_effects(&mut self, rule: &Rule) {
+    fn run_effects(&mut self, rule: &'r Rule) {
         for e in &rule.actions.effects {
             match e {
                 Effect::SetVar(sv) => {
                     // Literal names (nearly all) were lower-cased at load: no copy to look them up.
-                    let key: Cow<'_, str> = match sv.name.as_literal() {
+                    let key: Cow<'r, str> = match sv.name.as_literal() {
                         Some(k) => Cow::Borrowed(k),
                         None => Cow::Owned(lossy(&self.expand(&sv.name)).to_ascii_lowercase()),
                     };
-                    let key = key.as_ref();
                     match &sv.op {
                         SetVarOp::Delete => {
                             if let Some(coll) = self.collection_mut(sv.collection) {
-                                coll.remove(key);
+                                coll.remove(key.as_ref());
                             }
                         }
                         SetVarOp::Set(m) => {
-                            let mut v = self.expand(m).into_owned();
-                            // A rule like `setvar:tx.a=%{tx.a}%{tx.a}` must not grow without bound.
-                            v.truncate(MAX_VAR_VALUE);
+                            let v: Cow<'r, [u8]> = match m.as_literal() {
+                                Some(l) if l.len() <= MAX_VAR_VALUE => Cow::Borrowed(l.as_bytes()),
+                                _ => {
+                                    let mut v = self.expand(m).into_owned();
+                                    // A rule like `setvar:tx.a=%{tx.a}%{tx.a}` must not grow
+                                    // without bound.
+                                    v.truncate(MAX_VAR_VALUE);
+                                    Cow::Owned(v)
+                                }
+                            };
                             if let Some(coll) = self.collection_mut(sv.collection)
-                                && (coll.len() < MAX_VAR_KEYS || coll.contains_key(key))
+                                && (coll.len() < MAX_VAR_KEYS || coll.contains_key(key.as_ref()))
                             {
                                 set_value(coll, key, v);
                             }
@@ -848,19 +860,19 @@ impl<'r> Transaction<'r> {
                             let Some(coll) = self.collection_mut(sv.collection) else {
                                 continue;
                             };
-                            let old = coll.get(key).map(|v| num(v)).unwrap_or(0);
+                            let old = coll.get(key.as_ref()).map(|v| num(v)).unwrap_or(0);
                             let new = if add {
                                 old.saturating_add(delta)
                             } else {
                                 old.saturating_sub(delta)
                             };
-                            set_value(coll, key, new.to_string().into_bytes());
+                            set_value(coll, key, Cow::Owned(new.to_string().into_bytes()));
                         }
                     }
                 }
                 Effect::SetEnv(k, m) => {
                     let v = self.expand(m).into_owned();
-                    self.collections[ENV].insert(k.to_ascii_lowercase(), v);
+                    self.collections[ENV].insert(Cow::Owned(k.to_ascii_lowercase()), Cow::Owned(v));
                 }
                 Effect::ExpireVar => {}
                 Effect::Ctl(c) => self.apply_ctl(c),
@@ -1175,13 +1187,13 @@ impl<'r> Transaction<'r> {
                                 Cow::Borrowed(n.as_str())
                             };
                             if let Some((stored, v)) = c.get_key_value(name.as_ref()) {
-                                emit(Cow::Borrowed(stored.as_bytes()), Cow::Borrowed(v));
+                                emit(Cow::Borrowed(stored.as_bytes()), Cow::Borrowed(v.as_ref()));
                             }
                         }
                         _ => {
                             for (k, v) in c {
                                 if key.matches(k.as_bytes()) {
-                                    emit(Cow::Borrowed(k.as_bytes()), Cow::Borrowed(v));
+                                    emit(Cow::Borrowed(k.as_bytes()), Cow::Borrowed(v.as_ref()));
                                 }
                             }
                         }
@@ -1256,13 +1268,12 @@ impl<'r> Transaction<'r> {
     }
 }
 
-/// Stores `value` under `key`, reusing the key already there (no allocation for the key when a
-/// rule updates a variable, as anomaly scoring does all the time).
-fn set_value(coll: &mut Collection, key: &str, value: Vec<u8>) {
-    match coll.get_mut(key) {
+/// Stores `value` under `key`, keeping the key already there.
+fn set_value<'r>(coll: &mut Collection<'r>, key: Cow<'r, str>, value: Cow<'r, [u8]>) {
+    match coll.get_mut(key.as_ref()) {
         Some(v) => *v = value,
         None => {
-            coll.insert(key.to_string(), value);
+            coll.insert(key, value);
         }
     }
 }
