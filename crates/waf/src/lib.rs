@@ -138,6 +138,11 @@ pub struct Ruleset {
     /// Per phase (index 1..=5): rule indices and markers in file order. Markers are in every phase,
     /// as in ModSecurity, so `skipAfter` finds them whatever the phase.
     pub(crate) phases: [Vec<Entry>; 6],
+    /// Per phase, parallel to `phases`: for a rule with `skipAfter`, the index evaluation resumes
+    /// at when it matches (just past the marker or rule it names, or the end of the phase). CRS
+    /// skips most of its rules below the paranoia level this way; a jump costs nothing per
+    /// skipped rule.
+    pub(crate) skip_resume: [Vec<usize>; 6],
 }
 
 impl Ruleset {
@@ -153,10 +158,33 @@ impl Ruleset {
                 }
             }
         }
+        let skip_resume = std::array::from_fn(|p| {
+            let entries = &phases[p];
+            entries
+                .iter()
+                .enumerate()
+                .map(|(n, e)| {
+                    let Entry::Rule(i) = e else { return 0 };
+                    let Some(target) = &rules[*i].actions.skip_after else {
+                        return 0;
+                    };
+                    // skipAfter may name a marker or a rule id.
+                    let id: Option<u64> = target.parse().ok();
+                    entries[n + 1..]
+                        .iter()
+                        .position(|x| match x {
+                            Entry::Marker(m) => m == target,
+                            Entry::Rule(j) => id == Some(rules[*j].id),
+                        })
+                        .map_or(entries.len(), |k| n + 1 + k + 1)
+                })
+                .collect()
+        });
         Ruleset {
             config,
             rules,
             phases,
+            skip_resume,
         }
     }
 

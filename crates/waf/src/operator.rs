@@ -4,6 +4,7 @@
 use crate::rule::Macro;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -267,8 +268,14 @@ fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
-/// Evaluates `kind` (without negation) on `v`; `expand` expands macro arguments.
-pub fn eval(kind: &OpKind, v: &[u8], capture: bool, expand: &dyn Fn(&Macro) -> Vec<u8>) -> Option<OpMatch> {
+/// Evaluates `kind` (without negation) on `v`; `expand` expands macro arguments (borrowing them
+/// from the rule or the transaction when it can).
+pub fn eval<'m, 'v>(
+    kind: &'m OpKind,
+    v: &[u8],
+    capture: bool,
+    expand: &dyn Fn(&'m Macro) -> Cow<'v, [u8]>,
+) -> Option<OpMatch> {
     let simple = |data: &[u8]| {
         Some(OpMatch {
             data: data.to_vec(),
@@ -320,14 +327,14 @@ pub fn eval(kind: &OpKind, v: &[u8], capture: bool, expand: &dyn Fn(&Macro) -> V
         OpKind::BeginsWith(m) => {
             let a = expand(m);
             v.starts_with(&a).then(|| OpMatch {
-                data: a,
+                data: a.into_owned(),
                 captures: Vec::new(),
             })
         }
         OpKind::EndsWith(m) => {
             let a = expand(m);
             v.ends_with(&a).then(|| OpMatch {
-                data: a,
+                data: a.into_owned(),
                 captures: Vec::new(),
             })
         }
@@ -441,7 +448,10 @@ mod tests {
         Operator::parse(s, &mut |_| Ok("# c\nfoo\n\nbar baz\n".into())).unwrap()
     }
     fn m(o: &Operator, v: &str) -> bool {
-        eval(&o.kind, v.as_bytes(), false, &|m| m.literal().into_bytes()).is_some()
+        eval(&o.kind, v.as_bytes(), false, &|m| {
+            Cow::Owned(m.literal().into_bytes())
+        })
+        .is_some()
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::operator::Operator;
 use crate::transform::Transform;
-use crate::variable::{Target, Var};
+use crate::variable::{KeySel, Target, Var};
 
 /// Text with `%{collection.key}` references, expanded per transaction.
 #[derive(Debug, Clone, Default)]
@@ -14,7 +14,12 @@ pub struct Macro {
 #[derive(Debug, Clone)]
 pub enum MacroPart {
     Lit(String),
-    Ref { var: Var, key: Option<String> },
+    /// `key` is built once here, lower-cased for collections (whose keys are stored lower-case),
+    /// so that expanding a macro per request allocates nothing to look the value up.
+    Ref {
+        var: Var,
+        key: KeySel,
+    },
 }
 
 impl Macro {
@@ -33,11 +38,16 @@ impl Macro {
             };
             let inner = &after[..end];
             let (name, key) = match inner.find(['.', ':']) {
-                Some(d) => (&inner[..d], Some(inner[d + 1..].to_string())),
+                Some(d) => (&inner[..d], Some(&inner[d + 1..])),
                 None => (inner, None),
             };
             match Var::from_name(name) {
                 Some(var) => {
+                    let key = match key {
+                        None => KeySel::All,
+                        Some(k) if var.is_stored_collection() => KeySel::Name(k.to_ascii_lowercase()),
+                        Some(k) => KeySel::Name(k.to_string()),
+                    };
                     if !lit.is_empty() {
                         parts.push(MacroPart::Lit(std::mem::take(&mut lit)));
                     }
@@ -55,6 +65,14 @@ impl Macro {
     }
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, MacroPart::Lit(_)))
+    }
+    /// The text of a macro without references (`None` otherwise), to use it without expanding.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [MacroPart::Lit(s)] => Some(s),
+            _ => None,
+        }
     }
     pub fn literal(&self) -> String {
         self.parts
@@ -305,11 +323,15 @@ fn parse_setvar(v: &str) -> Result<SetVar, String> {
             }
         }
     };
-    Ok(SetVar {
-        collection,
-        name: Macro::parse(name.trim()),
-        op,
-    })
+    // Collection keys are case-insensitive and stored lower-case: lower-case the literal parts of
+    // the name once here (references are lower-cased after expansion).
+    let mut name = Macro::parse(name.trim());
+    for p in &mut name.parts {
+        if let MacroPart::Lit(s) = p {
+            s.make_ascii_lowercase();
+        }
+    }
+    Ok(SetVar { collection, name, op })
 }
 
 fn parse_ctl(v: &str) -> Result<Ctl, String> {

@@ -9,6 +9,7 @@ use crate::variable::{KeySel, Target, Var};
 use crate::{EngineMode, Entry, Ruleset, WafError};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What the adapter must do with the exchange.
@@ -96,8 +97,13 @@ pub struct Transaction<'r> {
     unique_id: String,
     req: Request,
     resp: Response,
-    /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV: keys lower-cased (collections are case-insensitive).
-    collections: HashMap<Var, BTreeMap<String, Vec<u8>>>,
+    /// Variables derived from the request line (see `LINE_VARS`), computed on first use: dozens
+    /// of rules read each of them.
+    line_vars: [OnceLock<Vec<u8>>; LINE_VARS.len()],
+    /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
+    /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
+    /// nearly every rule.
+    collections: [Collection<'r>; 7],
     /// Scalar variables set by body processing (REQBODY_ERROR, MULTIPART_*...).
     flags: HashMap<Var, Vec<u8>>,
     matched_var: (String, Vec<u8>),
@@ -123,8 +129,21 @@ pub struct Transaction<'r> {
     timed_out: bool,
 }
 
-/// (key, value) of a collection element, borrowed from the transaction where possible.
-type KeyValue<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+/// Keys and values written by `setvar` from literal text (most of CRS's) are borrowed from the
+/// rule set rather than copied for every request.
+type Collection<'r> = BTreeMap<Cow<'r, str>, Cow<'r, [u8]>>;
+/// The variables kept in `Transaction::line_vars`, in that order.
+const LINE_VARS: [Var; 5] = [
+    Var::RequestUri,
+    Var::RequestFilename,
+    Var::RequestBasename,
+    Var::RequestLine,
+    Var::QueryString,
+];
+/// `Var::store_index` of TX and ENV.
+const TX: usize = 0;
+const ENV: usize = 6;
+
 /// (variable, key, value) selected by a rule target.
 type TargetValue<'a> = (Var, Cow<'a, [u8]>, Cow<'a, [u8]>);
 
@@ -144,7 +163,12 @@ enum RemoveSel {
 
 fn var_label(var: Var, key: &[u8]) -> String {
     if var.is_collection() {
-        format!("{}:{}", var.name(), String::from_utf8_lossy(key))
+        let key = String::from_utf8_lossy(key);
+        let mut s = String::with_capacity(var.name().len() + 1 + key.len());
+        s.push_str(var.name());
+        s.push(':');
+        s.push_str(&key);
+        s
     } else {
         var.name().to_string()
     }
@@ -182,7 +206,8 @@ impl<'r> Transaction<'r> {
             unique_id: unique_id(),
             req: Request::default(),
             resp: Response::default(),
-            collections: HashMap::new(),
+            line_vars: Default::default(),
+            collections: Default::default(),
             flags: HashMap::new(),
             matched_var: Default::default(),
             matched_data: Vec::new(),
@@ -218,10 +243,19 @@ impl<'r> Transaction<'r> {
         &self.unique_id
     }
     pub fn set_env(&mut self, key: &str, value: &str) {
-        self.collections
-            .entry(Var::Env)
-            .or_default()
-            .insert(key.to_ascii_lowercase(), value.as_bytes().to_vec());
+        self.collections[ENV].insert(
+            Cow::Owned(key.to_ascii_lowercase()),
+            Cow::Owned(value.as_bytes().to_vec()),
+        );
+    }
+
+    fn collection(&self, var: Var) -> Option<&Collection<'r>> {
+        var.store_index().map(|i| &self.collections[i])
+    }
+
+    /// `None` for variables that are not stored collections (`setvar:ARGS.x` has nowhere to go).
+    fn collection_mut(&mut self, var: Var) -> Option<&mut Collection<'r>> {
+        var.store_index().map(|i| &mut self.collections[i])
     }
 
     pub fn set_connection(
@@ -241,6 +275,7 @@ impl<'r> Transaction<'r> {
         self.req.method = method.to_vec();
         self.req.uri = uri.to_vec();
         self.req.protocol = protocol.to_vec();
+        self.line_vars = Default::default();
         if let Some(q) = memchr::memchr(b'?', uri) {
             self.req.args_get = body::parse_urlencoded(&uri[q + 1..], self.rs.config.argument_separator);
         }
@@ -420,9 +455,8 @@ impl<'r> Transaction<'r> {
     /// Collection values (e.g. `tx`, `anomaly_score`) for tests and adapters.
     pub fn collection_value(&self, collection: &str, key: &str) -> Option<String> {
         let var = Var::from_name(collection)?;
-        self.collections
-            .get(&var)?
-            .get(&key.to_ascii_lowercase())
+        self.collection(var)?
+            .get(key.to_ascii_lowercase().as_str())
             .map(|v| lossy(v))
     }
 
@@ -595,26 +629,17 @@ impl<'r> Transaction<'r> {
         }
         let rs = self.rs;
         let entries = &rs.phases[phase as usize];
-        // (marker name, the same as a rule id when numeric): skipAfter may name either.
-        let mut skip_to: Option<(&str, Option<u64>)> = None;
+        let skip_resume = &rs.skip_resume[phase as usize];
         let mut skip_n = 0u32;
-        for (n, e) in entries.iter().enumerate() {
+        let mut next = 0;
+        while let Some(e) = entries.get(next) {
+            let n = next;
+            next += 1;
             let idx = match e {
-                Entry::Marker(m) => {
-                    if skip_to.is_some_and(|(t, _)| t == m) {
-                        skip_to = None;
-                    }
-                    continue;
-                }
+                Entry::Marker(_) => continue,
                 Entry::Rule(i) => *i,
             };
             let rule = &rs.rules[idx];
-            if let Some((_, id)) = skip_to {
-                if id == Some(rule.id) {
-                    skip_to = None;
-                }
-                continue;
-            }
             if skip_n > 0 {
                 skip_n -= 1;
                 continue;
@@ -634,8 +659,8 @@ impl<'r> Transaction<'r> {
             if self.engine == EngineMode::Off {
                 return;
             }
-            if let Some(m) = &rule.actions.skip_after {
-                skip_to = Some((m.as_str(), m.parse().ok()));
+            if rule.actions.skip_after.is_some() {
+                next = skip_resume[n];
             }
             skip_n = rule.actions.skip;
             let mut d = rule.actions.disruptive.unwrap_or(Disruptive::Pass);
@@ -728,7 +753,7 @@ impl<'r> Transaction<'r> {
     /// One link of a chain: targets, transformations, operator, and per-match actions (as
     /// ModSecurity 2 runs non-disruptive actions for each matching value). Values are borrowed
     /// from the transaction while the operator runs; only matches are copied.
-    fn eval_rule(&mut self, starter: &Rule, rule: &Rule) -> bool {
+    fn eval_rule(&mut self, starter: &Rule, rule: &'r Rule) -> bool {
         let negated = rule.operator.negated;
         let capture = rule.actions.capture && !negated;
         let mut hits: Vec<Hit> = Vec::new();
@@ -738,7 +763,7 @@ impl<'r> Transaction<'r> {
             } else {
                 self.collect_targets(starter, rule)
             };
-            let exp = |m: &Macro| self.expand(m);
+            let exp = |m: &'r Macro| self.expand(m);
             for (var, key, value) in &values {
                 // Without multiMatch only the final value is inspected (no list to allocate).
                 let mut stages: Vec<Cow<'_, [u8]>> = Vec::new();
@@ -783,9 +808,10 @@ impl<'r> Transaction<'r> {
         let any = !hits.is_empty();
         for h in hits {
             if capture {
-                let tx = self.collections.entry(Var::Tx).or_default();
+                let tx = &mut self.collections[TX];
                 for (i, c) in h.captures.into_iter().enumerate() {
-                    tx.insert(i.to_string(), c);
+                    let key = CAPTURE_KEYS.get(i).copied().unwrap_or_default();
+                    set_value(tx, Cow::Borrowed(key), Cow::Owned(c));
                 }
             }
             self.matched_data = h.data;
@@ -796,43 +822,57 @@ impl<'r> Transaction<'r> {
         any
     }
 
-    fn run_effects(&mut self, rule: &Rule) {
+    fn run_effects(&mut self, rule: &'r Rule) {
         for e in &rule.actions.effects {
             match e {
                 Effect::SetVar(sv) => {
-                    let key = lossy(&self.expand(&sv.name)).to_ascii_lowercase();
+                    // Literal names (nearly all) were lower-cased at load: no copy to look them up.
+                    let key: Cow<'r, str> = match sv.name.as_literal() {
+                        Some(k) => Cow::Borrowed(k),
+                        None => Cow::Owned(lossy(&self.expand(&sv.name)).to_ascii_lowercase()),
+                    };
                     match &sv.op {
                         SetVarOp::Delete => {
-                            self.collections.entry(sv.collection).or_default().remove(&key);
+                            if let Some(coll) = self.collection_mut(sv.collection) {
+                                coll.remove(key.as_ref());
+                            }
                         }
                         SetVarOp::Set(m) => {
-                            let mut v = self.expand(m);
-                            // A rule like `setvar:tx.a=%{tx.a}%{tx.a}` must not grow without bound.
-                            v.truncate(MAX_VAR_VALUE);
-                            let coll = self.collections.entry(sv.collection).or_default();
-                            if coll.len() < MAX_VAR_KEYS || coll.contains_key(&key) {
-                                coll.insert(key, v);
+                            let v: Cow<'r, [u8]> = match m.as_literal() {
+                                Some(l) if l.len() <= MAX_VAR_VALUE => Cow::Borrowed(l.as_bytes()),
+                                _ => {
+                                    let mut v = self.expand(m).into_owned();
+                                    // A rule like `setvar:tx.a=%{tx.a}%{tx.a}` must not grow
+                                    // without bound.
+                                    v.truncate(MAX_VAR_VALUE);
+                                    Cow::Owned(v)
+                                }
+                            };
+                            if let Some(coll) = self.collection_mut(sv.collection)
+                                && (coll.len() < MAX_VAR_KEYS || coll.contains_key(key.as_ref()))
+                            {
+                                set_value(coll, key, v);
                             }
                         }
                         SetVarOp::Add(m) | SetVarOp::Sub(m) => {
                             let delta = num(&self.expand(m));
-                            let coll = self.collections.entry(sv.collection).or_default();
-                            let old = coll.get(&key).map(|v| num(v)).unwrap_or(0);
-                            let new = if matches!(sv.op, SetVarOp::Add(_)) {
+                            let add = matches!(sv.op, SetVarOp::Add(_));
+                            let Some(coll) = self.collection_mut(sv.collection) else {
+                                continue;
+                            };
+                            let old = coll.get(key.as_ref()).map(|v| num(v)).unwrap_or(0);
+                            let new = if add {
                                 old.saturating_add(delta)
                             } else {
                                 old.saturating_sub(delta)
                             };
-                            coll.insert(key, new.to_string().into_bytes());
+                            set_value(coll, key, Cow::Owned(new.to_string().into_bytes()));
                         }
                     }
                 }
                 Effect::SetEnv(k, m) => {
-                    let v = self.expand(m);
-                    self.collections
-                        .entry(Var::Env)
-                        .or_default()
-                        .insert(k.to_ascii_lowercase(), v);
+                    let v = self.expand(m).into_owned();
+                    self.collections[ENV].insert(Cow::Owned(k.to_ascii_lowercase()), Cow::Owned(v));
                 }
                 Effect::ExpireVar => {}
                 Effect::Ctl(c) => self.apply_ctl(c),
@@ -882,27 +922,32 @@ impl<'r> Transaction<'r> {
                 excl.push(t);
             }
         }
-        // Many rules find no values at all (no files, no cookies...): allocate only when some come.
+        let excluded = |var: Var, k: &[u8]| {
+            excl.iter()
+                .any(|x| x.var == var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
+        };
+        // Values go straight into one list (no per-target list to copy from); many rules find
+        // none at all (no files, no cookies...), and then nothing is allocated.
         let mut out = Vec::new();
-        let mut vals = Vec::new();
         for t in rule.targets.iter().filter(|t| !t.exclude) {
-            vals.clear();
-            self.resolve(t.var, &t.key, &mut vals);
-            if !excl.is_empty() {
-                vals.retain(|(k, _)| {
-                    !excl
-                        .iter()
-                        .any(|x| x.var == t.var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
-                });
-            }
             if t.count {
+                let mut n = 0usize;
+                self.resolve(t.var, &t.key, &mut |k, _| {
+                    if !excluded(t.var, &k) {
+                        n += 1;
+                    }
+                });
                 out.push((
                     t.var,
                     Cow::Borrowed(&b""[..]),
-                    Cow::Owned(vals.len().to_string().into_bytes()),
+                    Cow::Owned(n.to_string().into_bytes()),
                 ));
             } else {
-                out.extend(vals.drain(..).map(|(k, v)| (t.var, k, v)));
+                self.resolve(t.var, &t.key, &mut |k, v| {
+                    if excl.is_empty() || !excluded(t.var, &k) {
+                        out.push((t.var, k, v));
+                    }
+                });
             }
         }
         out
@@ -924,8 +969,20 @@ impl<'r> Transaction<'r> {
             Var::ResponseBody => Some(Cow::Borrowed(&self.resp.body)),
             Var::RequestUriRaw => Some(Cow::Borrowed(&self.req.uri)),
             Var::RequestMethod => Some(Cow::Borrowed(&self.req.method)),
+            Var::RequestProtocol => Some(Cow::Borrowed(&self.req.protocol)),
             Var::MatchedVar => Some(Cow::Borrowed(&self.matched_var.1)),
-            _ => self.computed_scalar(var).map(Cow::Owned),
+            Var::MatchedVarName => Some(Cow::Borrowed(self.matched_var.0.as_bytes())),
+            Var::RemoteAddr | Var::RemoteHost => Some(Cow::Borrowed(self.remote_addr.as_bytes())),
+            Var::ServerName => Some(Cow::Borrowed(self.server_name.as_bytes())),
+            Var::ServerAddr => Some(Cow::Borrowed(self.server_addr.as_bytes())),
+            Var::UniqueId => Some(Cow::Borrowed(self.unique_id.as_bytes())),
+            Var::ResponseProtocol => Some(Cow::Borrowed(&self.resp.protocol)),
+            _ => match LINE_VARS.iter().position(|&v| v == var) {
+                Some(i) => Some(Cow::Borrowed(
+                    self.line_vars[i].get_or_init(|| self.computed_scalar(var).unwrap_or_default()),
+                )),
+                None => self.computed_scalar(var).map(Cow::Owned),
+            },
         }
     }
 
@@ -1066,32 +1123,32 @@ impl<'r> Transaction<'r> {
         })
     }
 
-    /// Appends (key, value) pairs of `var` selected by `key`.
-    fn resolve<'a>(&'a self, var: Var, key: &KeySel, out: &mut Vec<KeyValue<'a>>) {
+    /// Hands `emit` the (key, value) pairs of `var` selected by `key`, in order.
+    fn resolve<'a>(&'a self, var: Var, key: &KeySel, emit: &mut dyn FnMut(Cow<'a, [u8]>, Cow<'a, [u8]>)) {
         let r = &self.req;
-        let pairs = |src: &[&'a Pairs], names: bool, out: &mut Vec<KeyValue<'a>>| {
+        let mut pairs = |src: &[&'a Pairs], names: bool| {
             for p in src {
                 for (k, v) in p.iter() {
                     if key.matches(k) {
-                        out.push((Cow::Borrowed(k), Cow::Borrowed(if names { k } else { v })));
+                        emit(Cow::Borrowed(k), Cow::Borrowed(if names { k } else { v }));
                     }
                 }
             }
         };
         match var {
-            Var::Args => pairs(&[&r.args_get, &r.args_post], false, out),
-            Var::ArgsGet => pairs(&[&r.args_get], false, out),
-            Var::ArgsPost => pairs(&[&r.args_post], false, out),
-            Var::ArgsNames => pairs(&[&r.args_get, &r.args_post], true, out),
-            Var::ArgsGetNames => pairs(&[&r.args_get], true, out),
-            Var::ArgsPostNames => pairs(&[&r.args_post], true, out),
-            Var::RequestHeaders => pairs(&[&r.headers], false, out),
-            Var::RequestHeadersNames => pairs(&[&r.headers], true, out),
-            Var::RequestCookies => pairs(&[&r.cookies], false, out),
-            Var::RequestCookiesNames => pairs(&[&r.cookies], true, out),
-            Var::ResponseHeaders => pairs(&[&self.resp.headers], false, out),
-            Var::ResponseHeadersNames => pairs(&[&self.resp.headers], true, out),
-            Var::MultipartPartHeaders => pairs(&[&r.part_headers], false, out),
+            Var::Args => pairs(&[&r.args_get, &r.args_post], false),
+            Var::ArgsGet => pairs(&[&r.args_get], false),
+            Var::ArgsPost => pairs(&[&r.args_post], false),
+            Var::ArgsNames => pairs(&[&r.args_get, &r.args_post], true),
+            Var::ArgsGetNames => pairs(&[&r.args_get], true),
+            Var::ArgsPostNames => pairs(&[&r.args_post], true),
+            Var::RequestHeaders => pairs(&[&r.headers], false),
+            Var::RequestHeadersNames => pairs(&[&r.headers], true),
+            Var::RequestCookies => pairs(&[&r.cookies], false),
+            Var::RequestCookiesNames => pairs(&[&r.cookies], true),
+            Var::ResponseHeaders => pairs(&[&self.resp.headers], false),
+            Var::ResponseHeadersNames => pairs(&[&self.resp.headers], true),
+            Var::MultipartPartHeaders => pairs(&[&r.part_headers], false),
             Var::Files | Var::FilesNames | Var::FilesSizes | Var::FilesTmpContent => {
                 for (name, fname, size) in &r.files {
                     if key.matches(name) {
@@ -1101,7 +1158,7 @@ impl<'r> Transaction<'r> {
                             Var::FilesSizes => Cow::Owned(size.to_string().into_bytes()),
                             _ => Cow::Borrowed(&b""[..]),
                         };
-                        out.push((Cow::Borrowed(name), v));
+                        emit(Cow::Borrowed(name), v);
                     }
                 }
             }
@@ -1113,14 +1170,14 @@ impl<'r> Transaction<'r> {
                 };
                 if path.contains('@') {
                     for a in &doc.attrs {
-                        out.push((Cow::Owned(path.as_bytes().to_vec()), Cow::Borrowed(a)));
+                        emit(Cow::Owned(path.as_bytes().to_vec()), Cow::Borrowed(a));
                     }
                 } else {
-                    out.push((Cow::Owned(path.as_bytes().to_vec()), Cow::Borrowed(&doc.text)));
+                    emit(Cow::Owned(path.as_bytes().to_vec()), Cow::Borrowed(&doc.text));
                 }
             }
             Var::Tx | Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource | Var::Env => {
-                if let Some(c) = self.collections.get(&var) {
+                if let Some(c) = self.collection(var) {
                     match key {
                         KeySel::Name(n) => {
                             // Names from rules are lower-cased when parsed; others are here.
@@ -1130,13 +1187,13 @@ impl<'r> Transaction<'r> {
                                 Cow::Borrowed(n.as_str())
                             };
                             if let Some((stored, v)) = c.get_key_value(name.as_ref()) {
-                                out.push((Cow::Borrowed(stored.as_bytes()), Cow::Borrowed(v)));
+                                emit(Cow::Borrowed(stored.as_bytes()), Cow::Borrowed(v.as_ref()));
                             }
                         }
                         _ => {
                             for (k, v) in c {
                                 if key.matches(k.as_bytes()) {
-                                    out.push((Cow::Borrowed(k.as_bytes()), Cow::Borrowed(v)));
+                                    emit(Cow::Borrowed(k.as_bytes()), Cow::Borrowed(v.as_ref()));
                                 }
                             }
                         }
@@ -1155,7 +1212,7 @@ impl<'r> Transaction<'r> {
                         ("phase", phase),
                     ] {
                         if key.matches(k.as_bytes()) {
-                            out.push((Cow::Borrowed(k.as_bytes()), Cow::Owned(v.into_bytes())));
+                            emit(Cow::Borrowed(k.as_bytes()), Cow::Owned(v.into_bytes()));
                         }
                     }
                 }
@@ -1164,38 +1221,65 @@ impl<'r> Transaction<'r> {
                 for (n, v) in &self.matched_vars {
                     if key.matches(n.as_bytes()) {
                         let v: &[u8] = if var == Var::MatchedVars { v } else { n.as_bytes() };
-                        out.push((Cow::Borrowed(n.as_bytes()), Cow::Borrowed(v)));
+                        emit(Cow::Borrowed(n.as_bytes()), Cow::Borrowed(v));
                     }
                 }
             }
             Var::WebserverErrorLog | Var::Geo => {}
             _ => {
                 if let Some(v) = self.scalar(var) {
-                    out.push((Cow::Borrowed(&b""[..]), v));
+                    emit(Cow::Borrowed(&b""[..]), v);
                 }
             }
         }
     }
 
-    /// Expands `%{...}` references; unknown or empty references expand to nothing.
-    pub(crate) fn expand(&self, m: &Macro) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in &m.parts {
-            match p {
-                MacroPart::Lit(s) => out.extend_from_slice(s.as_bytes()),
-                MacroPart::Ref { var, key } => {
-                    let mut vals = Vec::new();
-                    let sel = key.as_ref().map_or(KeySel::All, |k| KeySel::Name(k.clone()));
-                    self.resolve(*var, &sel, &mut vals);
-                    if let Some((_, v)) = vals.into_iter().next() {
-                        out.extend_from_slice(&v);
+    /// Expands `%{...}` references; unknown or empty references expand to nothing. A macro that
+    /// is one literal or one reference (most are) is borrowed, not copied.
+    pub(crate) fn expand<'a>(&'a self, m: &'a Macro) -> Cow<'a, [u8]> {
+        let first = |var: Var, key: &KeySel| {
+            let mut first: Option<Cow<'a, [u8]>> = None;
+            self.resolve(var, key, &mut |_, v| {
+                if first.is_none() {
+                    first = Some(v);
+                }
+            });
+            first
+        };
+        match m.parts.as_slice() {
+            [] => Cow::Borrowed(&b""[..]),
+            [MacroPart::Lit(s)] => Cow::Borrowed(s.as_bytes()),
+            [MacroPart::Ref { var, key }] => first(*var, key).unwrap_or(Cow::Borrowed(&b""[..])),
+            parts => {
+                let mut out = Vec::new();
+                for p in parts {
+                    match p {
+                        MacroPart::Lit(s) => out.extend_from_slice(s.as_bytes()),
+                        MacroPart::Ref { var, key } => {
+                            if let Some(v) = first(*var, key) {
+                                out.extend_from_slice(&v);
+                            }
+                        }
                     }
                 }
+                Cow::Owned(out)
             }
         }
-        out
     }
 }
+
+/// Stores `value` under `key`, keeping the key already there.
+fn set_value<'r>(coll: &mut Collection<'r>, key: Cow<'r, str>, value: Cow<'r, [u8]>) {
+    match coll.get_mut(key.as_ref()) {
+        Some(v) => *v = value,
+        None => {
+            coll.insert(key, value);
+        }
+    }
+}
+
+/// TX keys of regex captures (`capture` keeps at most ten groups).
+const CAPTURE_KEYS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 fn percent_decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());

@@ -18,6 +18,21 @@ macro_rules! vars {
             pub fn name(self) -> &'static str { match self { $(Var::$v => $s,)* } }
             /// Whether the variable holds several named values (and so takes a `:key`).
             pub fn is_collection(self) -> bool { match self { $(Var::$v => $coll,)* } }
+            /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV: collections of the transaction's
+            /// store (set by `setvar`/`setenv`), with lower-case keys.
+            pub fn store_index(self) -> Option<usize> {
+                Some(match self {
+                    Var::Tx => 0,
+                    Var::Ip => 1,
+                    Var::Global => 2,
+                    Var::Session => 3,
+                    Var::User => 4,
+                    Var::Resource => 5,
+                    Var::Env => 6,
+                    _ => return None,
+                })
+            }
+            pub fn is_stored_collection(self) -> bool { self.store_index().is_some() }
         }
     };
 }
@@ -223,10 +238,8 @@ pub fn parse_targets(s: &str) -> Result<Vec<Target>, String> {
         }
         // Collection keys are case-insensitive and stored lower-case: lower-case the name once
         // here rather than at every lookup.
-        if matches!(
-            var,
-            Var::Tx | Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource | Var::Env
-        ) && let KeySel::Name(n) = &mut key
+        if var.is_stored_collection()
+            && let KeySel::Name(n) = &mut key
         {
             n.make_ascii_lowercase();
         }

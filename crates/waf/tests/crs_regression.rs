@@ -5,7 +5,9 @@
 //! come from an emulation of the albedo backend (`/reflect`). No sockets.
 //!
 //! `CRS_FILTER=<substring of rule-test id>` restricts the run, `CRS_VERBOSE=1` prints each failure,
-//! `CRS_IDS_OUT=FILE` writes the logged ids per test, `CRS_EXTRA_CONF` adds directives.
+//! `CRS_IDS_OUT=FILE` writes the logged ids per test, `CRS_LOG_OUT=FILE` the status and error log
+//! lines per stage (to check that an engine change keeps every verdict and log field),
+//! `CRS_EXTRA_CONF` adds directives.
 //! The test asserts a floor on the pass count so regressions are caught.
 
 use palisade_waf::{Ruleset, RulesetBuilder, Transaction, format_error_log, fs::FsLoader};
@@ -393,6 +395,8 @@ struct StageResult {
     why: Vec<String>,
     /// Logged rule ids, for `CRS_IDS_OUT` (differential comparison with another WAF).
     ids: Vec<u64>,
+    /// Status and error log lines (unique id blanked), for `CRS_LOG_OUT`.
+    log: Vec<String>,
 }
 
 fn run_stage(rs: &Ruleset, stage: &Value) -> Option<StageResult> {
@@ -465,6 +469,12 @@ fn run_stage(rs: &Ruleset, stage: &Value) -> Option<StageResult> {
             (status, lines, ids)
         }
     };
+    let log: Vec<String> = std::iter::once(format!("status {status}"))
+        .chain(lines.iter().map(|l| {
+            // The unique id differs per run; everything else must not.
+            l.find(" [unique_id ").map_or(l.clone(), |p| l[..p].to_string())
+        }))
+        .collect();
     if let Some(st) = get(&out, "status") {
         let allowed: Vec<u64> = match st.as_sequence() {
             Some(seq) => seq.iter().filter_map(Value::as_u64).collect(),
@@ -501,10 +511,20 @@ fn run_stage(rs: &Ruleset, stage: &Value) -> Option<StageResult> {
         why.push("expects a connection error (not applicable in-process)".into());
     }
     if why.is_empty() {
-        Some(StageResult { ok: true, why, ids })
+        Some(StageResult {
+            ok: true,
+            why,
+            ids,
+            log,
+        })
     } else {
         why.push(format!("logged ids {ids:?}"));
-        Some(StageResult { ok: false, why, ids })
+        Some(StageResult {
+            ok: false,
+            why,
+            ids,
+            log,
+        })
     }
 }
 
@@ -523,8 +543,8 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// (rule file, test name, failure reasons or None when skipped, logged ids per stage)
-type TestOutcome = (String, String, Option<Vec<String>>, Vec<Vec<u64>>);
+/// (rule file, test name, failure reasons or None when skipped, logged ids per stage, log lines)
+type TestOutcome = (String, String, Option<Vec<String>>, Vec<Vec<u64>>, Vec<String>);
 
 #[derive(Default, Clone, Copy)]
 struct Tally {
@@ -588,6 +608,7 @@ fn crs_regression_in_process() {
                         .map(|(group, name, stages)| {
                             let mut why: Option<Vec<String>> = Some(Vec::new());
                             let mut ids: Vec<Vec<u64>> = Vec::new();
+                            let mut log: Vec<String> = Vec::new();
                             for st in stages {
                                 match run_stage(rs, st) {
                                     None => {
@@ -596,13 +617,14 @@ fn crs_regression_in_process() {
                                     }
                                     Some(r) => {
                                         ids.push(r.ids);
+                                        log.extend(r.log);
                                         if !r.ok {
                                             why.get_or_insert_with(Vec::new).extend(r.why);
                                         }
                                     }
                                 }
                             }
-                            (group.clone(), name.clone(), why, ids)
+                            (group.clone(), name.clone(), why, ids, log)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -616,7 +638,7 @@ fn crs_regression_in_process() {
     if let Some(out) = std::env::var_os("CRS_IDS_OUT") {
         // One line per test: `<rule>-<test> <ids of stage 1>;<ids of stage 2>...`, sorted.
         let mut text = String::new();
-        for (_, name, _, ids) in &results {
+        for (_, name, _, ids, _) in &results {
             let stages: Vec<String> = ids
                 .iter()
                 .map(|st| {
@@ -630,7 +652,16 @@ fn crs_regression_in_process() {
         }
         std::fs::write(&out, text).unwrap();
     }
-    for (group, name, why, _) in &results {
+    if let Some(out) = std::env::var_os("CRS_LOG_OUT") {
+        let mut text = String::new();
+        for (_, name, _, _, log) in &results {
+            for l in log {
+                text.push_str(&format!("{name} {l}\n"));
+            }
+        }
+        std::fs::write(&out, text).unwrap();
+    }
+    for (group, name, why, _, _) in &results {
         let t = per_file.entry(group.clone()).or_default();
         match why {
             None => {
