@@ -40,6 +40,8 @@ headers=(-H "Host: shop.example" -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64;
 run() { # name port kind -> "rps p99 non2xx"
   local port=$2 kind=$3 url="http://127.0.0.1:$2/api/items?id=42&sort=name" extra=()
   [ "$kind" = post ] && { url="http://127.0.0.1:$port/api/items"; extra=(-s "$work/post.lua"); }
+  # A new connection per request (no keep-alive), as clients without pooling do.
+  [ "$kind" = get-close ] && extra=(-H "Connection: close")
   wrk -t"$threads" -c"$conns" -d2s "${headers[@]}" "${extra[@]}" "$url" >/dev/null 2>&1 || true
   local out
   out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "${headers[@]}" "${extra[@]}" "$url")
@@ -52,7 +54,7 @@ run() { # name port kind -> "rps p99 non2xx"
 
 printf '| request | proxy | req/s | p99 | non-2xx |\n|---|---|---|---|---|\n'
 declare -A rps
-for kind in get post; do
+for kind in get post get-close; do
   for target in plain:8084 modsecurity:8081 palisade:8090; do
     name=${target%%:*} port=${target##*:}
     read -r r p b < <(run "$name" "$port" "$kind")
@@ -61,7 +63,7 @@ for kind in get post; do
   done
 done
 echo
-for kind in get post; do
+for kind in get post get-close; do
   awk -v k="$kind" -v p="${rps[$kind-palisade]}" -v m="${rps[$kind-modsecurity]}" -v b="${rps[$kind-plain]}" \
     'BEGIN { printf "%s: palisade / ModSecurity = %.2fx, palisade / plain proxy = %.2fx\n", k, p/m, p/b }'
 done
