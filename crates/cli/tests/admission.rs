@@ -109,6 +109,19 @@ fn review(uid: &str, namespace: &str, object: Value, dry_run: bool) -> Vec<u8> {
     .unwrap()
 }
 
+/// POSTs a review of `object` in `namespace` to /validate and returns its `response`.
+async fn validate(w: &Webhook, uid: &str, namespace: &str, object: Value) -> Value {
+    let (_, body) = call(
+        w,
+        "POST",
+        "/validate",
+        "application/json",
+        &review(uid, namespace, object, false),
+    )
+    .await;
+    serde_json::from_str::<Value>(&body).unwrap()["response"].clone()
+}
+
 fn pod(name: &str, security_context: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
            "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1.0",
@@ -870,18 +883,8 @@ async fn cluster_sync_fills_the_inventory_and_namespace_selectors() {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
                "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
     };
-    let decide =
-        |body: String| -> Value { serde_json::from_str::<Value>(&body).unwrap()["response"].clone() };
     // namespaceSelector: the synced Namespace's labels decide.
-    let (_, body) = call(
-        &w,
-        "POST",
-        "/validate",
-        "application/json",
-        &review("s1", "payments", pod("web"), false),
-    )
-    .await;
-    let resp = decide(body);
+    let resp = validate(&w, "s1", "payments", pod("web")).await;
     assert_eq!(resp["allowed"], false, "{resp}");
     assert!(
         resp["status"]["message"]
@@ -890,25 +893,9 @@ async fn cluster_sync_fills_the_inventory_and_namespace_selectors() {
             .contains("[K8sDenyAll:team-namespaces]"),
         "{resp}"
     );
-    let (_, body) = call(
-        &w,
-        "POST",
-        "/validate",
-        "application/json",
-        &review("s2", "default", pod("web"), false),
-    )
-    .await;
-    assert_eq!(decide(body)["allowed"], true);
+    assert_eq!(validate(&w, "s2", "default", pod("web")).await["allowed"], true);
     // data.inventory: a Pod named like a synced Namespace.
-    let (_, body) = call(
-        &w,
-        "POST",
-        "/validate",
-        "application/json",
-        &review("s3", "default", pod("payments"), false),
-    )
-    .await;
-    let resp = decide(body);
+    let resp = validate(&w, "s3", "default", pod("payments")).await;
     assert_eq!(resp["allowed"], false, "{resp}");
     assert!(
         resp["status"]["message"]
@@ -938,15 +925,7 @@ async fn cluster_sync_fills_the_inventory_and_namespace_selectors() {
             token.to_str().unwrap(),
         ],
     );
-    let (_, body) = call(
-        &w,
-        "POST",
-        "/validate",
-        "application/json",
-        &review("s4", "payments", pod("web"), false),
-    )
-    .await;
-    let resp = decide(body);
+    let resp = validate(&w, "s4", "payments", pod("web")).await;
     assert_eq!(resp["allowed"], true, "{resp}");
     let _ = std::fs::remove_dir_all(&dir2);
 }
