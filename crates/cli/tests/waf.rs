@@ -338,26 +338,28 @@ fn broken_rules_and_a_bad_upstream_are_clear_errors() {
         "SecRuleEngine On\nSecRule ARGS \"@nosuchop x\" \"id:1,phase:1,deny\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["waf", "serve", "--upstream", "http://127.0.0.1:9", "--rules"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let conf = conf.to_str().unwrap();
+    let err = start_error(&["--upstream", "http://127.0.0.1:9", "--rules", conf]);
     assert!(
         err.contains("bad.conf") && (err.contains(":2") || err.contains("line 2")),
         "{err}"
     );
 
-    std::fs::write(&conf, "SecRuleEngine On\n").unwrap();
+    std::fs::write(conf, "SecRuleEngine On\n").unwrap();
+    let err = start_error(&["--upstream", "ftp://x", "--rules", conf]);
+    assert!(err.contains("invalid upstream URL"), "{err}");
+}
+
+/// Runs `palisade waf serve ARGS` expecting it to refuse to start (exit 2); returns its stderr.
+fn start_error(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["waf", "serve", "--upstream", "ftp://x", "--rules"])
-        .arg(&conf)
+        .args(["waf", "serve"])
+        .args(args)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid upstream URL"));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
 }
 
 /// Writes `yaml` as `waf.yaml` in `dir` and starts `palisade waf serve --config` with it.
@@ -711,13 +713,7 @@ fn config_mistakes_stop_the_start_with_the_file_and_key() {
         "routes:\n  - {name: a, upstream: 'http://127.0.0.1:9', path_prefx: /}\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["waf", "serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_error(&["--config", config.to_str().unwrap()]);
     assert!(err.contains("waf.yaml") && err.contains("path_prefx"), "{err}");
 }
 
@@ -792,13 +788,7 @@ fn rate_limits_by_api_key_answer_429_with_headers() {
         format!("routes:\n  - name: api\n    upstream: 'http://{upstream}'\n    rules: []\n    rate_limits: [{{name: fast, key: ip, rate: lots}}]\n"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["waf", "serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_error(&["--config", config.to_str().unwrap()]);
     assert!(
         err.contains("route api") && err.contains("rate limit fast"),
         "{err}"
@@ -1501,21 +1491,16 @@ fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
     let waf = start_proxy(dir.path(), &[engine_only(dir.path())], &upstream, &[]);
     let raw = get_raw(&waf.addr, "/c", alice);
     assert_eq!(statuses(&raw), vec![200]);
-    let bad = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args([
-            "waf",
-            "serve",
-            "--upstream",
-            "http://127.0.0.1:9",
-            "--trusted-proxy",
-            "10.0.0.0/99",
-            "--rules",
-        ])
-        .arg(engine_only(dir.path()))
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--trusted-proxy"));
+    let rules = engine_only(dir.path());
+    let err = start_error(&[
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--trusted-proxy",
+        "10.0.0.0/99",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert!(err.contains("--trusted-proxy"), "{err}");
 }
 
 #[test]
