@@ -499,19 +499,8 @@ async fn gatekeeper_constraints_in_the_webhook() {
                 .contains("[K8sAllowedRepos:repo-is-openpolicyagent]"),
             "{body}"
         );
-        let (_, body) = call(
-            &w,
-            "POST",
-            "/validate",
-            "application/json",
-            &review("gk2", "default", pod("openpolicyagent/opa:0.9.2"), false),
-        )
-        .await;
-        assert_eq!(
-            serde_json::from_str::<Value>(&body).unwrap()["response"]["allowed"],
-            true,
-            "{body}"
-        );
+        let resp = validate(&w, "gk2", "default", pod("openpolicyagent/opa:0.9.2")).await;
+        assert_eq!(resp["allowed"], true, "{resp}");
 
         // A policy that would run for hours is stopped by its budget; the failure policy decides.
         let started = Instant::now();
@@ -689,19 +678,8 @@ async fn scan_gate_from_cache_and_on_demand() {
         std::fs::read_dir(&fresh).unwrap().count() >= 1,
         "on-demand scan filled the cache"
     );
-    let (_, body) = call(
-        &w,
-        "POST",
-        "/validate",
-        "application/json",
-        &review("s4", "shop", pod(app.to_string()), false),
-    )
-    .await;
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["response"]["allowed"],
-        false,
-        "{body}"
-    );
+    let resp = validate(&w, "s4", "shop", pod(app.to_string())).await;
+    assert_eq!(resp["allowed"], false, "{resp}");
 }
 
 const BOMB_TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1

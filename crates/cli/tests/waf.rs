@@ -489,6 +489,14 @@ fn ambiguous_framing_is_refused_and_the_connection_closed() {
     );
 }
 
+/// [`get`] from async code, off the runtime's threads.
+async fn get_async(addr: &str, target: &str) -> (u16, String) {
+    let (addr, target) = (addr.to_string(), target.to_string());
+    tokio::task::spawn_blocking(move || get(&addr, &target, ""))
+        .await
+        .unwrap()
+}
+
 /// Reads from `stream` until the peer closes it or `wait` passes: true when it was closed.
 async fn closed_within(stream: &mut tokio::net::TcpStream, wait: Duration) -> bool {
     use tokio::io::AsyncReadExt;
@@ -536,10 +544,7 @@ async fn a_thousand_slow_connections_do_not_starve_normal_clients() {
     }
     // Normal clients are served meanwhile.
     for i in 0..20 {
-        let addr = waf.addr.clone();
-        let (status, body) = tokio::task::spawn_blocking(move || get(&addr, &format!("/normal/{i}"), ""))
-            .await
-            .unwrap();
+        let (status, body) = get_async(&waf.addr, &format!("/normal/{i}")).await;
         assert_eq!(status, 200, "{body}");
     }
     // One address gets at most its share of connections: the 301st is closed at once, the
@@ -561,9 +566,7 @@ async fn a_thousand_slow_connections_do_not_starve_normal_clients() {
     for s in &mut slow {
         assert!(closed_within(s, Duration::from_secs(20)).await, "slow head cut");
     }
-    let (status, _) = tokio::task::spawn_blocking(move || get(&waf.addr, "/after", ""))
-        .await
-        .unwrap();
+    let (status, _) = get_async(&waf.addr, "/after").await;
     assert_eq!(status, 200);
 }
 
@@ -612,9 +615,7 @@ async fn slow_bodies_get_408_and_excess_requests_are_shed() {
     let text = String::from_utf8_lossy(&out);
     assert_eq!(statuses(&text), vec![408], "{text}");
     // With the slot free again, requests go through.
-    let (status, _) = tokio::task::spawn_blocking(move || get(&waf.addr, "/", ""))
-        .await
-        .unwrap();
+    let (status, _) = get_async(&waf.addr, "/").await;
     assert_eq!(status, 200);
 }
 
@@ -662,11 +663,8 @@ async fn config_file_routes_tls_admin_and_audit_log() {
     assert_eq!(statuses(&raw), vec![403], "{raw}");
 
     // Admin endpoints.
-    let admin = waf.admin.clone();
-    let (health, metrics) =
-        tokio::task::spawn_blocking(move || (get(&admin, "/healthz", ""), get(&admin, "/metrics", "")))
-            .await
-            .unwrap();
+    let health = get_async(&waf.admin, "/healthz").await;
+    let metrics = get_async(&waf.admin, "/metrics").await;
     assert_eq!(health.0, 200);
     assert!(
         metrics

@@ -294,16 +294,8 @@ impl Proxy {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
-            let (stream, peer) = tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    // Out of descriptors and the like: back off instead of spinning.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let Some((stream, peer)) = accept_until(&listener, &mut shutdown).await else {
+                break;
             };
             let permit = match limiter.admit(peer.ip()) {
                 Ok(p) => p,
@@ -405,15 +397,8 @@ impl Proxy {
     ) {
         tokio::pin!(shutdown);
         loop {
-            let (stream, _) = tokio::select! {
-                _ = &mut shutdown => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let Some((stream, _)) = accept_until(&listener, &mut shutdown).await else {
+                return;
             };
             let proxy = self.clone();
             tokio::spawn(async move {
@@ -1141,6 +1126,23 @@ impl Proxy {
             self.logs.error.write(&lines);
         }
         response
+    }
+}
+
+/// The next connection, or None once `shutdown` resolves. Accept errors (out of descriptors and
+/// the like) back off briefly instead of spinning.
+async fn accept_until(
+    listener: &tokio::net::TcpListener,
+    shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.as_mut() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+        }
     }
 }
 

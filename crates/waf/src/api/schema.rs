@@ -360,26 +360,14 @@ impl<'d> Compiler<'d> {
             n.prefix_items = self.sub_list(a, pointer, "prefixItems", depth)?;
         }
         if let Some(p) = obj.get("properties") {
-            let Value::Object(props) = p else {
-                return Err(DocError::new(
-                    pointer_push(pointer, "properties"),
-                    "expected an object",
-                ));
-            };
-            let base = pointer_push(pointer, "properties");
+            let (props, base) = object_at(p, pointer, "properties")?;
             for (name, s) in props {
                 let id = self.sub(s, &base, name, depth)?;
                 n.properties.push((name.clone(), id));
             }
         }
         if let Some(p) = obj.get("patternProperties") {
-            let Value::Object(props) = p else {
-                return Err(DocError::new(
-                    pointer_push(pointer, "patternProperties"),
-                    "expected an object",
-                ));
-            };
-            let base = pointer_push(pointer, "patternProperties");
+            let (props, base) = object_at(p, pointer, "patternProperties")?;
             for (pat, s) in props {
                 let re = compile_pattern(&Value::String(pat.clone()), &pointer_push(&base, pat))?;
                 let id = self.sub(s, &base, pat, depth)?;
@@ -421,6 +409,19 @@ impl<'d> Compiler<'d> {
             n.not = Some(self.sub(s, pointer, "not", depth)?);
         }
         Ok(n)
+    }
+}
+
+/// `value` (the member `key` of the schema at `pointer`) as a JSON object, with its own pointer.
+fn object_at<'v>(
+    value: &'v Value,
+    pointer: &str,
+    key: &str,
+) -> Result<(&'v Map<String, Value>, String), DocError> {
+    let at = pointer_push(pointer, key);
+    match value {
+        Value::Object(map) => Ok((map, at)),
+        _ => Err(DocError::new(at, "expected an object")),
     }
 }
 
