@@ -8,6 +8,7 @@ use crate::parser::{Directive, parse_directives};
 use crate::rule::{Actions, Disruptive, Rule, in_ranges, parse_actions, parse_id_ranges};
 use crate::variable::parse_targets;
 use crate::{Config, EngineMode, Entry, Ruleset};
+use std::sync::Arc;
 
 /// Supplies configuration and data files. `from` is the name of the file that refers to them,
 /// so relative paths can be resolved the way ModSecurity does (relative to that file).
@@ -368,7 +369,7 @@ impl RulesetBuilder {
             operator,
             actions,
             chained: None,
-            file: d.file.clone(),
+            file: d.file.as_str().into(),
             line: d.line,
         };
         self.chain.push(rule);
@@ -391,7 +392,7 @@ impl RulesetBuilder {
     pub fn build(self) -> Result<Ruleset> {
         if let Some(r) = self.chain.first() {
             return Err(WafError::Rule {
-                file: r.file.clone(),
+                file: r.file.to_string(),
                 line: r.line,
                 directive: "SecRule".into(),
                 code: "waf.chain",
@@ -430,6 +431,8 @@ fn merge_update(a: &mut Actions, u: &Actions) {
         }
         a.transforms.extend(u.transforms.iter().copied());
     }
-    a.tags.extend(u.tags.iter().cloned());
+    if !u.tags.is_empty() {
+        Arc::make_mut(&mut a.tags).extend(u.tags.iter().cloned());
+    }
     a.effects.extend(u.effects.iter().cloned());
 }

@@ -80,7 +80,7 @@ pub fn format_error_log(m: &MatchedRule, client: &str, hostname: &str, uri: &str
     if let Some(v) = &m.accuracy {
         field(&mut out, "accuracy", v);
     }
-    for t in &m.tags {
+    for t in m.tags.iter() {
         field(&mut out, "tag", t);
     }
     field(&mut out, "hostname", hostname);

@@ -18,8 +18,8 @@ pub struct Operator {
     pub negated: bool,
     pub kind: OpKind,
     /// The operator as written, for logs.
-    pub name: String,
-    pub arg: String,
+    pub name: Arc<str>,
+    pub arg: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -242,8 +242,8 @@ impl Operator {
         Ok(Operator {
             negated,
             kind,
-            name,
-            arg,
+            name: name.into(),
+            arg: arg.into(),
         })
     }
 }

@@ -4,6 +4,7 @@
 use crate::operator::Operator;
 use crate::transform::Transform;
 use crate::variable::{KeySel, Target, Var};
+use std::sync::Arc;
 
 /// Text with `%{collection.key}` references, expanded per transaction.
 #[derive(Debug, Clone, Default)]
@@ -145,11 +146,12 @@ pub struct Actions {
     pub msg: Option<Macro>,
     pub logdata: Option<Macro>,
     pub severity: Option<u8>,
-    pub tags: Vec<String>,
-    pub ver: Option<String>,
-    pub rev: Option<String>,
-    pub maturity: Option<String>,
-    pub accuracy: Option<String>,
+    /// Shared with every match of the rule (a match record copies no text).
+    pub tags: Arc<Vec<String>>,
+    pub ver: Option<Arc<str>>,
+    pub rev: Option<Arc<str>>,
+    pub maturity: Option<Arc<str>>,
+    pub accuracy: Option<Arc<str>>,
     pub capture: bool,
     pub multi_match: bool,
     pub chain: bool,
@@ -398,11 +400,11 @@ pub fn parse_actions(s: &str) -> Result<Actions, String> {
             "msg" => a.msg = Some(Macro::parse(&need(&val)?)),
             "logdata" => a.logdata = Some(Macro::parse(&need(&val)?)),
             "severity" => a.severity = Some(severity_from(need(&val)?.trim()).ok_or("bad severity")?),
-            "tag" => a.tags.push(need(&val)?),
-            "ver" => a.ver = Some(need(&val)?),
-            "rev" => a.rev = Some(need(&val)?),
-            "maturity" => a.maturity = Some(need(&val)?),
-            "accuracy" => a.accuracy = Some(need(&val)?),
+            "tag" => Arc::make_mut(&mut a.tags).push(need(&val)?),
+            "ver" => a.ver = Some(need(&val)?.into()),
+            "rev" => a.rev = Some(need(&val)?.into()),
+            "maturity" => a.maturity = Some(need(&val)?.into()),
+            "accuracy" => a.accuracy = Some(need(&val)?.into()),
             "capture" => a.capture = true,
             "multimatch" => a.multi_match = true,
             "chain" => a.chain = true,
@@ -479,7 +481,7 @@ pub struct Rule {
     pub operator: Operator,
     pub actions: Actions,
     pub chained: Option<Box<Rule>>,
-    pub file: String,
+    pub file: Arc<str>,
     pub line: usize,
 }
 
@@ -501,7 +503,7 @@ mod tests {
         .unwrap();
         assert_eq!(a.id, Some(942100));
         assert_eq!(a.phase, Some(2));
-        assert_eq!(a.tags, vec!["a,b"]);
+        assert_eq!(*a.tags, vec!["a,b"]);
         assert_eq!(a.msg.as_ref().unwrap().literal(), "SQL Injection 'x' Attack");
         assert_eq!(a.severity, Some(2));
         assert_eq!(a.effects.len(), 2);

@@ -7,8 +7,10 @@ use crate::operator;
 use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges};
 use crate::variable::{KeySel, Target, Var};
 use crate::{EngineMode, Entry, Ruleset, WafError};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -31,18 +33,19 @@ pub struct MatchedRule {
     pub msg: String,
     pub data: String,
     pub severity: Option<u8>,
-    pub tags: Vec<String>,
-    pub ver: Option<String>,
-    pub rev: Option<String>,
-    pub maturity: Option<String>,
-    pub accuracy: Option<String>,
+    /// Rule texts are shared with the rule set: recording a match copies none of them.
+    pub tags: Arc<Vec<String>>,
+    pub ver: Option<Arc<str>>,
+    pub rev: Option<Arc<str>>,
+    pub maturity: Option<Arc<str>>,
+    pub accuracy: Option<Arc<str>>,
     pub matched_var_name: String,
     pub matched_var: Vec<u8>,
     /// The part of the value the operator matched (regex match, phrase, fingerprint).
     pub matched_data: Vec<u8>,
-    pub operator: String,
-    pub operator_arg: String,
-    pub file: String,
+    pub operator: Arc<str>,
+    pub operator_arg: Arc<str>,
+    pub file: Arc<str>,
     pub line: usize,
     /// False for `nolog` rules: they matched (and ran their actions) but are not reported.
     pub log: bool,
@@ -146,6 +149,8 @@ const ENV: usize = 6;
 
 /// (variable, key, value) selected by a rule target.
 type TargetValue<'a> = (Var, Cow<'a, [u8]>, Cow<'a, [u8]>);
+/// A rule's values: most rules see a handful (headers, arguments), so they stay on the stack.
+type TargetValues<'a> = SmallVec<[TargetValue<'a>; 8]>;
 
 /// A value that matched, copied out of the transaction so actions can then mutate it.
 struct Hit {
@@ -758,8 +763,8 @@ impl<'r> Transaction<'r> {
         let capture = rule.actions.capture && !negated;
         let mut hits: Vec<Hit> = Vec::new();
         {
-            let values: Vec<TargetValue<'_>> = if rule.targets.is_empty() {
-                vec![(Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..]))]
+            let values: TargetValues<'_> = if rule.targets.is_empty() {
+                smallvec::smallvec![(Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..]))]
             } else {
                 self.collect_targets(starter, rule)
             };
@@ -907,7 +912,7 @@ impl<'r> Transaction<'r> {
 
     /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
     /// (variable, key, value); `&VAR` yields the count.
-    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule) -> Vec<TargetValue<'a>> {
+    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule) -> TargetValues<'a> {
         // Most rules have no exclusions: allocate the list only when needed.
         let mut excl: Vec<&Target> = Vec::new();
         if rule.targets.iter().any(|t| t.exclude) {
@@ -928,7 +933,7 @@ impl<'r> Transaction<'r> {
         };
         // Values go straight into one list (no per-target list to copy from); many rules find
         // none at all (no files, no cookies...), and then nothing is allocated.
-        let mut out = Vec::new();
+        let mut out = TargetValues::new();
         for t in rule.targets.iter().filter(|t| !t.exclude) {
             if t.count {
                 let mut n = 0usize;
