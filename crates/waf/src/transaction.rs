@@ -109,9 +109,12 @@ pub struct Transaction<'r> {
     collections: [Collection<'r>; 7],
     /// Scalar variables set by body processing (REQBODY_ERROR, MULTIPART_*...).
     flags: HashMap<Var, Vec<u8>>,
+    /// MATCHED_VAR_NAME / MATCHED_VAR left by an earlier rule; the current rule's matches are
+    /// in `matched_vars` (see `last_match`), so a match is stored once, not copied per list.
     matched_var: (String, Vec<u8>),
     /// What the operator matched in the last matching value (for the log `data`).
     matched_data: Vec<u8>,
+    /// MATCHED_VARS: the values the current rule (chain) matched, in order.
     matched_vars: Vec<(String, Vec<u8>)>,
     removed_ids: Vec<(u64, u64)>,
     removed_tags: Vec<String>,
@@ -620,6 +623,11 @@ impl<'r> Transaction<'r> {
         self.timed_out
     }
 
+    /// MATCHED_VAR_NAME and MATCHED_VAR: the current rule's last match, else an earlier rule's.
+    fn last_match(&self) -> &(String, Vec<u8>) {
+        self.matched_vars.last().unwrap_or(&self.matched_var)
+    }
+
     fn rule_removed(&self, rule: &Rule) -> bool {
         in_ranges(&self.removed_ids, rule.id)
             || self
@@ -655,6 +663,10 @@ impl<'r> Transaction<'r> {
             // The clock is read every 8 rules: cheap enough, and a rule is far below the budget.
             if n % 8 == 0 && self.out_of_time() {
                 return;
+            }
+            // MATCHED_VAR outlives the rule that set it; MATCHED_VARS does not.
+            if let Some(last) = self.matched_vars.pop() {
+                self.matched_var = last;
             }
             self.matched_vars.clear();
             if !self.eval_chain(rule, rule) {
@@ -742,9 +754,10 @@ impl<'r> Transaction<'r> {
             rev: a.rev.clone(),
             maturity: a.maturity.clone(),
             accuracy: a.accuracy.clone(),
-            matched_var_name: self.matched_var.0.clone(),
-            matched_var: self.matched_var.1.clone(),
-            matched_data: self.matched_data.clone(),
+            matched_var_name: self.last_match().0.clone(),
+            matched_var: self.last_match().1.clone(),
+            // Read only here; the next match overwrites it.
+            matched_data: std::mem::take(&mut self.matched_data),
             operator: rule.operator.name.clone(),
             operator_arg: rule.operator.arg.clone(),
             file: starter.file.clone(),
@@ -761,7 +774,7 @@ impl<'r> Transaction<'r> {
     fn eval_rule(&mut self, starter: &Rule, rule: &'r Rule) -> bool {
         let negated = rule.operator.negated;
         let capture = rule.actions.capture && !negated;
-        let mut hits: Vec<Hit> = Vec::new();
+        let mut hits: SmallVec<[Hit; 2]> = SmallVec::new();
         {
             let values: TargetValues<'_> = if rule.targets.is_empty() {
                 smallvec::smallvec![(Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..]))]
@@ -820,8 +833,7 @@ impl<'r> Transaction<'r> {
                 }
             }
             self.matched_data = h.data;
-            self.matched_vars.push((h.label.clone(), h.value.clone()));
-            self.matched_var = (h.label, h.value);
+            self.matched_vars.push((h.label, h.value));
             self.run_effects(rule);
         }
         any
@@ -975,8 +987,8 @@ impl<'r> Transaction<'r> {
             Var::RequestUriRaw => Some(Cow::Borrowed(&self.req.uri)),
             Var::RequestMethod => Some(Cow::Borrowed(&self.req.method)),
             Var::RequestProtocol => Some(Cow::Borrowed(&self.req.protocol)),
-            Var::MatchedVar => Some(Cow::Borrowed(&self.matched_var.1)),
-            Var::MatchedVarName => Some(Cow::Borrowed(self.matched_var.0.as_bytes())),
+            Var::MatchedVar => Some(Cow::Borrowed(&self.last_match().1)),
+            Var::MatchedVarName => Some(Cow::Borrowed(self.last_match().0.as_bytes())),
             Var::RemoteAddr | Var::RemoteHost => Some(Cow::Borrowed(self.remote_addr.as_bytes())),
             Var::ServerName => Some(Cow::Borrowed(self.server_name.as_bytes())),
             Var::ServerAddr => Some(Cow::Borrowed(self.server_addr.as_bytes())),
@@ -1053,8 +1065,6 @@ impl<'r> Transaction<'r> {
                 .to_string()
                 .into_bytes(),
             Var::ReqbodyProcessor => self.body_processor.clone().unwrap_or_default().into_bytes(),
-            Var::MatchedVar => self.matched_var.1.clone(),
-            Var::MatchedVarName => self.matched_var.0.clone().into_bytes(),
             Var::ResponseBody => self.resp.body.clone(),
             Var::ResponseStatus | Var::Status => {
                 if self.resp.status == 0 {

@@ -109,6 +109,9 @@ impl Transform {
             ReplaceComments => memchr::memmem::find(input, b"/*").is_none(),
             RemoveCommentsChar => !has(b"/*-#<"),
             Utf8ToUnicode => input.is_ascii(),
+            NormalizePath => path_is_normal(input),
+            NormalizePathWin => memchr::memchr(b'\\', input).is_none() && path_is_normal(input),
+            CmdLine => cmd_line_is_normal(input),
             Trim | TrimLeft | TrimRight => {
                 let edge = |c: Option<&u8>| c.is_some_and(|&c| is_space(c) || c == 0);
                 !edge(input.first()) && !edge(input.last())
@@ -551,6 +554,24 @@ fn remove_comment_chars(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// True when `normalize_path` would return the input unchanged: no empty, `.` or `..` segment
+/// (most request paths), so no copy is made.
+fn path_is_normal(input: &[u8]) -> bool {
+    // Empty segments other than a leading or trailing `/` come only from `//`.
+    memchr::memmem::find(input, b"//").is_none()
+        && input.split(|&c| c == b'/').all(|seg| seg != b"." && seg != b"..")
+}
+
+/// True when `cmd_line` would return the input unchanged: lower case, none of the characters it
+/// deletes, no separator other than single spaces between words.
+fn cmd_line_is_normal(input: &[u8]) -> bool {
+    input.iter().enumerate().all(|(i, &c)| match c {
+        b'"' | b'\'' | b'\\' | b'^' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b',' | b';' => false,
+        b' ' => i > 0 && input.get(i + 1).is_some_and(|n| !matches!(n, b' ' | b'/' | b'(')),
+        c => !c.is_ascii_uppercase(),
+    })
+}
+
 fn normalize_path(input: &[u8], win: bool) -> Vec<u8> {
     let src: Vec<u8> = if win {
         input.iter().map(|&c| if c == b'\\' { b'/' } else { c }).collect()
@@ -770,10 +791,24 @@ mod tests {
             TrimRight,
             CmdLine,
             NormalizePath,
+            NormalizePathWin,
             Length,
         ];
+        // Every string of up to five characters over an alphabet that exercises the path and
+        // command-line fast paths (separators, dots, case, quotes, parentheses).
+        let alphabet = b"/.a A(\\;\"";
+        let mut generated: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut frontier = generated.clone();
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
+                .collect();
+            generated.extend(frontier.iter().cloned());
+        }
+        let samples = samples.iter().copied().chain(generated.iter().map(Vec::as_slice));
         for t in all {
-            for s in samples {
+            for s in samples.clone() {
                 let full = t.apply(s);
                 match t.apply_if_changed(s) {
                     Some(v) => assert_eq!(v, full, "{t:?} on {s:?}"),
