@@ -152,7 +152,8 @@ const ENV: usize = 6;
 
 /// (variable, key, value) selected by a rule target.
 type TargetValue<'a> = (Var, Cow<'a, [u8]>, Cow<'a, [u8]>);
-/// A rule's values: most rules see a handful (headers, arguments), so they stay on the stack.
+/// A rule's values: most rules see a handful (a browser's headers, a few arguments), so they
+/// stay on the stack.
 type TargetValues<'a> = SmallVec<[TargetValue<'a>; 8]>;
 
 /// A value that matched, copied out of the transaction so actions can then mutate it.
@@ -925,8 +926,8 @@ impl<'r> Transaction<'r> {
     /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
     /// (variable, key, value); `&VAR` yields the count.
     fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule) -> TargetValues<'a> {
-        // Most rules have no exclusions: allocate the list only when needed.
-        let mut excl: Vec<&Target> = Vec::new();
+        // Exclusions are few (CRS writes one or two per rule): kept on the stack.
+        let mut excl: SmallVec<[&Target; 4]> = SmallVec::new();
         if rule.targets.iter().any(|t| t.exclude) {
             excl.extend(rule.targets.iter().filter(|t| t.exclude));
         }
