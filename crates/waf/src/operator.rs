@@ -255,7 +255,47 @@ pub struct OpMatch {
 }
 
 fn to_num(s: &[u8]) -> i64 {
-    // atoi semantics: optional sign and leading digits, anything else is 0.
+    // atoi semantics: optional sign and leading digits, anything else is 0. Input that is not
+    // UTF-8 is 0; around the number, whitespace is what `str::trim` removes (ASCII 9-13 and 32
+    // on ASCII input, which is all CRS compares).
+    if !s.is_ascii() {
+        return to_num_unicode(s);
+    }
+    let space = |c: &u8| matches!(c, 9..=13 | b' ');
+    let start = s.iter().position(|c| !space(c)).unwrap_or(s.len());
+    let s = &s[start..];
+    let (negative, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let end = digits
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    // `str::parse` rejects a sign alone and any overflow: both are 0.
+    if end == 0 {
+        return 0;
+    }
+    let mut n: i64 = 0;
+    for &d in &digits[..end] {
+        let d = i64::from(d - b'0');
+        let next = n.checked_mul(10).and_then(|n| {
+            if negative {
+                n.checked_sub(d)
+            } else {
+                n.checked_add(d)
+            }
+        });
+        match next {
+            Some(v) => n = v,
+            None => return 0,
+        }
+    }
+    n
+}
+
+fn to_num_unicode(s: &[u8]) -> i64 {
     let s = std::str::from_utf8(s).unwrap_or("").trim();
     let end = s
         .char_indices()
@@ -452,6 +492,36 @@ mod tests {
             Cow::Owned(m.literal().into_bytes())
         })
         .is_some()
+    }
+
+    #[test]
+    fn numbers_parse_like_the_reference() {
+        for s in [
+            "",
+            "0",
+            "42",
+            " 42 ",
+            "\t-7x",
+            "+5",
+            "-",
+            "+",
+            "--1",
+            "12abc",
+            "abc",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "\x0b3",
+            "3\x0c",
+            " \u{a0}5",
+            "\u{a0}5",
+            "00017",
+            "1 2",
+        ] {
+            assert_eq!(to_num(s.as_bytes()), to_num_unicode(s.as_bytes()), "{s:?}");
+        }
+        assert_eq!(to_num(b"\xff1"), 0);
     }
 
     #[test]

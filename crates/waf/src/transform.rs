@@ -96,7 +96,7 @@ impl Transform {
         let unchanged = match self {
             Lowercase => !input.iter().any(u8::is_ascii_uppercase),
             Uppercase => !input.iter().any(u8::is_ascii_lowercase),
-            UrlDecode | UrlDecodeUni => !has(b"%+"),
+            UrlDecode | UrlDecodeUni => memchr::memchr2(b'%', b'+', input).is_none(),
             HtmlEntityDecode => memchr::memchr(b'&', input).is_none(),
             JsDecode | CssDecode | EscapeSeqDecode => memchr::memchr(b'\\', input).is_none(),
             RemoveNulls | ReplaceNulls => memchr::memchr(0, input).is_none(),
