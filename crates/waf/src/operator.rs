@@ -24,7 +24,7 @@ pub struct Operator {
 
 #[derive(Debug, Clone)]
 pub enum OpKind {
-    Rx(Arc<Regex>),
+    Rx(Arc<Rx>),
     RxMacro(Macro),
     Pm(Arc<AhoCorasick>),
     StrEq(Macro),
@@ -52,6 +52,32 @@ pub enum NumCmp {
     Gt,
     Le,
     Lt,
+}
+
+/// A compiled `@rx` pattern and the shortest input it can match: most values CRS inspects are
+/// short (an argument, a cookie), and a value below the bound is answered without a search.
+#[derive(Debug)]
+pub struct Rx {
+    pub re: Regex,
+    pub min_len: usize,
+}
+
+impl Rx {
+    pub fn new(pat: &str) -> Result<Rx, String> {
+        let re = compile_regex(pat)?;
+        // The same syntax options as `compile_regex` (bytes, no Unicode, DOTALL); a pattern that
+        // compiled parses, and if it somehow does not, no bound is used.
+        let min_len = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .dot_matches_new_line(true)
+            .build()
+            .parse(&rewrite_hex_escapes(pat))
+            // `None`: nothing can match.
+            .map(|hir| hir.properties().minimum_len().unwrap_or(usize::MAX))
+            .unwrap_or(0);
+        Ok(Rx { re, min_len })
+    }
 }
 
 /// Compiles a pattern with ModSecurity's PCRE flags (DOTALL, `$` only at the end) on bytes with
@@ -184,7 +210,7 @@ impl Operator {
                 let m = mac();
                 if m.is_literal() {
                     OpKind::Rx(Arc::new(
-                        compile_regex(&arg).map_err(|e| format!("invalid regex: {e}"))?,
+                        Rx::new(&arg).map_err(|e| format!("invalid regex: {e}"))?,
                     ))
                 } else {
                     OpKind::RxMacro(m)
@@ -323,7 +349,12 @@ pub fn eval<'m, 'v>(
         })
     };
     match kind {
-        OpKind::Rx(re) => rx_eval(re, v, capture),
+        OpKind::Rx(rx) => {
+            if v.len() < rx.min_len {
+                return None;
+            }
+            rx_eval(&rx.re, v, capture)
+        }
         OpKind::RxMacro(m) => {
             let pat = String::from_utf8_lossy(&expand(m)).into_owned();
             let re = compile_regex(&pat).ok()?;
