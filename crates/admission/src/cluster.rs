@@ -6,13 +6,15 @@
 
 use crate::AdmissionError;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where the API server is and how to authenticate.
 pub struct KubeApi {
     base: String,
-    token: Option<String>,
+    /// Read again for every list: projected service-account tokens expire and the kubelet
+    /// replaces the file before they do.
+    token_file: Option<PathBuf>,
     agent: ureq::Agent,
 }
 
@@ -24,6 +26,16 @@ const MAX_LIST_BYTES: u64 = 256 << 20;
 
 fn err(message: String) -> AdmissionError {
     AdmissionError::Cluster(message)
+}
+
+/// A bearer token file: small, one line.
+fn read_token(path: &Path) -> Result<String, AdmissionError> {
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("token {}: {e}", path.display())))?;
+    let token = text.trim();
+    if token.is_empty() || token.len() > 64 * 1024 {
+        return Err(err(format!("token {}: empty or not a token", path.display())));
+    }
+    Ok(token.to_string())
 }
 
 impl KubeApi {
@@ -59,15 +71,10 @@ impl KubeApi {
                 "{base}: the API server must be https:// (http only on loopback)"
             )));
         }
-        let token = match token_file {
-            Some(p) => Some(
-                std::fs::read_to_string(p)
-                    .map_err(|e| err(format!("token {}: {e}", p.display())))?
-                    .trim()
-                    .to_string(),
-            ),
-            None => None,
-        };
+        // Read once now so that a missing or unreadable token fails at start.
+        if let Some(p) = token_file {
+            read_token(p)?;
+        }
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -91,7 +98,7 @@ impl KubeApi {
         }
         Ok(KubeApi {
             base: base.trim_end_matches('/').to_string(),
-            token,
+            token_file: token_file.map(Path::to_path_buf),
             agent: config.build().into(),
         })
     }
@@ -101,8 +108,8 @@ impl KubeApi {
     pub fn list(&self, resource: &SyncedResource) -> Result<Vec<Value>, AdmissionError> {
         let url = format!("{}{}", self.base, resource.path());
         let mut request = self.agent.get(&url);
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", &format!("Bearer {token}"));
+        if let Some(file) = &self.token_file {
+            request = request.header("Authorization", &format!("Bearer {}", read_token(file)?));
         }
         let mut response = request.call().map_err(|e| err(format!("{url}: {e}")))?;
         let status = response.status().as_u16();

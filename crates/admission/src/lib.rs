@@ -31,6 +31,9 @@ pub enum AdmissionError {
     /// Listing objects from the Kubernetes API for `data.inventory`.
     #[error("cluster sync: {0}")]
     Cluster(String),
+    /// A palisade.yaml that cannot be packaged for the cluster (`admission manifests --config`).
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }

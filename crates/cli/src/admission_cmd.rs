@@ -6,7 +6,7 @@ use crate::write_output;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use palisade_admission::catalogue::{Action, AdmissionConfig};
-use palisade_admission::manifests::{ManifestOptions, manifests};
+use palisade_admission::manifests::{MAX_CONFIG_MAP_BYTES, ManifestOptions, PackagedConfig, manifests};
 use palisade_admission::review::parse_review;
 use palisade_admission::{FailurePolicy, Server, ServerConfig, Webhook};
 use palisade_tls::{FixedResolver, ReloadingResolver, SelfSigned, certified_key, server_config};
@@ -75,6 +75,10 @@ pub struct ManifestsArgs {
     /// caBundle (base64 PEM) for the webhook configurations, e.g. from `serve --self-signed`.
     #[arg(long)]
     pub ca_bundle: Option<String>,
+    /// palisade.yaml for the webhook: packaged into a ConfigMap with the Gatekeeper policies it
+    /// names (and a ClusterRole for `gatekeeper.sync`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
 }
@@ -350,7 +354,7 @@ pub(crate) async fn shutdown_signal() {
 }
 
 pub fn print_manifests(args: ManifestsArgs) -> Result<u8> {
-    let options = ManifestOptions {
+    let mut options = ManifestOptions {
         namespace: args.namespace,
         image: args.image,
         failure_policy: args.failure_policy,
@@ -358,6 +362,23 @@ pub fn print_manifests(args: ManifestsArgs) -> Result<u8> {
         ca_bundle: args.ca_bundle,
         ..ManifestOptions::default()
     };
+    if let Some(path) = &args.config {
+        let packaged = package_config(path)?;
+        options.config_text = palisade_k8s::emit::to_yaml(&packaged.document);
+        let bytes = options.config_text.len()
+            + packaged
+                .policies
+                .iter()
+                .map(|(k, t)| k.len() + t.len())
+                .sum::<usize>();
+        if bytes > MAX_CONFIG_MAP_BYTES {
+            bail!(
+                "{}: the configuration and its Gatekeeper policies are {bytes} bytes; a ConfigMap holds at most {MAX_CONFIG_MAP_BYTES}",
+                path.display()
+            );
+        }
+        options.config = Some(packaged);
+    }
     let mut text = String::new();
     for object in manifests(&options) {
         text.push_str("---\n");
@@ -365,6 +386,51 @@ pub fn print_manifests(args: ManifestsArgs) -> Result<u8> {
     }
     write_output(args.output.as_deref(), &text)?;
     Ok(0)
+}
+
+/// palisade.yaml with what it names from the local disk (Gatekeeper policies, cosign key files),
+/// checked the way `admission serve` checks it.
+fn package_config(path: &PathBuf) -> Result<PackagedConfig> {
+    let (config, policy) = admission_config(Some(path))?;
+    // Builds the webhook as `serve` would: a policy that does not compile fails here, not in
+    // the cluster.
+    webhook(&(config.clone(), policy), Some(path))?;
+    let document = config::read_yaml(path)?;
+    let limits = palisade_k8s::Limits::default();
+    let mut policies = Vec::new();
+    if let Some(gk) = &config.gatekeeper
+        && !gk.paths.is_empty()
+    {
+        let inputs =
+            palisade_k8s::discover(&gk.paths, &limits).map_err(|(path, e)| anyhow::anyhow!("{path}: {e}"))?;
+        for input in &inputs {
+            let name = input.display_name();
+            let text = palisade_k8s::read_input(input, &limits).with_context(|| name.clone())?;
+            policies.push((name, text));
+        }
+    }
+    let mut key_files = Vec::new();
+    for entry in config.images.iter().flat_map(|i| &i.verify) {
+        if let Some(file) = &entry.public_key_file {
+            let input = palisade_k8s::InputFile::Path(PathBuf::from(file));
+            let key_limits = palisade_k8s::Limits {
+                max_file_bytes: 64 * 1024,
+                ..Default::default()
+            };
+            let pem = palisade_k8s::read_input(&input, &key_limits).with_context(|| file.clone())?;
+            key_files.push((file.clone(), pem));
+        }
+    }
+    if let Some(scan) = config.images.as_ref().and_then(|i| i.scan.as_ref())
+        && scan.on_demand != Some(false)
+    {
+        eprintln!(
+            "note: admission.images.scan scans missing images in the webhook: its vulnerability database ({}) must be present in the container",
+            scan.db.as_deref().unwrap_or("the default location")
+        );
+    }
+    PackagedConfig::new(document, policies, &key_files)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Evaluates existing objects as if each were created now, like Gatekeeper's audit.

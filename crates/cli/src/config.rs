@@ -48,7 +48,7 @@ pub struct Config {
 
 const MAX_CONFIG_BYTES: u64 = 8 * 1024 * 1024;
 
-fn read_yaml(path: &Path) -> Result<Value> {
+pub(crate) fn read_yaml(path: &Path) -> Result<Value> {
     let display = path.display().to_string();
     let input = palisade_k8s::InputFile::Path(path.to_path_buf());
     let limits = palisade_k8s::Limits {

@@ -608,6 +608,191 @@ fn admission_manifests_pass_the_restricted_scan() {
 }
 
 #[test]
+fn admission_manifests_package_the_configuration_and_its_policies() {
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+    let dir = scratch("manifests-config");
+    let library = std::env::var_os("PALISADE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"))
+        .join("data/gatekeeper-library/library/general/requiredlabels");
+    let policies = dir.join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for (from, to) in [
+        ("template.yaml", "template.yaml"),
+        ("samples/all-must-have-owner/constraint.yaml", "constraint.yaml"),
+    ] {
+        std::fs::copy(library.join(from), policies.join(to)).unwrap();
+    }
+    let key = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+    let pem = key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+    std::fs::write(dir.join("cosign.pub"), &pem).unwrap();
+    let config = dir.join("palisade.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "admission:\n  gatekeeper:\n    paths: [{}]\n    sync: [v1/namespaces, networking.k8s.io/v1/ingresses, v1/namespaces]\n  images:\n    verify:\n      - images: [\"registry.example.com/*\"]\n        publicKeyFile: {}\n",
+            policies.display(),
+            dir.join("cosign.pub").display()
+        ),
+    )
+    .unwrap();
+    let image = "ghcr.io/palisade-sec/palisade@sha256:0f3c9b2e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
+    let out = run(&[
+        "admission",
+        "manifests",
+        "--image",
+        image,
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let objects = palisade_k8s_parse(&text);
+    let find = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+            .clone()
+    };
+
+    // The ConfigMap holds palisade.yaml (paths rewritten, the key inlined) and both policies.
+    let config_map = find("ConfigMap");
+    let data = config_map["data"].as_object().unwrap();
+    let packaged = yaml_to_json(data["palisade.yaml"].as_str().unwrap());
+    assert_eq!(
+        packaged["admission"]["gatekeeper"]["paths"],
+        serde_json::json!(["/etc/palisade/policies"])
+    );
+    let verify = &packaged["admission"]["images"]["verify"][0];
+    assert_eq!(verify["publicKey"].as_str().unwrap().trim(), pem.trim());
+    assert!(verify.get("publicKeyFile").is_none(), "{verify}");
+    let policy_keys: Vec<&String> = data.keys().filter(|k| k.starts_with("policy-")).collect();
+    assert_eq!(policy_keys.len(), 2, "{policy_keys:?}");
+    assert!(
+        data.values()
+            .any(|t| t.as_str().unwrap().contains("K8sRequiredLabels"))
+    );
+
+    // The webhook reads it from the mounted ConfigMap, policies under policies/.
+    let deployment = find("Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let args = pod["containers"][0]["args"].to_string();
+    assert!(
+        args.contains(r#""--config","/etc/palisade/palisade.yaml""#),
+        "{args}"
+    );
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .unwrap();
+    assert_eq!(volume["configMap"]["name"], config_map["metadata"]["name"]);
+    let paths: Vec<&str> = volume["configMap"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"palisade.yaml") && paths.iter().filter(|p| p.starts_with("policies/")).count() == 2,
+        "{paths:?}"
+    );
+
+    // Syncing needs a token (projected, expiring; nothing automounted), `list` on exactly the
+    // synced resources, and egress to the API server.
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let token = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "api-token")
+        .unwrap();
+    assert_eq!(
+        token["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
+        3600
+    );
+    assert!(
+        pod["containers"][0]["volumeMounts"]
+            .to_string()
+            .contains("/var/run/secrets/kubernetes.io/serviceaccount")
+    );
+    let role = find("ClusterRole");
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]},
+            {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["list"]}
+        ])
+    );
+    let binding = find("ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["name"], deployment["metadata"]["name"]);
+    let egress = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy" && o["spec"]["policyTypes"] == serde_json::json!(["Egress"]))
+        .expect("an egress policy");
+    let ports = egress["spec"]["egress"][0]["ports"].to_string();
+    assert!(
+        ports.contains("443") && ports.contains("6443") && ports.contains("53"),
+        "{ports}"
+    );
+
+    // Still clean at PSS restricted with every posture rule.
+    let scan = run_stdin(
+        &[
+            "scan",
+            "k8s",
+            "-",
+            "--pss-level",
+            "restricted",
+            "--fail-on",
+            "info",
+            "--format",
+            "json",
+        ],
+        &text,
+    );
+    assert_eq!(
+        scan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&scan.stdout)
+    );
+
+    // A configuration the webhook would refuse is refused here, naming the problem.
+    std::fs::write(&config, "admission:\n  gatekeeper:\n    sync: [namespaces]\n").unwrap();
+    let out = run(&["admission", "manifests", "--config", config.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[group/]version/resource"), "{stderr}");
+    std::fs::write(policies.join("broken.yaml"), "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: broken}\nspec: {}\n").unwrap();
+    std::fs::write(
+        &config,
+        format!("admission:\n  gatekeeper:\n    paths: [{}]\n", policies.display()),
+    )
+    .unwrap();
+    let out = run(&["admission", "manifests", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("broken"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn admission_audit_evaluates_existing_objects() {
     let out = bin()
         .current_dir(repo())
