@@ -47,7 +47,8 @@ pub struct MatchedRule {
     pub operator_arg: Arc<str>,
     pub file: Arc<str>,
     pub line: usize,
-    /// False for `nolog` rules: they matched (and ran their actions) but are not reported.
+    /// False for `nolog` rules: they matched (and ran their actions) but are not reported, and
+    /// their `msg`, `data` and matched fields are left empty.
     pub log: bool,
     /// The status code when this match interrupted the transaction (engine On, deny/drop/redirect).
     pub interrupted: Option<u16>,
@@ -738,12 +739,23 @@ impl<'r> Transaction<'r> {
         }
         // The whole chain matched: log on behalf of the starter.
         let a = &starter.actions;
-        let msg = a.msg.as_ref().map(|m| lossy(&self.expand(m))).unwrap_or_default();
-        let data = a
-            .logdata
-            .as_ref()
-            .map(|m| lossy(&self.expand(m)))
-            .unwrap_or_default();
+        let log = a.log.unwrap_or(true);
+        // A `nolog` match is recorded but never reported: nothing is expanded or copied for it
+        // (CRS's setup and paranoia-level rules are most of the matches of a benign request).
+        let (msg, data, matched_var_name, matched_var, matched_data) = if log {
+            let expand = |m: &Option<Macro>| m.as_ref().map(|m| lossy(&self.expand(m))).unwrap_or_default();
+            let (name, value) = self.last_match();
+            (
+                expand(&a.msg),
+                expand(&a.logdata),
+                name.clone(),
+                value.clone(),
+                // Read only here; the next match overwrites it.
+                std::mem::take(&mut self.matched_data),
+            )
+        } else {
+            Default::default()
+        };
         self.matched.push(MatchedRule {
             id: starter.id,
             phase: starter.phase,
@@ -755,15 +767,14 @@ impl<'r> Transaction<'r> {
             rev: a.rev.clone(),
             maturity: a.maturity.clone(),
             accuracy: a.accuracy.clone(),
-            matched_var_name: self.last_match().0.clone(),
-            matched_var: self.last_match().1.clone(),
-            // Read only here; the next match overwrites it.
-            matched_data: std::mem::take(&mut self.matched_data),
+            matched_var_name,
+            matched_var,
+            matched_data,
             operator: rule.operator.name.clone(),
             operator_arg: rule.operator.arg.clone(),
             file: starter.file.clone(),
             line: starter.line,
-            log: a.log.unwrap_or(true),
+            log,
             interrupted: None,
         });
         true
