@@ -5,6 +5,7 @@
 use crate::body::{self, Pairs};
 use crate::operator;
 use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges};
+use crate::transform::ByteClasses;
 use crate::variable::{KeySel, Target, Var};
 use crate::{EngineMode, Entry, Ruleset, WafError};
 use smallvec::SmallVec;
@@ -801,12 +802,19 @@ impl<'r> Transaction<'r> {
                 if rule.actions.multi_match {
                     stages.push(cur.clone());
                 }
+                // The value's bytes are classified once for the whole chain, again only after a
+                // transformation changed it.
+                let mut classes = None;
                 for t in &rule.actions.transforms {
-                    if let Some(next) = t.apply_if_changed_with(&cur, self.rs.config.unicode_map.as_deref()) {
+                    let c = *classes.get_or_insert_with(|| ByteClasses::of(&cur));
+                    if let Some(next) =
+                        t.apply_if_changed_classes(&cur, c, self.rs.config.unicode_map.as_deref())
+                    {
                         if rule.actions.multi_match && next.as_slice() != cur.as_ref() {
                             stages.push(Cow::Owned(next.clone()));
                         }
                         cur = Cow::Owned(next);
+                        classes = None;
                     }
                 }
                 let single = if rule.actions.multi_match { None } else { Some(cur) };

@@ -90,32 +90,44 @@ impl Transform {
 
     /// `None` when `input` cannot change (see the fast checks above), else the result, with
     /// `SecUnicodeMapFile`'s map for `urlDecodeUni`.
+    #[cfg(test)]
     pub fn apply_if_changed_with(self, input: &[u8], map: Option<&UnicodeMap>) -> Option<Vec<u8>> {
+        self.apply_if_changed_classes(input, ByteClasses::of(input), map)
+    }
+
+    /// As `apply_if_changed_with`, with the bytes of `input` already classified (`classes` must
+    /// be `ByteClasses::of(input)`): a chain of transformations scans a value once, not once per
+    /// transformation.
+    pub fn apply_if_changed_classes(
+        self,
+        input: &[u8],
+        classes: ByteClasses,
+        map: Option<&UnicodeMap>,
+    ) -> Option<Vec<u8>> {
         use Transform::*;
-        let has = |set: &[u8]| input.iter().any(|c| set.contains(c));
+        let none = |bits: u16| classes.0 & bits == 0;
         let unchanged = match self {
-            Lowercase => !input.iter().any(u8::is_ascii_uppercase),
-            Uppercase => !input.iter().any(u8::is_ascii_lowercase),
-            UrlDecode | UrlDecodeUni => memchr::memchr2(b'%', b'+', input).is_none(),
-            HtmlEntityDecode => memchr::memchr(b'&', input).is_none(),
-            JsDecode | CssDecode | EscapeSeqDecode => memchr::memchr(b'\\', input).is_none(),
-            RemoveNulls | ReplaceNulls => memchr::memchr(0, input).is_none(),
-            RemoveWhitespace => !input.iter().any(|&c| is_space(c) || c == 0xa0),
+            Lowercase => none(UPPER),
+            Uppercase => none(LOWER),
+            UrlDecode | UrlDecodeUni => none(PERCENT_PLUS),
+            HtmlEntityDecode => none(AMPERSAND),
+            JsDecode | CssDecode | EscapeSeqDecode => none(BACKSLASH),
+            RemoveNulls | ReplaceNulls => none(NUL),
+            RemoveWhitespace => none(SPACE | OTHER_SPACE),
             CompressWhitespace => {
-                !input.iter().any(|&c| (is_space(c) && c != b' ') || c == 0xa0)
-                    && memchr::memmem::find(input, b"  ").is_none()
+                none(OTHER_SPACE) && (none(SPACE) || memchr::memmem::find(input, b"  ").is_none())
             }
-            RemoveComments => !has(b"/-#<"),
-            ReplaceComments => memchr::memmem::find(input, b"/*").is_none(),
-            RemoveCommentsChar => !has(b"/*-#<"),
-            Utf8ToUnicode => input.is_ascii(),
-            NormalizePath => path_is_normal(input),
-            NormalizePathWin => memchr::memchr(b'\\', input).is_none() && path_is_normal(input),
-            CmdLine => cmd_line_is_normal(input),
+            RemoveComments => none(SLASH | DASH | HASH | LESS_THAN),
+            ReplaceComments => none(SLASH) || memchr::memmem::find(input, b"/*").is_none(),
+            RemoveCommentsChar => none(SLASH | STAR | DASH | HASH | LESS_THAN),
+            Utf8ToUnicode => none(NON_ASCII),
             Trim | TrimLeft | TrimRight => {
                 let edge = |c: Option<&u8>| c.is_some_and(|&c| is_space(c) || c == 0);
                 !edge(input.first()) && !edge(input.last())
             }
+            NormalizePath => none(SLASH | DOT) || path_is_normal(input),
+            NormalizePathWin => none(BACKSLASH) && (none(SLASH | DOT) || path_is_normal(input)),
+            CmdLine => cmd_line_is_normal(input),
             _ => false,
         };
         if unchanged {
@@ -175,6 +187,68 @@ impl Transform {
             EscapeSeqDecode => escape_seq_decode(input),
             SqlHexDecode => sql_hex_decode(input),
         }
+    }
+}
+
+/// Which kinds of bytes a value holds, as far as the transformations' no-op checks care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteClasses(u16);
+
+const UPPER: u16 = 1;
+const LOWER: u16 = 1 << 1;
+const PERCENT_PLUS: u16 = 1 << 2;
+const AMPERSAND: u16 = 1 << 3;
+const BACKSLASH: u16 = 1 << 4;
+const NUL: u16 = 1 << 5;
+/// `' '`.
+const SPACE: u16 = 1 << 6;
+/// Whitespace other than `' '` (see `is_space`), and 0xA0.
+const OTHER_SPACE: u16 = 1 << 7;
+const SLASH: u16 = 1 << 8;
+const STAR: u16 = 1 << 9;
+const DASH: u16 = 1 << 10;
+const HASH: u16 = 1 << 11;
+const LESS_THAN: u16 = 1 << 12;
+const NON_ASCII: u16 = 1 << 13;
+const DOT: u16 = 1 << 14;
+
+const fn byte_class(c: u8) -> u16 {
+    let mut bits = match c {
+        b'A'..=b'Z' => UPPER,
+        b'a'..=b'z' => LOWER,
+        b'%' | b'+' => PERCENT_PLUS,
+        b'&' => AMPERSAND,
+        b'\\' => BACKSLASH,
+        0 => NUL,
+        b' ' => SPACE,
+        b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0 => OTHER_SPACE,
+        b'/' => SLASH,
+        b'*' => STAR,
+        b'-' => DASH,
+        b'#' => HASH,
+        b'<' => LESS_THAN,
+        b'.' => DOT,
+        _ => 0,
+    };
+    if c >= 0x80 {
+        bits |= NON_ASCII;
+    }
+    bits
+}
+
+static BYTE_CLASSES: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = byte_class(i as u8);
+        i += 1;
+    }
+    table
+};
+
+impl ByteClasses {
+    pub fn of(input: &[u8]) -> ByteClasses {
+        ByteClasses(input.iter().fold(0, |acc, &c| acc | BYTE_CLASSES[c as usize]))
     }
 }
 
