@@ -147,6 +147,61 @@ violation[{"msg": msg}] {
     assert!(err.contains("multiple outputs"), "{err}");
 }
 
+/// Why the library's quantity templates stay on the interpreter: `get_suffix`'s one- and
+/// two-character bodies both succeed on a string with an astral character (regorus' `count`
+/// counts UTF-16 units, `substring` characters), and the interpreter reports the conflict.
+#[test]
+fn the_quantity_suffix_conflict_is_real() {
+    let mut set = PolicySet::new();
+    set.add_template(&template(
+        "K8sSuffix",
+        r#"package k8ssuffix
+mem_multiple("k") = 1000 { true }
+mem_multiple("") = 1 { true }
+mem_multiple("Ki") = 1024 { true }
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 0
+  suffix := substring(mem, count(mem) - 1, -1)
+  mem_multiple(suffix)
+}
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 1
+  suffix := substring(mem, count(mem) - 2, -1)
+  mem_multiple(suffix)
+}
+violation[{"msg": msg}] {
+  msg := sprintf("suffix %v", [get_suffix(input.review.object.metadata.name)])
+}"#,
+    ))
+    .unwrap();
+    let engines = set.template_engines();
+    assert!(!engines[0].vm);
+    assert!(
+        engines[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("k8ssuffix.get_suffix")),
+        "{engines:?}"
+    );
+    set.add_constraint(&constraint("K8sSuffix", "s", json!({})))
+        .unwrap();
+    let named = |name: &str| {
+        AdmissionRequest::from_object(&json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "a"}
+        }))
+        .unwrap()
+    };
+    let plain = set.review(&named("1Ki"));
+    assert!(plain.errors.is_empty(), "{:?}", plain.errors);
+    assert_eq!(plain.violations[0].msg, "suffix Ki");
+    let astral = set.review(&named("\u{1F600}k"));
+    assert!(astral.violations.is_empty());
+    assert_eq!(astral.errors.len(), 1, "{:?}", astral.errors);
+    assert!(astral.errors[0].to_string().contains("multiple outputs"));
+}
+
 #[test]
 fn rego_errors_name_the_template_and_line() {
     let mut set = PolicySet::new();
