@@ -150,11 +150,16 @@ pub(crate) fn vm_eligible(modules: &[Ref<Module>]) -> Result<(), String> {
                         "`{name}` (line {line}) iterates and can produce several outputs"
                     ));
                 }
+                let mut summary = facts.summary(head_constants.clone());
+                // A body whose output is undefined gives nothing.
+                if let Some(t) = out.as_ref().filter(|t| t.pure && !t.iterates) {
+                    summary.defined.insert(t.text.clone());
+                }
                 group.push(Definition {
                     chain,
                     line,
                     output: output.map(|o| (constant(o), out.clone().unwrap_or_default())),
-                    facts: facts.summary(head_constants.clone()),
+                    facts: summary,
                 });
             }
             groups.entry(name).or_default().extend(group);
@@ -212,6 +217,8 @@ struct Definition {
 /// What a body's literals say about its inputs, in a form two bodies can be compared by.
 #[derive(Default)]
 struct Summary {
+    /// Deterministic terms that are defined whenever the body gives an output.
+    defined: BTreeSet<String>,
     positive: BTreeSet<String>,
     negative: BTreeSet<String>,
     type_checks: Vec<(String, String)>,
@@ -240,6 +247,12 @@ fn same_output(a: &Definition, b: &Definition) -> bool {
 /// Whether a body with facts `a` and one with facts `b` can never both succeed.
 fn exclusive(a: &Summary, b: &Summary) -> bool {
     if a.positive.iter().any(|e| b.negative.contains(e)) {
+        return true;
+    }
+    // `not e` and `not e == false` together hold only when `e` is undefined.
+    let undefined_in_b =
+        |e: &String| b.negative.contains(e) && b.negative.contains(&format!("({e} == false)"));
+    if a.defined.iter().any(undefined_in_b) {
         return true;
     }
     let types_differ = a
@@ -481,6 +494,7 @@ struct Scope<'a> {
 struct Facts<'a> {
     scope: Scope<'a>,
     iterates: bool,
+    defined: BTreeSet<String>,
     positive: BTreeSet<String>,
     negative: BTreeSet<String>,
     type_checks: Vec<(String, String)>,
@@ -493,6 +507,7 @@ impl Facts<'_> {
             self.comparisons.push((format!("${i}"), BoolOp::Eq, v.clone()));
         }
         Summary {
+            defined: self.defined,
             positive: self.positive,
             negative: self.negative,
             type_checks: self.type_checks,
@@ -593,6 +608,7 @@ impl<'a> Scope<'a> {
         Facts {
             scope: self,
             iterates: false,
+            defined: BTreeSet::new(),
             positive: BTreeSet::new(),
             negative: BTreeSet::new(),
             type_checks: Vec::new(),
@@ -1040,6 +1056,7 @@ impl<'a> Facts<'a> {
             return;
         }
         self.positive.insert(t.text.clone());
+        self.defined.insert(t.text.clone());
         match expr.as_ref() {
             Expr::Call { fcn, params, .. } if params.len() == 1 => {
                 let name = fcn.span().text();
@@ -1072,6 +1089,9 @@ impl<'a> Facts<'a> {
     fn define(&mut self, name: &str, value: &Ref<Expr>, hazards: &mut Vec<String>) {
         let t = self.scope.render(value, hazards);
         self.iterates |= t.iterates;
+        if t.pure && !t.iterates {
+            self.defined.insert(t.text.clone());
+        }
         let binding = if t.pure && !t.iterates {
             Binding::Defined {
                 kind: self.scope.kind(value),
@@ -1277,6 +1297,22 @@ f(x) = s { s := substring(x, 0, 1); m(s) }
 f(x) = s { not m(substring(x, 0, 1)); s := "" }"#,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_body_that_needs_its_term_undefined_excludes_one_that_outputs_it() {
+        // The library's get_default (psp-capabilities).
+        verdict(
+            "get_default(obj, param, _) := obj[param]\n\
+             get_default(obj, param, d) := d { not obj[param]; not obj[param] == false }",
+        )
+        .unwrap();
+        // Without the second literal `obj[param]` may be `false`, giving both outputs.
+        refused(
+            "get_default(obj, param, _) := obj[param]\n\
+             get_default(obj, param, d) := d { not obj[param] }",
+            "`t.get_default`",
+        );
     }
 
     #[test]
