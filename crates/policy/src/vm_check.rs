@@ -131,6 +131,7 @@ pub(crate) fn vm_eligible(modules: &[Ref<Module>]) -> Result<(), String> {
                 let out = output.map(|o| facts.scope.render(o, hazards));
                 let line = query.map_or(refr.span().line, |q| q.span.line);
                 if kind == Kind::PartialObject {
+                    facts.scope.render(refr, hazards);
                     let constant_value = output.and_then(|o| constant(o));
                     if constant_value.is_none() {
                         hazards.push(format!(
@@ -676,7 +677,9 @@ impl<'a> Scope<'a> {
                 Term::leaf(format!("<comprehension {}>", span.start), false)
             }
             Expr::Call { fcn, params, .. } => {
-                let name = fcn.span().text().to_string();
+                let written = fcn.span().text();
+                // Named by what it resolves to: one name can be two functions in two modules.
+                let name = self.function_path(written);
                 let mut out = Term::leaf(format!("{name}("), !NONDETERMINISTIC.contains(&name.as_str()));
                 for p in params {
                     let t = self.render(p, hazards);
@@ -861,10 +864,12 @@ impl<'a> Scope<'a> {
             }
             Expr::Call { fcn, .. } => {
                 let name = fcn.span().text();
-                if NUMERIC_BUILTINS.contains(&name) {
+                let first = name.split('.').next().unwrap_or(name);
+                let builtin = !self.globals.names.contains_key(first);
+                if builtin && NUMERIC_BUILTINS.contains(&name) {
                     return ValueKind::Number;
                 }
-                if SET_BUILTINS.contains(&name) {
+                if builtin && SET_BUILTINS.contains(&name) {
                     return ValueKind::Set;
                 }
                 let path = self.function_path(name);
