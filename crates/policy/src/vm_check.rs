@@ -8,8 +8,10 @@
 //!   interpreter: "functions must not produce multiple outputs"; the VM: undefined), whether the
 //!   outputs come from two bodies or from one body that iterates;
 //! - a partial object rule or object comprehension giving one key two values (the VM keeps one);
-//! - arithmetic on a non-number, `|`/`&` on a non-set, `some .. in` over a scalar (the VM, like
-//!   OPA, makes the expression undefined).
+//! - arithmetic on a non-number, `|`/`&` on a non-set, `some .. in` over a scalar, a rule head's
+//!   `x[_]` over an undefined value or a scalar (the VM, like OPA, makes it undefined); unary
+//!   minus on anything but a number literal is an interpreter error too (the VM's compiler
+//!   rejects it, so it is refused here for clarity, not safety).
 //!
 //! A template is eligible only when none of these can happen:
 //! - every body of every function and complete rule has a single output: a constant, a
@@ -60,7 +62,11 @@ pub(crate) fn vm_eligible(modules: &[Ref<Module>]) -> Result<(), String> {
                     for body in bodies {
                         let facts = scope.query(&body.query, &mut problems);
                         if let Some(key) = key {
-                            facts.scope.render(key, &mut problems);
+                            // The interpreter loops over a head's `x[_]` itself and errors when
+                            // `x` is undefined or a scalar ("item cannot be indexed").
+                            if facts.scope.render(key, &mut problems).iterates {
+                                problems.push(format!("line {}: the rule head iterates", key.span().line));
+                            }
                         }
                     }
                     continue;
@@ -695,7 +701,15 @@ impl<'a> Scope<'a> {
                 }
                 out
             }
-            Expr::UnaryExpr { expr, .. } => {
+            Expr::UnaryExpr { expr, span, .. } => {
+                // The interpreter negates only number literals and errors on anything else.
+                if !matches!(expr.as_ref(), Expr::Number { .. }) {
+                    hazards.push(format!(
+                        "line {}: unary minus on `{}`",
+                        span.line,
+                        expr.span().text()
+                    ));
+                }
                 let t = self.render(expr, hazards);
                 Term {
                     text: format!("-({})", t.text),
@@ -1044,19 +1058,7 @@ impl<'a> Facts<'a> {
         }
         let t = self.scope.render(expr, hazards);
         self.iterates |= t.iterates;
-        // Variables met for the first time in an expression are bound by it (iteration).
-        let mut names = BTreeSet::new();
-        free_vars(expr, &mut names);
-        for n in names {
-            if !self.scope.is_bound(&n) && n != "_" {
-                self.scope.locals.insert(
-                    n,
-                    Binding::Opaque {
-                        kind: ValueKind::Unknown,
-                    },
-                );
-            }
-        }
+        self.bind_new(expr);
         if !usable || !t.pure {
             return;
         }
@@ -1091,9 +1093,26 @@ impl<'a> Facts<'a> {
         }
     }
 
+    /// Variables met for the first time in an expression are bound by it (by iteration).
+    fn bind_new(&mut self, expr: &Ref<Expr>) {
+        let mut names = BTreeSet::new();
+        free_vars(expr, &mut names);
+        for n in names {
+            if !self.scope.is_bound(&n) && n != "_" {
+                self.scope.locals.insert(
+                    n,
+                    Binding::Opaque {
+                        kind: ValueKind::Unknown,
+                    },
+                );
+            }
+        }
+    }
+
     fn define(&mut self, name: &str, value: &Ref<Expr>, hazards: &mut Vec<String>) {
         let t = self.scope.render(value, hazards);
         self.iterates |= t.iterates;
+        self.bind_new(value);
         if t.pure && !t.iterates {
             self.defined.insert(t.text.clone());
         }
@@ -1366,5 +1385,8 @@ f(x) = s { not m(substring(x, 0, 1)); s := "" }"#,
         verdict("f(x) = y { is_number(x); y := x * 2 }").unwrap();
         refused("f(x) = y { y := x * 2; is_number(x) }", "arithmetic");
         refused("r { input.a with input as {} }", "`with`");
+        refused("r := -input.a", "unary minus");
+        verdict("r := -1").unwrap();
+        refused("s[input.a[_]] { true }", "rule head iterates");
     }
 }
