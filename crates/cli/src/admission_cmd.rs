@@ -60,6 +60,11 @@ pub struct ServeArgs {
     /// the failure policy applies) instead of growing until the process is killed; 0 for none.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub rego_memory_limit: u64,
+    /// Rego evaluator for Gatekeeper templates: `auto` runs a template on regorus' register VM
+    /// when a static check proves it gives the interpreter's answers (about 2.5x less CPU for
+    /// it), the interpreter otherwise; `interpreter` forces the interpreter everywhere.
+    #[arg(long, value_name = "ENGINE", default_value = "auto", value_parser = ["auto", "interpreter"])]
+    pub rego_engine: String,
 }
 
 #[derive(Args, Debug)]
@@ -284,6 +289,18 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
         other => bail!("failure policy {other:?}: expected Fail or Ignore"),
     };
     palisade_policy::set_memory_limit((args.rego_memory_limit > 0).then_some(args.rego_memory_limit << 20));
+    let rego_engine: palisade_policy::RegoEngine =
+        args.rego_engine.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    if let Some(policies) = &webhook.gatekeeper {
+        let mut set = policies.write().unwrap_or_else(|e| e.into_inner());
+        set.set_rego_engine(rego_engine);
+        let engines = set.template_engines();
+        eprintln!(
+            "palisade admission: {} of {} ConstraintTemplates on the Rego VM ({rego_engine:?})",
+            engines.iter().filter(|t| t.vm).count(),
+            engines.len()
+        );
+    }
     if let (Some(gk), Some(policies)) = (&config.gatekeeper, &webhook.gatekeeper)
         && !gk.sync.is_empty()
     {

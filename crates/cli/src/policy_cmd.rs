@@ -27,6 +27,13 @@ pub struct VerifyArgs {
     /// Time budget for evaluating one constraint, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub time_budget_ms: u64,
+    /// Rego evaluator: `auto` (regorus' register VM for the templates a static check proves
+    /// cannot disagree with the interpreter, the interpreter for the rest) or `interpreter`.
+    #[arg(long, value_name = "ENGINE", default_value = "auto", value_parser = ["auto", "interpreter"])]
+    pub rego_engine: String,
+    /// Also evaluate every case with the interpreter alone; a case fails when the two differ.
+    #[arg(long)]
+    pub compare_engines: bool,
 }
 
 pub fn run(cmd: PolicyCommand) -> anyhow::Result<u8> {
@@ -74,6 +81,8 @@ fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let limits = Limits::default();
     let options = RunOptions {
         time_budget: Duration::from_millis(args.time_budget_ms.max(1)),
+        rego_engine: args.rego_engine.parse().map_err(|e: String| anyhow!(e))?,
+        compare_engines: args.compare_engines,
     };
     let mut text = String::new();
     let mut total = Counts::default();

@@ -33,6 +33,7 @@ mod rewrite;
 pub mod suite;
 mod template;
 mod util;
+mod vm_check;
 
 pub use constraint::EnforcementAction;
 pub use error::{PolicyError, Result};
@@ -57,6 +58,41 @@ pub fn set_memory_limit(bytes: Option<u64>) {
 
 /// Default time budget for evaluating one constraint against one request.
 pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_millis(100);
+
+/// Which regorus evaluator runs the templates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegoEngine {
+    /// The register VM for every template a static check proves it cannot disagree with the
+    /// interpreter on (about 2.5x less CPU), the interpreter for the rest.
+    #[default]
+    Auto,
+    /// The interpreter for every template.
+    Interpreter,
+}
+
+impl std::str::FromStr for RegoEngine {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "interpreter" => Ok(Self::Interpreter),
+            other => Err(format!(
+                "unknown Rego engine {other:?}: expected auto or interpreter"
+            )),
+        }
+    }
+}
+
+/// Which evaluator a template runs on, and why not the VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateEngine {
+    pub name: String,
+    /// `true` when reviews evaluate it on the register VM.
+    pub vm: bool,
+    /// Why it stays on the interpreter (`None` on the VM or when the interpreter is forced).
+    pub reason: Option<String>,
+}
 
 /// A template that was added: its name and the constraint kind it defines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,6 +142,7 @@ pub struct PolicySet {
     constraints: BTreeMap<(String, String), Constraint>,
     inventory: Inventory,
     budget: Duration,
+    engine: RegoEngine,
 }
 
 impl Default for PolicySet {
@@ -121,7 +158,37 @@ impl PolicySet {
             constraints: BTreeMap::new(),
             inventory: Inventory::default(),
             budget: DEFAULT_TIME_BUDGET,
+            engine: RegoEngine::Auto,
         }
+    }
+
+    /// Chooses the evaluator (default [`RegoEngine::Auto`]); applies to templates already added.
+    pub fn set_rego_engine(&mut self, engine: RegoEngine) {
+        self.engine = engine;
+    }
+
+    /// For each template, in kind order, whether it runs on the VM and why not.
+    pub fn template_engines(&self) -> Vec<TemplateEngine> {
+        self.templates
+            .values()
+            .map(|t| match (&t.vm, self.engine) {
+                (_, RegoEngine::Interpreter) => TemplateEngine {
+                    name: t.name.clone(),
+                    vm: false,
+                    reason: None,
+                },
+                (Ok(_), RegoEngine::Auto) => TemplateEngine {
+                    name: t.name.clone(),
+                    vm: true,
+                    reason: None,
+                },
+                (Err(reason), RegoEngine::Auto) => TemplateEngine {
+                    name: t.name.clone(),
+                    vm: false,
+                    reason: Some(reason.clone()),
+                },
+            })
+            .collect()
     }
 
     /// Sets the time budget for evaluating one constraint (default [`DEFAULT_TIME_BUDGET`]).
@@ -258,9 +325,43 @@ impl PolicySet {
         let mut input = BTreeMap::new();
         input.insert(regorus::Value::from("review"), review.clone());
         input.insert(regorus::Value::from("parameters"), constraint.parameters.clone());
+        let input = regorus::Value::from(input);
+        let label = || format!("{}/{}", constraint.kind, constraint.name);
+        let result = match (&template.vm, self.engine) {
+            (Ok(vm), RegoEngine::Auto) => {
+                vm.evaluate(input, self.budget).map_err(|failure| match failure {
+                    template::VmFailure::Budget => PolicyError::Budget {
+                        template: template.name.clone(),
+                        constraint: label(),
+                        budget: self.budget,
+                    },
+                    template::VmFailure::Memory { usage, limit } => PolicyError::Memory {
+                        template: template.name.clone(),
+                        constraint: label(),
+                        usage,
+                        limit,
+                    },
+                    template::VmFailure::Other(message) => PolicyError::Evaluation {
+                        template: template.name.clone(),
+                        constraint: label(),
+                        message,
+                    },
+                })?
+            }
+            _ => self.interpret(template, constraint, input)?,
+        };
+        violations_of(&result, template, constraint)
+    }
+
+    fn interpret(
+        &self,
+        template: &CompiledTemplate,
+        constraint: &Constraint,
+        input: regorus::Value,
+    ) -> Result<regorus::Value> {
         let mut engine = template.engine.clone();
-        engine.set_input(regorus::Value::from(input));
-        let result = engine.eval_rule(template.rule.clone()).map_err(|e| {
+        engine.set_input(input);
+        engine.eval_rule(template.rule.clone()).map_err(|e| {
             let message = format!("{e:#}");
             let limit = e
                 .chain()
@@ -286,36 +387,44 @@ impl PolicySet {
                     message,
                 }
             }
-        })?;
-        let mut violations = Vec::new();
-        let results: Vec<&regorus::Value> = match &result {
-            regorus::Value::Set(set) => set.iter().collect(),
-            regorus::Value::Array(items) => items.iter().collect(),
-            _ => Vec::new(),
-        };
-        let msg_key = regorus::Value::from("msg");
-        let details_key = regorus::Value::from("details");
-        for r in results {
-            let Ok(obj) = r.as_object() else { continue };
-            // Gatekeeper's hook reads `r.msg`: a result without one is undefined and dropped.
-            let msg = match obj.get(&msg_key) {
-                None | Some(regorus::Value::Undefined) => continue,
-                Some(regorus::Value::String(s)) => s.to_string(),
-                Some(other) => serde_json::to_string(other).unwrap_or_default(),
-            };
-            let details = obj
-                .get(&details_key)
-                .and_then(|d| serde_json::to_value(d).ok())
-                .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
-            violations.push(Violation {
-                msg,
-                details,
-                template: template.name.clone(),
-                constraint_kind: constraint.kind.clone(),
-                constraint_name: constraint.name.clone(),
-                enforcement_action: constraint.enforcement_action,
-            });
-        }
-        Ok(violations)
+        })
     }
+}
+
+/// The `violation` set of one evaluation as violations of `constraint`.
+fn violations_of(
+    result: &regorus::Value,
+    template: &CompiledTemplate,
+    constraint: &Constraint,
+) -> Result<Vec<Violation>> {
+    let mut violations = Vec::new();
+    let results: Vec<&regorus::Value> = match result {
+        regorus::Value::Set(set) => set.iter().collect(),
+        regorus::Value::Array(items) => items.iter().collect(),
+        _ => Vec::new(),
+    };
+    let msg_key = regorus::Value::from("msg");
+    let details_key = regorus::Value::from("details");
+    for r in results {
+        let Ok(obj) = r.as_object() else { continue };
+        // Gatekeeper's hook reads `r.msg`: a result without one is undefined and dropped.
+        let msg = match obj.get(&msg_key) {
+            None | Some(regorus::Value::Undefined) => continue,
+            Some(regorus::Value::String(s)) => s.to_string(),
+            Some(other) => serde_json::to_string(other).unwrap_or_default(),
+        };
+        let details = obj
+            .get(&details_key)
+            .and_then(|d| serde_json::to_value(d).ok())
+            .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+        violations.push(Violation {
+            msg,
+            details,
+            template: template.name.clone(),
+            constraint_kind: constraint.kind.clone(),
+            constraint_name: constraint.name.clone(),
+            enforcement_action: constraint.enforcement_action,
+        });
+    }
+    Ok(violations)
 }

@@ -3,7 +3,7 @@
 //! inventory and assertions on the violations. Files are read through [`SuiteFiles`], so this
 //! module never touches the file system itself.
 
-use crate::{AdmissionRequest, PolicyError, PolicySet};
+use crate::{AdmissionRequest, PolicyError, PolicySet, RegoEngine, Review};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -18,12 +18,20 @@ pub trait SuiteFiles {
 pub struct RunOptions {
     /// Time budget for one constraint evaluation.
     pub time_budget: Duration,
+    /// Which evaluator runs the templates.
+    pub rego_engine: RegoEngine,
+    /// Also review every case with the interpreter alone and fail the case when the results
+    /// differ (violations, messages, details, kinds of error): checks that the VM, where it is
+    /// used, gives the interpreter's answers.
+    pub compare_engines: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
             time_budget: crate::DEFAULT_TIME_BUDGET,
+            rego_engine: RegoEngine::Auto,
+            compare_engines: false,
         }
     }
 }
@@ -312,6 +320,7 @@ fn load_test(t: &Test, files: &dyn SuiteFiles, options: &RunOptions) -> Result<P
     let template = read_one(files, &t.template, "template").map_err(PolicyErrorOr::Other)?;
     let mut set = PolicySet::new();
     set.set_time_budget(options.time_budget);
+    set.set_rego_engine(options.rego_engine);
     set.add_template(&template)
         .map_err(|e| PolicyErrorOr::Other(format!("adding template: {e}")))?;
     if t.constraint.is_empty() {
@@ -388,7 +397,7 @@ fn run_test(t: &Test, files: &dyn SuiteFiles, options: &RunOptions) -> TestResul
                     runtime: Duration::ZERO,
                 };
             }
-            let error = run_case(&set, c, files).err();
+            let error = run_case(&set, c, files, options.compare_engines).err();
             CaseResult {
                 name: c.name.clone(),
                 skipped: false,
@@ -401,7 +410,7 @@ fn run_test(t: &Test, files: &dyn SuiteFiles, options: &RunOptions) -> TestResul
     result
 }
 
-fn run_case(base: &PolicySet, c: &Case, files: &dyn SuiteFiles) -> Result<(), String> {
+fn run_case(base: &PolicySet, c: &Case, files: &dyn SuiteFiles, compare_engines: bool) -> Result<(), String> {
     if c.object.is_empty() {
         return Err("invalid case: must define object".into());
     }
@@ -433,6 +442,14 @@ fn run_case(base: &PolicySet, c: &Case, files: &dyn SuiteFiles) -> Result<(), St
     }
     .map_err(|e| format!("reviewing {:?}: {e}", c.object))?;
     let review = set.review(&request);
+    if compare_engines {
+        let mut interpreter = set.clone();
+        interpreter.set_rego_engine(RegoEngine::Interpreter);
+        let reference = interpreter.review(&request);
+        if let Some(difference) = differences(&review, &reference) {
+            return Err(format!("the VM and the interpreter disagree: {difference}"));
+        }
+    }
     if let Some(n) = review.not_evaluated.first() {
         return Err(format!(
             "constraint {}/{} not evaluated: {}",
@@ -450,6 +467,26 @@ fn run_case(base: &PolicySet, c: &Case, files: &dyn SuiteFiles) -> Result<(), St
         check_assertion(a, &messages)?;
     }
     Ok(())
+}
+
+/// How two reviews of one request differ, if they do. Errors are compared by kind: the two
+/// evaluators word their messages differently.
+fn differences(review: &Review, reference: &Review) -> Option<String> {
+    if review.violations != reference.violations {
+        return Some(format!(
+            "violations {:?} against {:?}",
+            review.violations, reference.violations
+        ));
+    }
+    if review.not_evaluated != reference.not_evaluated {
+        return Some("different constraints not evaluated".into());
+    }
+    let kinds = |r: &Review| r.errors.iter().map(std::mem::discriminant).collect::<Vec<_>>();
+    if kinds(review) != kinds(reference) {
+        let show = |r: &Review| r.errors.iter().map(ToString::to_string).collect::<Vec<_>>();
+        return Some(format!("errors {:?} against {:?}", show(review), show(reference)));
+    }
+    None
 }
 
 fn check_assertion(a: &Assertion, messages: &[String]) -> Result<(), String> {

@@ -1,14 +1,19 @@
 //! ConstraintTemplates: reading the document, finding the Rego for Gatekeeper's admission target
-//! and compiling it once into a prepared regorus engine that evaluations clone. Nothing here
-//! evaluates a policy against an object.
+//! and compiling it once into a prepared regorus engine that evaluations clone, and, when
+//! [`crate::vm_check`] proves it gives the same answers, into a program for regorus' register VM.
+//! Nothing here evaluates a policy against an object.
 
 use crate::error::{PolicyError, Result};
 use crate::rewrite::for_regorus;
 use crate::util::{describe, str_at};
 use regorus::Engine;
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::program::Program;
+use regorus::rvm::vm::RegoVM;
 use regorus::utils::limits::ExecutionTimerConfig;
 use serde_json::Value;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Gatekeeper's Kubernetes validation target, the only one we evaluate.
@@ -35,6 +40,74 @@ pub(crate) struct CompiledTemplate {
     pub engine: Engine,
     /// `data.<package>.violation`.
     pub rule: String,
+    /// The same policy compiled for the register VM, or why it must stay on the interpreter.
+    pub vm: std::result::Result<VmProgram, String>,
+}
+
+/// A template's program for regorus' register VM and the data document it reads.
+#[derive(Clone)]
+pub(crate) struct VmProgram {
+    program: Arc<Program>,
+    data: regorus::Value,
+}
+
+impl VmProgram {
+    /// Compiles the prepared engine's policy; `Err` says why the VM cannot be used.
+    fn compile(engine: &mut Engine, rule: &str, data: &regorus::Value) -> std::result::Result<Self, String> {
+        crate::vm_check::vm_eligible(engine.get_modules())?;
+        let policy = engine
+            .compile_with_entrypoint(&rule.into())
+            .map_err(|e| format!("not compiled for the VM: {e}"))?;
+        let program = Compiler::compile_from_policy(&policy, &[rule])
+            .map_err(|e| format!("not compiled for the VM: {e}"))?;
+        let vm = Self {
+            program,
+            data: data.clone(),
+        };
+        // Rules and data must not overlap; checked once here rather than on every evaluation.
+        vm.machine(data.clone(), Duration::from_secs(1))
+            .map_err(|e| format!("data conflicts with the VM program: {e}"))?;
+        Ok(vm)
+    }
+
+    /// A machine ready to evaluate: the program loaded with the data, time budget, no
+    /// instruction limit (the budget is the bound, as for the interpreter) and OPA's default of
+    /// a failing built-in making its expression undefined.
+    fn machine(&self, data: regorus::Value, budget: Duration) -> std::result::Result<RegoVM, String> {
+        let mut vm = RegoVM::new();
+        vm.load_program(self.program.clone());
+        vm.set_data(data).map_err(|e| e.to_string())?;
+        vm.set_execution_timer_config(Some(timer_config(budget)));
+        vm.set_max_instructions(usize::MAX);
+        vm.set_strict_builtin_errors(false);
+        Ok(vm)
+    }
+
+    /// Evaluates the template's `violation` rule against `input`.
+    pub(crate) fn evaluate(
+        &self,
+        input: regorus::Value,
+        budget: Duration,
+    ) -> std::result::Result<regorus::Value, VmFailure> {
+        let mut vm = self
+            .machine(self.data.clone(), budget)
+            .map_err(VmFailure::Other)?;
+        vm.set_input(input);
+        vm.execute().map_err(|e| match e {
+            regorus::rvm::vm::VmError::TimeLimitExceeded { .. } => VmFailure::Budget,
+            regorus::rvm::vm::VmError::MemoryLimitExceeded { usage, limit, .. } => {
+                VmFailure::Memory { usage, limit }
+            }
+            other => VmFailure::Other(other.to_string()),
+        })
+    }
+}
+
+/// How a VM evaluation failed, for the caller to turn into a [`PolicyError`].
+pub(crate) enum VmFailure {
+    Budget,
+    Memory { usage: u64, limit: u64 },
+    Other(String),
 }
 
 /// The Rego for the admission target, as written in the template.
@@ -85,13 +158,15 @@ impl CompiledTemplate {
             .filter(|s| !s.is_null())
             .cloned();
         let source = rego_source(doc, &label)?;
-        let (engine, rule) = compile_rego(&label, &source, budget, data)?;
+        let (mut engine, rule) = compile_rego(&label, &source, budget, data)?;
+        let vm = VmProgram::compile(&mut engine, &rule, data);
         Ok(Self {
             name,
             kind: crd_kind,
             parameters_schema,
             engine,
             rule,
+            vm,
         })
     }
 
@@ -101,7 +176,14 @@ impl CompiledTemplate {
         self.engine
             .add_data(data.clone())
             .map_err(|e| PolicyError::InvalidInventory(e.to_string()))?;
-        prepare(&mut self.engine, &self.rule, &self.name)
+        prepare(&mut self.engine, &self.rule, &self.name)?;
+        if let Ok(vm) = &mut self.vm {
+            match vm.machine(data.clone(), Duration::from_secs(1)) {
+                Ok(_) => vm.data = data.clone(),
+                Err(e) => self.vm = Err(format!("data conflicts with the VM program: {e}")),
+            }
+        }
+        Ok(())
     }
 }
 

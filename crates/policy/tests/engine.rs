@@ -2,7 +2,7 @@
 //! malformed input never panics, matching and enforcement actions reach the violations, and the
 //! cost of one Pod review through all library templates.
 
-use palisade_policy::{AdmissionRequest, EnforcementAction, PolicyError, PolicySet};
+use palisade_policy::{AdmissionRequest, EnforcementAction, PolicyError, PolicySet, RegoEngine};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,30 +30,176 @@ fn pod(ns: &str) -> AdmissionRequest {
 
 #[test]
 fn an_exponential_policy_ends_with_a_budget_error() {
-    let mut set = PolicySet::new();
-    set.set_time_budget(Duration::from_millis(50));
-    // 10^4 * 10^4 * 10^4 iterations, driven by the input so it cannot run at compile time.
-    set.add_template(&template(
-        "K8sSlow",
-        r#"package k8sslow
+    for engine in [RegoEngine::Auto, RegoEngine::Interpreter] {
+        let mut set = PolicySet::new();
+        set.set_rego_engine(engine);
+        set.set_time_budget(Duration::from_millis(50));
+        // 10^4 * 10^4 * 10^4 iterations, driven by the input so it cannot run at compile time.
+        set.add_template(&template(
+            "K8sSlow",
+            r#"package k8sslow
 n := numbers.range(1, count(input.review.object.metadata.name) * 10000)
 violation[{"msg": "slow"}] {
   x := [1 | n[_]; n[_]; n[_]]
   count(x) > 0
 }"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            set.template_engines()[0].vm,
+            engine == RegoEngine::Auto,
+            "{engine:?}"
+        );
+        set.add_constraint(&constraint("K8sSlow", "slow", json!({})))
+            .unwrap();
+        let start = Instant::now();
+        let review = set.review(&pod("a"));
+        let elapsed = start.elapsed();
+        assert!(review.violations.is_empty());
+        assert_eq!(review.errors.len(), 1, "{:?}", review.errors);
+        let err = &review.errors[0];
+        assert!(matches!(err, PolicyError::Budget { .. }), "{engine:?}: {err}");
+        assert!(err.to_string().contains("K8sSlow/slow"), "{err}");
+        assert!(elapsed < Duration::from_secs(2), "{engine:?} took {elapsed:?}");
+    }
+}
+
+/// The evaluators agree where OPA's defaults matter: a failing built-in makes its expression
+/// undefined (no error), and `data.inventory` replaced after the template was added is read.
+#[test]
+fn the_vm_keeps_opa_defaults_and_reads_the_inventory() {
+    let rego = r#"package k8sdefaults
+violation[{"msg": "bad number"}] {
+  n := to_number(input.review.object.metadata.name)
+  n > 0
+}
+violation[{"msg": "undefined sprintf is undefined"}] {
+  x := sprintf("%v", input.review.object.metadata.name)
+  x == "never"
+}
+violation[{"msg": msg}] {
+  other := data.inventory.namespace[ns]["v1"]["Pod"][name]
+  other.metadata.labels.app == input.review.object.metadata.labels.app
+  msg := sprintf("app label taken by %v/%v", [ns, name])
+}"#;
+    let labelled = |ns: &str, name: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": ns, "labels": {"app": "web"}},
+               "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
+    };
+    let mut results = Vec::new();
+    for engine in [RegoEngine::Auto, RegoEngine::Interpreter] {
+        let mut set = PolicySet::new();
+        set.set_rego_engine(engine);
+        set.add_template(&template("K8sDefaults", rego)).unwrap();
+        assert_eq!(set.template_engines()[0].vm, engine == RegoEngine::Auto);
+        set.add_constraint(&constraint("K8sDefaults", "d", json!({})))
+            .unwrap();
+        let request = AdmissionRequest::from_object(&labelled("a", "new")).unwrap();
+        let before = set.review(&request);
+        assert!(before.errors.is_empty(), "{engine:?}: {:?}", before.errors);
+        assert!(before.violations.is_empty(), "{engine:?}");
+        set.set_inventory(vec![labelled("b", "old")]).unwrap();
+        let after = set.review(&request);
+        assert!(after.errors.is_empty(), "{engine:?}: {:?}", after.errors);
+        let messages: Vec<_> = after.violations.iter().map(|v| v.msg.clone()).collect();
+        assert_eq!(messages, ["app label taken by b/old"], "{engine:?}");
+        results.push(messages);
+    }
+    assert_eq!(results[0], results[1]);
+}
+
+/// `get_probe` of the library's host-probes template: a container with two probes gives two
+/// outputs, which the interpreter reports as an error and the VM would make undefined. The
+/// template stays on the interpreter, so the error (fail-closed) remains.
+#[test]
+fn a_conflicting_function_stays_on_the_interpreter_and_errors() {
+    let mut set = PolicySet::new();
+    set.add_template(&template(
+        "K8sProbe",
+        r#"package k8sprobe
+get_probe(c) = p { p := c.livenessProbe }
+get_probe(c) = p { p := c.readinessProbe }
+violation[{"msg": msg}] {
+  c := input.review.object.spec.containers[_]
+  probe := get_probe(c)
+  msg := sprintf("probe %v", [probe])
+}"#,
     ))
     .unwrap();
-    set.add_constraint(&constraint("K8sSlow", "slow", json!({})))
+    let engines = set.template_engines();
+    assert!(!engines[0].vm);
+    let reason = engines[0].reason.as_deref().unwrap_or("");
+    assert!(reason.contains("k8sprobe.get_probe"), "{reason}");
+    set.add_constraint(&constraint("K8sProbe", "p", json!({})))
         .unwrap();
-    let start = Instant::now();
-    let review = set.review(&pod("a"));
-    let elapsed = start.elapsed();
+    let request = AdmissionRequest::from_object(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
+        "spec": {"containers": [{"name": "c", "image": "nginx",
+                                 "livenessProbe": {"httpGet": {"port": 1}},
+                                 "readinessProbe": {"httpGet": {"port": 2}}}]}
+    }))
+    .unwrap();
+    let review = set.review(&request);
     assert!(review.violations.is_empty());
     assert_eq!(review.errors.len(), 1, "{:?}", review.errors);
-    let err = &review.errors[0];
-    assert!(matches!(err, PolicyError::Budget { .. }), "{err}");
-    assert!(err.to_string().contains("K8sSlow/slow"), "{err}");
-    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    let err = review.errors[0].to_string();
+    assert!(err.contains("multiple outputs"), "{err}");
+}
+
+/// Why the library's quantity templates stay on the interpreter: `get_suffix`'s one- and
+/// two-character bodies both succeed on a string with an astral character (regorus' `count`
+/// counts UTF-16 units, `substring` characters), and the interpreter reports the conflict.
+#[test]
+fn the_quantity_suffix_conflict_is_real() {
+    let mut set = PolicySet::new();
+    set.add_template(&template(
+        "K8sSuffix",
+        r#"package k8ssuffix
+mem_multiple("k") = 1000 { true }
+mem_multiple("") = 1 { true }
+mem_multiple("Ki") = 1024 { true }
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 0
+  suffix := substring(mem, count(mem) - 1, -1)
+  mem_multiple(suffix)
+}
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 1
+  suffix := substring(mem, count(mem) - 2, -1)
+  mem_multiple(suffix)
+}
+violation[{"msg": msg}] {
+  msg := sprintf("suffix %v", [get_suffix(input.review.object.metadata.name)])
+}"#,
+    ))
+    .unwrap();
+    let engines = set.template_engines();
+    assert!(!engines[0].vm);
+    assert!(
+        engines[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("k8ssuffix.get_suffix")),
+        "{engines:?}"
+    );
+    set.add_constraint(&constraint("K8sSuffix", "s", json!({})))
+        .unwrap();
+    let named = |name: &str| {
+        AdmissionRequest::from_object(&json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "a"}
+        }))
+        .unwrap()
+    };
+    let plain = set.review(&named("1Ki"));
+    assert!(plain.errors.is_empty(), "{:?}", plain.errors);
+    assert_eq!(plain.violations[0].msg, "suffix Ki");
+    let astral = set.review(&named("\u{1F600}k"));
+    assert!(astral.violations.is_empty());
+    assert_eq!(astral.errors.len(), 1, "{:?}", astral.errors);
+    assert!(astral.errors[0].to_string().contains("multiple outputs"));
 }
 
 #[test]

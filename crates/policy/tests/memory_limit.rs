@@ -25,6 +25,8 @@ violation[{"msg": "big"}] {
 }"#}]}
     }))
     .unwrap();
+    // Proved safe for the register VM, so this checks the VM's evaluation stops at the limit.
+    assert!(set.template_engines()[0].vm);
     set.add_constraint(
         &json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sBomb",
                                "metadata": {"name": "bomb"}, "spec": {}}),
