@@ -869,17 +869,22 @@ mod tests {
             Length,
         ];
         // Every string of up to five characters over an alphabet that exercises the path and
-        // command-line fast paths (separators, dots, case, quotes, parentheses).
-        let alphabet = b"/.a A(\\;\"";
-        let mut generated: Vec<Vec<u8>> = vec![Vec::new()];
-        let mut frontier = generated.clone();
-        for _ in 0..5 {
-            frontier = frontier
-                .iter()
-                .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
-                .collect();
-            generated.extend(frontier.iter().cloned());
-        }
+        // command-line fast paths (separators, dots, case, quotes, parentheses), and of up to three
+        // over one with a byte of every class the no-op checks tell apart.
+        let strings = |alphabet: &[u8], max_len: usize| {
+            let mut all: Vec<Vec<u8>> = vec![Vec::new()];
+            let mut frontier = all.clone();
+            for _ in 0..max_len {
+                frontier = frontier
+                    .iter()
+                    .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
+                    .collect();
+                all.extend(frontier.iter().cloned());
+            }
+            all
+        };
+        let mut generated = strings(b"/.a A(\\;\"", 5);
+        generated.extend(strings(b"aZ %+&\\\0\t\x0b/*-#<.\xa0\xc3", 3));
         let samples = samples.iter().copied().chain(generated.iter().map(Vec::as_slice));
         for t in all {
             for s in samples.clone() {
