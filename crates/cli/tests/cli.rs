@@ -585,26 +585,7 @@ fn admission_manifests_pass_the_restricted_scan() {
         excluded.contains("kube-system") && excluded.contains("palisade-system"),
         "{excluded}"
     );
-    let scan = run_stdin(
-        &[
-            "scan",
-            "k8s",
-            "-",
-            "--pss-level",
-            "restricted",
-            "--fail-on",
-            "info",
-            "--format",
-            "json",
-        ],
-        &text,
-    );
-    assert_eq!(
-        scan.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&scan.stdout)
-    );
+    assert_clean_at_restricted(&text);
 }
 
 #[test]
@@ -745,26 +726,7 @@ fn admission_manifests_package_the_configuration_and_its_policies() {
     );
 
     // Still clean at PSS restricted with every posture rule.
-    let scan = run_stdin(
-        &[
-            "scan",
-            "k8s",
-            "-",
-            "--pss-level",
-            "restricted",
-            "--fail-on",
-            "info",
-            "--format",
-            "json",
-        ],
-        &text,
-    );
-    assert_eq!(
-        scan.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&scan.stdout)
-    );
+    assert_clean_at_restricted(&text);
 
     // A configuration the webhook would refuse is refused here, naming the problem.
     std::fs::write(&config, "admission:\n  gatekeeper:\n    sync: [namespaces]\n").unwrap();
@@ -836,6 +798,30 @@ fn admission_audit_evaluates_existing_objects() {
     assert!(
         rows.as_array().unwrap().iter().any(|r| r["allowed"] == true),
         "some objects pass"
+    );
+}
+
+/// `palisade scan k8s` finds nothing in `text` at PSS restricted with every posture rule.
+fn assert_clean_at_restricted(text: &str) {
+    let scan = run_stdin(
+        &[
+            "scan",
+            "k8s",
+            "-",
+            "--pss-level",
+            "restricted",
+            "--fail-on",
+            "info",
+            "--format",
+            "json",
+        ],
+        text,
+    );
+    assert_eq!(
+        scan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&scan.stdout)
     );
 }
 

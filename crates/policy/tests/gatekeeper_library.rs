@@ -27,7 +27,8 @@ impl SuiteFiles for DirFiles {
     }
 }
 
-fn find_suites(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Every file called `name` under `dir`, in path order.
+fn find_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -35,23 +36,8 @@ fn find_suites(dir: &Path, out: &mut Vec<PathBuf>) {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            find_suites(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "suite.yaml") {
-            out.push(p);
-        }
-    }
-}
-
-fn find_templates(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            find_templates(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "template.yaml") {
+            find_named(&p, name, out);
+        } else if p.file_name().is_some_and(|n| n == name) {
             out.push(p);
         }
     }
@@ -104,7 +90,7 @@ fn the_vm_runs_the_templates_it_cannot_disagree_on() {
         return;
     }
     let mut templates = Vec::new();
-    find_templates(&library, &mut templates);
+    find_named(&library, "template.yaml", &mut templates);
     let mut set = PolicySet::new();
     for path in &templates {
         let text = std::fs::read_to_string(path).unwrap();
@@ -137,7 +123,7 @@ fn gatekeeper_library_suites_all_pass() {
         return;
     }
     let mut suites = Vec::new();
-    find_suites(&library, &mut suites);
+    find_named(&library, "suite.yaml", &mut suites);
     assert_eq!(suites.len(), 49, "expected the 49 library suites");
     let options = RunOptions {
         compare_engines: true,
@@ -229,7 +215,7 @@ fn mutated_library_objects_get_the_same_answer_on_both_evaluators() {
         serde_json::json!(true),
     ];
     let mut suites = Vec::new();
-    find_suites(&library, &mut suites);
+    find_named(&library, "suite.yaml", &mut suites);
     let (mut reviews, mut differences) = (0, Vec::new());
     for path in &suites {
         let dir = path.parent().unwrap();
