@@ -54,12 +54,15 @@ pub enum NumCmp {
     Lt,
 }
 
-/// A compiled `@rx` pattern and the shortest input it can match: most values CRS inspects are
-/// short (an argument, a cookie), and a value below the bound is answered without a search.
+/// A compiled `@rx` pattern with two bounds read from its syntax tree at load, which answer most
+/// benign values without a search: the shortest input it can match (most values CRS inspects are
+/// short: an argument, a cookie), and bytes of which every match holds at least one (most attack
+/// patterns need a quote, a bracket or a keyword's letter that a value simply does not have).
 #[derive(Debug)]
 pub struct Rx {
     pub re: Regex,
     pub min_len: usize,
+    pub needs: Option<ByteSet>,
 }
 
 impl Rx {
@@ -67,16 +70,125 @@ impl Rx {
         let re = compile_regex(pat)?;
         // The same syntax options as `compile_regex` (bytes, no Unicode, DOTALL); a pattern that
         // compiled parses, and if it somehow does not, no bound is used.
-        let min_len = regex_syntax::ParserBuilder::new()
+        let hir = regex_syntax::ParserBuilder::new()
             .unicode(false)
             .utf8(false)
             .dot_matches_new_line(true)
             .build()
             .parse(&rewrite_hex_escapes(pat))
-            // `None`: nothing can match.
-            .map(|hir| hir.properties().minimum_len().unwrap_or(usize::MAX))
-            .unwrap_or(0);
-        Ok(Rx { re, min_len })
+            .ok();
+        Ok(Rx {
+            re,
+            // `None` from `minimum_len`: nothing can match.
+            min_len: hir
+                .as_ref()
+                .map_or(0, |h| h.properties().minimum_len().unwrap_or(usize::MAX)),
+            needs: hir.as_ref().and_then(necessary_bytes),
+        })
+    }
+
+    /// False when `v` cannot hold a match (too short, or none of the bytes every match has).
+    pub fn may_match(&self, v: &[u8]) -> bool {
+        v.len() >= self.min_len
+            && self
+                .needs
+                .as_ref()
+                .is_none_or(|needs| needs.intersects(&ByteSet::of(v)))
+    }
+}
+
+/// A set of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    pub fn of(v: &[u8]) -> ByteSet {
+        let mut set = ByteSet::default();
+        for &b in v {
+            set.insert(b);
+        }
+        set
+    }
+    fn insert(&mut self, b: u8) {
+        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+    fn union(&self, other: &ByteSet) -> ByteSet {
+        ByteSet(std::array::from_fn(|i| self.0[i] | other.0[i]))
+    }
+    pub fn intersects(&self, other: &ByteSet) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+    fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+    }
+    /// How often a value can be expected to hold one of these bytes: letters, digits and the
+    /// space are in nearly every value, other bytes in few.
+    fn commonness(&self) -> u32 {
+        (0..=255u8)
+            .filter(|&b| self.contains(b))
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b' ' {
+                    16
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+}
+
+/// Bytes of which every match of `hir` holds at least one, or `None` when there is no such set
+/// (a match may be empty, or any byte can do). Sound by construction: a concatenation needs what
+/// any one of its parts needs (the rarest is kept), an alternation what all its branches need
+/// together, a repetition what its body needs only when the body must occur.
+fn necessary_bytes(hir: &regex_syntax::hir::Hir) -> Option<ByteSet> {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => None,
+        HirKind::Literal(lit) => {
+            // Every byte of a literal is in the match: the rarest one is the best witness.
+            lit.0
+                .iter()
+                .map(|&b| ByteSet::of(&[b]))
+                .min_by_key(ByteSet::commonness)
+        }
+        HirKind::Class(Class::Bytes(class)) => {
+            let mut set = ByteSet::default();
+            for r in class.ranges() {
+                for b in r.start()..=r.end() {
+                    set.insert(b);
+                }
+            }
+            Some(set)
+        }
+        HirKind::Class(Class::Unicode(class)) => {
+            // Not produced without Unicode mode; only ASCII ranges are bytes as they stand.
+            let mut set = ByteSet::default();
+            for r in class.ranges() {
+                let (start, end) = (u32::from(r.start()), u32::from(r.end()));
+                if end > 0x7f {
+                    return None;
+                }
+                for b in start..=end {
+                    set.insert(b as u8);
+                }
+            }
+            Some(set)
+        }
+        HirKind::Repetition(rep) if rep.min >= 1 => necessary_bytes(&rep.sub),
+        HirKind::Repetition(_) => None,
+        HirKind::Capture(cap) => necessary_bytes(&cap.sub),
+        HirKind::Concat(parts) => parts
+            .iter()
+            .filter_map(necessary_bytes)
+            .min_by_key(ByteSet::commonness),
+        HirKind::Alternation(branches) => {
+            let mut all = ByteSet::default();
+            for b in branches {
+                all = all.union(&necessary_bytes(b)?);
+            }
+            Some(all)
+        }
     }
 }
 
@@ -350,7 +462,7 @@ pub fn eval<'m, 'v>(
     };
     match kind {
         OpKind::Rx(rx) => {
-            if v.len() < rx.min_len {
+            if !rx.may_match(v) {
                 return None;
             }
             rx_eval(&rx.re, v, capture)
@@ -523,6 +635,56 @@ mod tests {
             Cow::Owned(m.literal().into_bytes())
         })
         .is_some()
+    }
+
+    #[test]
+    fn the_byte_bound_never_hides_a_match() {
+        let patterns = [
+            "(?i)union\\s+select",
+            "^abc$",
+            "a|b|",
+            "(?:x|y)+z?",
+            "[^a-z]",
+            "\\bfoo\\b",
+            "(?i:<script)",
+            "a*",
+            "(?:'|\"|`)\\s*(?:or|and)",
+            "\\x{e9}|\\xff",
+            "[\\x00-\\x08]",
+            "(a)(b)?c{2,}",
+            "[^\\x00-\\xff]",
+        ];
+        let alphabet = b"aAbcBC'\" <>xyzZ\x00\xe9\xff\n";
+        let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut frontier = strings.clone();
+        for _ in 0..3 {
+            frontier = frontier
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
+                .collect();
+            strings.extend(frontier.iter().cloned());
+        }
+        strings.extend([
+            b"1 UNION  select 2".to_vec(),
+            b"x<SCRIPT>".to_vec(),
+            b"' or 1".to_vec(),
+        ]);
+        for p in patterns {
+            let rx = Rx::new(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+            let mut skipped = 0;
+            for s in &strings {
+                if !rx.may_match(s) {
+                    skipped += 1;
+                    assert!(!rx.re.is_match(s), "{p:?} matches {s:?} but was skipped");
+                }
+            }
+            // The bound must also do something where it can.
+            if ["^abc$", "(?i:<script)", "[^a-z]"].contains(&p) {
+                assert!(skipped > 0, "{p:?} never skipped");
+            }
+        }
+        let union = Rx::new("(?i)union\\s+select").unwrap();
+        assert!(!union.may_match(b"plain-words"), "{:?}", union.needs);
     }
 
     #[test]
