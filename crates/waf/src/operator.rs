@@ -62,7 +62,8 @@ pub enum NumCmp {
 pub struct Rx {
     pub re: Regex,
     pub min_len: usize,
-    pub needs: Option<ByteSet>,
+    /// Every match holds a byte of each of these sets (the few rarest the pattern implies).
+    pub needs: Vec<ByteSet>,
 }
 
 impl Rx {
@@ -83,17 +84,20 @@ impl Rx {
             min_len: hir
                 .as_ref()
                 .map_or(0, |h| h.properties().minimum_len().unwrap_or(usize::MAX)),
-            needs: hir.as_ref().and_then(necessary_bytes),
+            needs: hir.as_ref().map(necessary_bytes).unwrap_or_default(),
         })
     }
 
     /// False when `v` cannot hold a match (too short, or none of the bytes every match has).
     pub fn may_match(&self, v: &[u8]) -> bool {
-        v.len() >= self.min_len
-            && self
-                .needs
-                .as_ref()
-                .is_none_or(|needs| needs.intersects(&ByteSet::of(v)))
+        if v.len() < self.min_len {
+            return false;
+        }
+        if self.needs.is_empty() {
+            return true;
+        }
+        let present = ByteSet::of(v);
+        self.needs.iter().all(|needs| needs.intersects(&present))
     }
 }
 
@@ -111,6 +115,9 @@ impl ByteSet {
     }
     fn insert(&mut self, b: u8) {
         self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+    fn full() -> ByteSet {
+        ByteSet([u64::MAX; 4])
     }
     fn union(&self, other: &ByteSet) -> ByteSet {
         ByteSet(std::array::from_fn(|i| self.0[i] | other.0[i]))
@@ -137,21 +144,25 @@ impl ByteSet {
     }
 }
 
-/// Bytes of which every match of `hir` holds at least one, or `None` when there is no such set
-/// (a match may be empty, or any byte can do). Sound by construction: a concatenation needs what
-/// any one of its parts needs (the rarest is kept), an alternation what all its branches need
-/// together, a repetition what its body needs only when the body must occur.
-fn necessary_bytes(hir: &regex_syntax::hir::Hir) -> Option<ByteSet> {
+/// How many byte sets a pattern's bound keeps: the rarest few do nearly all the work.
+const MAX_NEEDED_SETS: usize = 3;
+
+/// Sets of bytes such that every match of `hir` holds at least one byte of each set; empty when
+/// nothing is implied (a match may be empty, or any byte can do). Sound by construction: a
+/// concatenation needs what each of its parts needs (the rarest sets are kept), an alternation
+/// needs the union of what its branches need, a repetition what its body needs only when the
+/// body must occur, a literal each of its bytes.
+fn necessary_bytes(hir: &regex_syntax::hir::Hir) -> Vec<ByteSet> {
     use regex_syntax::hir::{Class, HirKind};
+    let rarest = |mut sets: Vec<ByteSet>| {
+        sets.sort_by_key(ByteSet::commonness);
+        sets.dedup();
+        sets.truncate(MAX_NEEDED_SETS);
+        sets
+    };
     match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => None,
-        HirKind::Literal(lit) => {
-            // Every byte of a literal is in the match: the rarest one is the best witness.
-            lit.0
-                .iter()
-                .map(|&b| ByteSet::of(&[b]))
-                .min_by_key(ByteSet::commonness)
-        }
+        HirKind::Empty | HirKind::Look(_) => Vec::new(),
+        HirKind::Literal(lit) => rarest(lit.0.iter().map(|&b| ByteSet::of(&[b])).collect()),
         HirKind::Class(Class::Bytes(class)) => {
             let mut set = ByteSet::default();
             for r in class.ranges() {
@@ -159,7 +170,7 @@ fn necessary_bytes(hir: &regex_syntax::hir::Hir) -> Option<ByteSet> {
                     set.insert(b);
                 }
             }
-            Some(set)
+            vec![set]
         }
         HirKind::Class(Class::Unicode(class)) => {
             // Not produced without Unicode mode; only ASCII ranges are bytes as they stand.
@@ -167,27 +178,30 @@ fn necessary_bytes(hir: &regex_syntax::hir::Hir) -> Option<ByteSet> {
             for r in class.ranges() {
                 let (start, end) = (u32::from(r.start()), u32::from(r.end()));
                 if end > 0x7f {
-                    return None;
+                    return Vec::new();
                 }
                 for b in start..=end {
                     set.insert(b as u8);
                 }
             }
-            Some(set)
+            vec![set]
         }
         HirKind::Repetition(rep) if rep.min >= 1 => necessary_bytes(&rep.sub),
-        HirKind::Repetition(_) => None,
+        HirKind::Repetition(_) => Vec::new(),
         HirKind::Capture(cap) => necessary_bytes(&cap.sub),
-        HirKind::Concat(parts) => parts
-            .iter()
-            .filter_map(necessary_bytes)
-            .min_by_key(ByteSet::commonness),
+        HirKind::Concat(parts) => rarest(parts.iter().flat_map(necessary_bytes).collect()),
         HirKind::Alternation(branches) => {
+            // Each branch contributes its rarest set; a branch that implies nothing means the
+            // alternation does not either.
             let mut all = ByteSet::default();
-            for b in branches {
-                all = all.union(&necessary_bytes(b)?);
+            for branch in branches {
+                all = all.union(necessary_bytes(branch).first().unwrap_or(&ByteSet::full()));
             }
-            Some(all)
+            if all == ByteSet::full() {
+                Vec::new()
+            } else {
+                vec![all]
+            }
         }
     }
 }
