@@ -789,11 +789,12 @@ impl<'r> Transaction<'r> {
         let capture = rule.actions.capture && !negated;
         let mut hits: SmallVec<[Hit; 2]> = SmallVec::new();
         {
-            let values: TargetValues<'_> = if rule.targets.is_empty() {
-                smallvec::smallvec![(Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..]))]
+            let mut values = TargetValues::new();
+            if rule.targets.is_empty() {
+                values.push((Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..])));
             } else {
-                self.collect_targets(starter, rule)
-            };
+                self.collect_targets(starter, rule, &mut values);
+            }
             let exp = |m: &'r Macro| self.expand(m);
             for (var, key, value) in &values {
                 // Without multiMatch only the final value is inspected (no list to allocate).
@@ -944,7 +945,7 @@ impl<'r> Transaction<'r> {
 
     /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
     /// (variable, key, value); `&VAR` yields the count.
-    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule) -> TargetValues<'a> {
+    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule, out: &mut TargetValues<'a>) {
         // Exclusions are few (CRS writes one or two per rule): kept on the stack.
         let mut excl: SmallVec<[&Target; 4]> = SmallVec::new();
         if rule.targets.iter().any(|t| t.exclude) {
@@ -965,11 +966,10 @@ impl<'r> Transaction<'r> {
         };
         // Values go straight into one list (no per-target list to copy from); many rules find
         // none at all (no files, no cookies...), and then nothing is allocated.
-        let mut out = TargetValues::new();
         for t in rule.targets.iter().filter(|t| !t.exclude) {
             if t.count {
                 let mut n = 0usize;
-                self.resolve(t.var, &t.key, &mut |k, _| {
+                self.resolve(t.var, &t.key, |k, _| {
                     if !excluded(t.var, &k) {
                         n += 1;
                     }
@@ -980,14 +980,13 @@ impl<'r> Transaction<'r> {
                     Cow::Owned(n.to_string().into_bytes()),
                 ));
             } else {
-                self.resolve(t.var, &t.key, &mut |k, v| {
+                self.resolve(t.var, &t.key, |k, v| {
                     if excl.is_empty() || !excluded(t.var, &k) {
                         out.push((t.var, k, v));
                     }
                 });
             }
         }
-        out
     }
 
     /// Scalars that can be borrowed (large buffers) come first; the rest are computed.
@@ -1159,7 +1158,7 @@ impl<'r> Transaction<'r> {
     }
 
     /// Hands `emit` the (key, value) pairs of `var` selected by `key`, in order.
-    fn resolve<'a>(&'a self, var: Var, key: &KeySel, emit: &mut dyn FnMut(Cow<'a, [u8]>, Cow<'a, [u8]>)) {
+    fn resolve<'a>(&'a self, var: Var, key: &KeySel, mut emit: impl FnMut(Cow<'a, [u8]>, Cow<'a, [u8]>)) {
         let r = &self.req;
         let mut pairs = |src: &[&'a Pairs], names: bool| {
             for p in src {
@@ -1274,7 +1273,7 @@ impl<'r> Transaction<'r> {
     pub(crate) fn expand<'a>(&'a self, m: &'a Macro) -> Cow<'a, [u8]> {
         let first = |var: Var, key: &KeySel| {
             let mut first: Option<Cow<'a, [u8]>> = None;
-            self.resolve(var, key, &mut |_, v| {
+            self.resolve(var, key, |_, v| {
                 if first.is_none() {
                     first = Some(v);
                 }
