@@ -8,7 +8,6 @@ use crate::parser::{Directive, parse_directives};
 use crate::rule::{Actions, Disruptive, Rule, in_ranges, parse_actions, parse_id_ranges};
 use crate::variable::parse_targets;
 use crate::{Config, EngineMode, Entry, Ruleset};
-use std::sync::Arc;
 
 /// Supplies configuration and data files. `from` is the name of the file that refers to them,
 /// so relative paths can be resolved the way ModSecurity does (relative to that file).
@@ -431,8 +430,8 @@ fn merge_update(a: &mut Actions, u: &Actions) {
         }
         a.transforms.extend(u.transforms.iter().copied());
     }
-    if !u.tags.is_empty() {
-        Arc::make_mut(&mut a.tags).extend(u.tags.iter().cloned());
+    for tag in u.tags.iter() {
+        a.add_tag(tag.clone());
     }
     a.effects.extend(u.effects.iter().cloned());
 }

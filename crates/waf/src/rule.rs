@@ -148,6 +148,9 @@ pub struct Actions {
     pub severity: Option<u8>,
     /// Shared with every match of the rule (a match record copies no text).
     pub tags: Arc<Vec<String>>,
+    /// `tag_bit` of every tag: a rule without a tag's bit does not carry it, so the
+    /// `ctl:ruleRemove*ByTag` checks made for every rule compare text only for a few.
+    pub tag_bits: u64,
     pub ver: Option<Arc<str>>,
     pub rev: Option<Arc<str>>,
     pub maturity: Option<Arc<str>>,
@@ -166,6 +169,26 @@ pub struct Actions {
     pub effects: Vec<Effect>,
     pub skip_after: Option<String>,
     pub skip: u32,
+}
+
+/// A tag's bit in `Actions::tag_bits` (FNV-1a of its text, modulo 64).
+pub fn tag_bit(tag: &str) -> u64 {
+    let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    1 << (hash % 64)
+}
+
+impl Actions {
+    pub fn add_tag(&mut self, tag: String) {
+        self.tag_bits |= tag_bit(&tag);
+        Arc::make_mut(&mut self.tags).push(tag);
+    }
+
+    /// Whether the rule carries `tag`, whose `tag_bit` is `bit`.
+    pub fn has_tag(&self, tag: &str, bit: u64) -> bool {
+        self.tag_bits & bit != 0 && self.tags.iter().any(|t| t == tag)
+    }
 }
 
 pub fn severity_from(s: &str) -> Option<u8> {
@@ -400,7 +423,7 @@ pub fn parse_actions(s: &str) -> Result<Actions, String> {
             "msg" => a.msg = Some(Macro::parse(&need(&val)?)),
             "logdata" => a.logdata = Some(Macro::parse(&need(&val)?)),
             "severity" => a.severity = Some(severity_from(need(&val)?.trim()).ok_or("bad severity")?),
-            "tag" => Arc::make_mut(&mut a.tags).push(need(&val)?),
+            "tag" => a.add_tag(need(&val)?),
             "ver" => a.ver = Some(need(&val)?.into()),
             "rev" => a.rev = Some(need(&val)?.into()),
             "maturity" => a.maturity = Some(need(&val)?.into()),

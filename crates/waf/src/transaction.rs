@@ -4,7 +4,7 @@
 
 use crate::body::{self, Pairs};
 use crate::operator;
-use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges};
+use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges, tag_bit};
 use crate::transform::ByteClasses;
 use crate::variable::{KeySel, Target, Var};
 use crate::{EngineMode, Entry, Ruleset, WafError};
@@ -119,7 +119,8 @@ pub struct Transaction<'r> {
     /// MATCHED_VARS: the values the current rule (chain) matched, in order.
     matched_vars: Vec<(String, Vec<u8>)>,
     removed_ids: Vec<(u64, u64)>,
-    removed_tags: Vec<String>,
+    /// `ctl:ruleRemoveByTag` tags with their `tag_bit`.
+    removed_tags: Vec<(String, u64)>,
     removed_targets: Vec<(RemoveSel, Target)>,
     current_rule: Option<&'r Rule>,
     matched: Vec<MatchedRule>,
@@ -169,7 +170,8 @@ struct Hit {
 #[derive(Debug, Clone)]
 enum RemoveSel {
     Ids(Vec<(u64, u64)>),
-    Tag(String),
+    /// A tag and its `tag_bit`.
+    Tag(String, u64),
 }
 
 fn var_label(var: Var, key: &[u8]) -> String {
@@ -636,7 +638,7 @@ impl<'r> Transaction<'r> {
             || self
                 .removed_tags
                 .iter()
-                .any(|t| rule.actions.tags.iter().any(|x| x == t))
+                .any(|(tag, bit)| rule.actions.has_tag(tag, *bit))
     }
 
     fn run_phase(&mut self, phase: u8) {
@@ -921,7 +923,7 @@ impl<'r> Transaction<'r> {
     fn apply_ctl(&mut self, c: &Ctl) {
         match c {
             Ctl::RuleRemoveById(r) => self.removed_ids.extend(r.iter().copied()),
-            Ctl::RuleRemoveByTag(t) => self.removed_tags.push(t.clone()),
+            Ctl::RuleRemoveByTag(t) => self.removed_tags.push((t.clone(), tag_bit(t))),
             Ctl::RuleRemoveTargetById(ids, ts) => {
                 for t in ts {
                     self.removed_targets
@@ -931,7 +933,7 @@ impl<'r> Transaction<'r> {
             Ctl::RuleRemoveTargetByTag(tag, ts) => {
                 for t in ts {
                     self.removed_targets
-                        .push((RemoveSel::Tag(tag.clone()), t.clone()));
+                        .push((RemoveSel::Tag(tag.clone(), tag_bit(tag)), t.clone()));
                 }
             }
             Ctl::RuleEngine(m) => self.engine = *m,
@@ -954,7 +956,7 @@ impl<'r> Transaction<'r> {
         for (sel, t) in &self.removed_targets {
             let applies = match sel {
                 RemoveSel::Ids(r) => in_ranges(r, starter.id),
-                RemoveSel::Tag(tag) => starter.actions.tags.iter().any(|x| x == tag),
+                RemoveSel::Tag(tag, bit) => starter.actions.has_tag(tag, *bit),
             };
             if applies {
                 excl.push(t);

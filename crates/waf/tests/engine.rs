@@ -165,6 +165,16 @@ SecAction "id:55,phase:1,pass,log"
     assert_eq!(run(&r, "/tagged?pw='", &[], None).1, vec![52, 55]);
     // Rules before the ctl ran; nothing after it does.
     assert_eq!(run(&r, "/off", &[], None).1, vec![52]);
+
+    // A target removed from the rules carrying a tag (as CRS's 941010 does), and only from them.
+    let r = rs(&on(r#"
+SecRule REQUEST_URI "@beginsWith /quiet" "id:70,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=perf-skip;ARGS:q"
+SecRule ARGS "@contains <" "id:71,phase:1,pass,log,tag:'OWASP_CRS',tag:'perf-skip'"
+SecRule ARGS "@contains <" "id:72,phase:1,pass,log,tag:'OWASP_CRS',tag:'perf-skiq'"
+"#));
+    assert_eq!(run(&r, "/loud?q=<", &[], None).1, vec![71, 72]);
+    assert_eq!(run(&r, "/quiet?q=<", &[], None).1, vec![72]);
+    assert_eq!(run(&r, "/quiet?q=<&r=<", &[], None).1, vec![71, 72]);
 }
 
 #[test]
