@@ -96,10 +96,23 @@ impl Rx {
         if self.needs.is_empty() {
             return true;
         }
-        let present = ByteSet::of(v);
-        self.needs.iter().all(|needs| needs.intersects(&present))
+        // In chunks, so that a large value (a response body) holding the bytes early is not read
+        // to its end twice: the search that follows reads it anyway.
+        let mut present = ByteSet::default();
+        for chunk in v.chunks(PRESENCE_CHUNK) {
+            for &b in chunk {
+                present.insert(b);
+            }
+            if self.needs.iter().all(|needs| needs.intersects(&present)) {
+                return true;
+            }
+        }
+        false
     }
 }
+
+/// How many bytes `Rx::may_match` reads between checks of what it has seen.
+const PRESENCE_CHUNK: usize = 256;
 
 /// A set of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -683,6 +696,10 @@ mod tests {
             b"x<SCRIPT>".to_vec(),
             b"' or 1".to_vec(),
         ]);
+        // Past the first chunk `may_match` reads.
+        let late = [vec![b'a'; 900], b"<SCRIPT".to_vec()].concat();
+        assert!(Rx::new("(?i:<script)").unwrap().may_match(&late));
+        strings.push(late);
         for p in patterns {
             let rx = Rx::new(p).unwrap_or_else(|e| panic!("{p}: {e}"));
             let mut skipped = 0;
