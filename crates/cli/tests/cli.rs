@@ -547,14 +547,17 @@ sys.exit(1 if errors else 0)
     assert!(report.contains("0 schema errors"), "{report}");
 }
 
+/// The webhook's image pinned by digest (a tag alone is a posture finding).
+const PINNED_IMAGE: &str =
+    "ghcr.io/palisade-sec/palisade@sha256:0f3c9b2e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
+
 #[test]
 fn admission_manifests_pass_the_restricted_scan() {
-    let image = "ghcr.io/palisade-sec/palisade@sha256:0f3c9b2e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
     let out = run(&[
         "admission",
         "manifests",
         "--image",
-        image,
+        PINNED_IMAGE,
         "--failure-policy",
         "Ignore",
         "--ca-bundle",
@@ -617,12 +620,11 @@ fn admission_manifests_package_the_configuration_and_its_policies() {
         ),
     )
     .unwrap();
-    let image = "ghcr.io/palisade-sec/palisade@sha256:0f3c9b2e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
     let out = run(&[
         "admission",
         "manifests",
         "--image",
-        image,
+        PINNED_IMAGE,
         "--config",
         config.to_str().unwrap(),
     ]);
