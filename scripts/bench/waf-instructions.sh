@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Instructions and allocations per WAF transaction (CRS v4.28, PL1 and PL4 averaged), counted by
+# valgrind: unlike CPU time they do not move with the load of a shared machine, which makes them the
+# measure for engine changes. Each figure is (run with N+1 iterations - run with 1) / (2 N), which
+# subtracts loading the rules.
+#
+# Usage: scripts/bench/waf-instructions.sh [REQUEST_NAME] [N]   (default "benign GET", 200)
+# REQUEST_NAME is one of crs_bench's requests (benign GET, benign form POST, benign JSON POST, ...).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+name=${1:-benign GET}
+n=${2:-200}
+shared=${PALISADE_SHARED:-$(cd .. && pwd)/shared}
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+cargo build --release -q -p palisade-waf --example crs_bench
+bin=$PWD/target/release/examples/crs_bench
+instructions() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$shared/data/crs" "$1" "$name" 2>&1 >/dev/null |
+    awk '/Collected/ {print $4}'
+}
+allocations() {
+  valgrind --tool=dhat --dhat-out-file=/dev/null "$bin" "$shared/data/crs" "$1" "$name" 2>&1 >/dev/null |
+    awk '/Total:/ {gsub(",", "", $6); print $6}'
+}
+i1=$(instructions 1) iN=$(instructions $((n + 1)))
+a1=$(allocations 1) aN=$(allocations $((n + 1)))
+echo "$name: $(( (iN - i1) / (2 * n) )) instructions and $(( (aN - a1) / (2 * n) )) allocations per transaction"
