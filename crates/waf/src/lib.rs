@@ -246,3 +246,11 @@ impl Ruleset {
         Transaction::new(self)
     }
 }
+
+/// FNV-1a, 64 bits: a cheap hash where only spreading matters (rate-limit shards, tag bits), not
+/// resistance to chosen inputs.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -117,12 +117,8 @@ impl MemoryStore {
     }
 
     fn shard(&self, key: &str) -> &Mutex<HashMap<String, u64>> {
-        // FNV-1a: cheap, and the shard only spreads lock contention.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in key.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        &self.shards[(h % self.shards.len() as u64) as usize]
+        // The shard only spreads lock contention: a cheap hash does.
+        &self.shards[(crate::fnv1a(key.as_bytes()) % self.shards.len() as u64) as usize]
     }
 
     pub fn len(&self) -> usize {

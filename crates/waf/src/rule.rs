@@ -173,10 +173,7 @@ pub struct Actions {
 
 /// A tag's bit in `Actions::tag_bits` (FNV-1a of its text, modulo 64).
 pub fn tag_bit(tag: &str) -> u64 {
-    let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    1 << (hash % 64)
+    1 << (crate::fnv1a(tag.as_bytes()) % 64)
 }
 
 impl Actions {
