@@ -57,7 +57,13 @@ fn main() {
     let mut set = PolicySet::new();
     set.set_rego_engine(engine);
     let mut constraints = 0;
+    let only = std::env::var("ONLY").ok();
     for path in &templates {
+        if let Some(only) = &only
+            && !path.to_string_lossy().contains(only.as_str())
+        {
+            continue;
+        }
         let template = &documents(path)[0];
         if let Err(e) = set.add_template(template) {
             eprintln!("skipped {}: {e}", path.display());
@@ -106,6 +112,11 @@ fn main() {
 
     let on_vm = set.template_engines().iter().filter(|t| t.vm).count();
     println!("engine {engine:?}: {on_vm} templates on the VM");
+    if std::env::var_os("WHY").is_some() {
+        for t in set.template_engines().iter().filter(|t| !t.vm) {
+            println!("  interpreter: {}: {}", t.name, t.reason.as_deref().unwrap_or(""));
+        }
+    }
     println!(
         "{} templates, {constraints} constraints; {} evaluated, {} violations, {} not evaluated, {} errors",
         templates.len(),
