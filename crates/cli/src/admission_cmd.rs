@@ -296,9 +296,11 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
         set.set_rego_engine(rego_engine);
         let engines = set.template_engines();
         eprintln!(
-            "palisade admission: {} of {} ConstraintTemplates on the Rego VM ({rego_engine:?})",
+            "palisade admission: {} of {} ConstraintTemplates on the Rego VM ({rego_engine:?}; {} of them \
+             only for reviews whose strings are within the Basic Multilingual Plane)",
             engines.iter().filter(|t| t.vm).count(),
-            engines.len()
+            engines.len(),
+            engines.iter().filter(|t| t.condition.is_some()).count()
         );
     }
     if let (Some(gk), Some(policies)) = (&config.gatekeeper, &webhook.gatekeeper)

@@ -34,6 +34,7 @@ pub mod suite;
 mod template;
 mod util;
 mod vm_check;
+use vm_check::VmCondition;
 
 pub use constraint::EnforcementAction;
 pub use error::{PolicyError, Result};
@@ -92,6 +93,8 @@ pub struct TemplateEngine {
     pub vm: bool,
     /// Why it stays on the interpreter (`None` on the VM or when the interpreter is forced).
     pub reason: Option<String>,
+    /// On the VM only for some reviews: which (the interpreter takes the others).
+    pub condition: Option<String>,
 }
 
 /// A template that was added: its name and the constraint kind it defines.
@@ -176,16 +179,26 @@ impl PolicySet {
                     name: t.name.clone(),
                     vm: false,
                     reason: None,
+                    condition: None,
                 },
-                (Ok(_), RegoEngine::Auto) => TemplateEngine {
+                (Ok(vm), RegoEngine::Auto) => TemplateEngine {
                     name: t.name.clone(),
                     vm: true,
                     reason: None,
+                    condition: match vm.condition {
+                        VmCondition::Always => None,
+                        VmCondition::BmpStrings => Some(
+                            "every string of the review, the constraint's parameters and data is within \
+                             the Basic Multilingual Plane"
+                                .into(),
+                        ),
+                    },
                 },
                 (Err(reason), RegoEngine::Auto) => TemplateEngine {
                     name: t.name.clone(),
                     vm: false,
                     reason: Some(reason.clone()),
+                    condition: None,
                 },
             })
             .collect()
@@ -275,6 +288,8 @@ impl PolicySet {
             );
         }
         let review_value = regorus::Value::from(review_json);
+        // Computed when a template on the VM needs it (VmCondition::BmpStrings), once.
+        let mut review_bmp = None;
         for constraint in self.constraints.values() {
             let Some(template) = self.templates.get(&constraint.kind) else {
                 continue;
@@ -306,7 +321,7 @@ impl PolicySet {
                 continue;
             }
             let started = std::time::Instant::now();
-            let result = self.evaluate(template, constraint, &review_value);
+            let result = self.evaluate(template, constraint, &review_value, &mut review_bmp);
             out.timings.push((template.name.clone(), started.elapsed()));
             match result {
                 Ok(mut violations) => out.violations.append(&mut violations),
@@ -321,6 +336,7 @@ impl PolicySet {
         template: &CompiledTemplate,
         constraint: &Constraint,
         review: &regorus::Value,
+        review_bmp: &mut Option<bool>,
     ) -> Result<Vec<Violation>> {
         let mut input = BTreeMap::new();
         input.insert(regorus::Value::from("review"), review.clone());
@@ -328,7 +344,12 @@ impl PolicySet {
         let input = regorus::Value::from(input);
         let label = || format!("{}/{}", constraint.kind, constraint.name);
         let result = match (&template.vm, self.engine) {
-            (Ok(vm), RegoEngine::Auto) => {
+            (Ok(vm), RegoEngine::Auto)
+                if vm.applies(|| {
+                    *review_bmp.get_or_insert_with(|| template::value_is_bmp(review))
+                        && template::value_is_bmp(&constraint.parameters)
+                }) =>
+            {
                 vm.evaluate(input, self.budget).map_err(|failure| match failure {
                     template::VmFailure::Budget => PolicyError::Budget {
                         template: template.name.clone(),

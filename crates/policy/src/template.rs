@@ -6,6 +6,7 @@
 use crate::error::{PolicyError, Result};
 use crate::rewrite::for_regorus;
 use crate::util::{describe, str_at};
+use crate::vm_check::VmCondition;
 use regorus::Engine;
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::program::Program;
@@ -49,12 +50,16 @@ pub(crate) struct CompiledTemplate {
 pub(crate) struct VmProgram {
     program: Arc<Program>,
     data: regorus::Value,
+    /// For which inputs the VM gives the interpreter's answer.
+    pub condition: VmCondition,
+    /// Whether every string in `data` is within the BMP (see [`VmCondition::BmpStrings`]).
+    data_bmp: bool,
 }
 
 impl VmProgram {
     /// Compiles the prepared engine's policy; `Err` says why the VM cannot be used.
     fn compile(engine: &mut Engine, rule: &str, data: &regorus::Value) -> std::result::Result<Self, String> {
-        crate::vm_check::vm_eligible(engine.get_modules())?;
+        let condition = crate::vm_check::vm_eligible(engine.get_modules())?;
         let policy = engine
             .compile_with_entrypoint(&rule.into())
             .map_err(|e| format!("not compiled for the VM: {e}"))?;
@@ -63,6 +68,8 @@ impl VmProgram {
         let vm = Self {
             program,
             data: data.clone(),
+            condition,
+            data_bmp: value_is_bmp(data),
         };
         // Rules and data must not overlap; checked once here rather than on every evaluation.
         vm.machine(data.clone(), Duration::from_secs(1))
@@ -83,6 +90,15 @@ impl VmProgram {
         Ok(vm)
     }
 
+    /// Whether the VM may evaluate a review whose strings, and the constraint's parameters',
+    /// are (`true`) or may not be within the BMP.
+    pub(crate) fn applies(&self, review_and_parameters_bmp: impl FnOnce() -> bool) -> bool {
+        match self.condition {
+            VmCondition::Always => true,
+            VmCondition::BmpStrings => self.data_bmp && review_and_parameters_bmp(),
+        }
+    }
+
     /// Evaluates the template's `violation` rule against `input`.
     pub(crate) fn evaluate(
         &self,
@@ -100,6 +116,17 @@ impl VmProgram {
             }
             other => VmFailure::Other(other.to_string()),
         })
+    }
+}
+
+/// Whether every string in `v`, object keys included, is within the BMP.
+pub(crate) fn value_is_bmp(v: &regorus::Value) -> bool {
+    match v {
+        regorus::Value::String(s) => crate::vm_check::is_bmp(s),
+        regorus::Value::Array(items) => items.iter().all(value_is_bmp),
+        regorus::Value::Set(items) => items.iter().all(value_is_bmp),
+        regorus::Value::Object(fields) => fields.iter().all(|(k, v)| value_is_bmp(k) && value_is_bmp(v)),
+        _ => true,
     }
 }
 
@@ -179,7 +206,10 @@ impl CompiledTemplate {
         prepare(&mut self.engine, &self.rule, &self.name)?;
         if let Ok(vm) = &mut self.vm {
             match vm.machine(data.clone(), Duration::from_secs(1)) {
-                Ok(_) => vm.data = data.clone(),
+                Ok(_) => {
+                    vm.data = data.clone();
+                    vm.data_bmp = value_is_bmp(data);
+                }
                 Err(e) => self.vm = Err(format!("data conflicts with the VM program: {e}")),
             }
         }
@@ -344,5 +374,23 @@ fn rego_error(template: &str, source_name: &str, e: impl std::fmt::Display) -> P
         template: template.to_string(),
         source_name: source_name.to_string(),
         message: format!("{e:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value_is_bmp;
+    use serde_json::json;
+
+    #[test]
+    fn the_bmp_screen_reads_every_string_and_key() {
+        let v = |j: serde_json::Value| regorus::Value::from(j);
+        assert!(value_is_bmp(&v(json!({"a": ["b", 1, {"c": "d\u{FFFF}é"}]}))));
+        assert!(!value_is_bmp(&v(json!({"a": ["b", 1, {"c": "\u{1F600}"}]}))));
+        assert!(!value_is_bmp(&v(json!({"\u{10000}": 1}))));
+        let set = regorus::Value::from(std::collections::BTreeSet::from([regorus::Value::from(
+            "\u{10FFFF}",
+        )]));
+        assert!(!value_is_bmp(&set));
     }
 }

@@ -33,8 +33,21 @@ use regorus::unstable::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Why a template must stay on the interpreter, or `Ok` when the VM cannot disagree with it.
-pub(crate) fn vm_eligible(modules: &[Ref<Module>]) -> Result<(), String> {
+/// When the VM may evaluate a template that [`vm_eligible`] admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VmCondition {
+    /// For every input.
+    Always,
+    /// Only when every string the evaluation can read (the review, the parameters, `data`) is
+    /// within Unicode's Basic Multilingual Plane: there regorus' `count`, which counts UTF-16
+    /// units, equals the number of characters `substring` counts, and two bodies told apart by
+    /// the suffixes they take (`substring(s, count(s) - k, -1)`) cannot both succeed. Strings
+    /// outside it go to the interpreter.
+    BmpStrings,
+}
+
+/// Why a template must stay on the interpreter, or when the VM cannot disagree with it.
+pub(crate) fn vm_eligible(modules: &[Ref<Module>]) -> Result<VmCondition, String> {
     let program = Program::new(modules);
     let mut problems = Vec::new();
     let mut groups: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
@@ -172,23 +185,42 @@ pub(crate) fn vm_eligible(modules: &[Ref<Module>]) -> Result<(), String> {
             groups.entry(name).or_default().extend(group);
         }
     }
+    // Pairs told apart only by their suffixes: sound only when no string outside the BMP can
+    // reach them, which the template itself must not be able to make.
+    let mut bmp_pairs = Vec::new();
     for (name, definitions) in &groups {
         for (i, a) in definitions.iter().enumerate() {
             for b in &definitions[i + 1..] {
                 if a.chain == b.chain {
                     continue;
                 }
-                if !compatible(a, b) {
-                    problems.push(format!(
+                match compatible(a, b) {
+                    Compatibility::Always => {}
+                    Compatibility::WithBmpStrings => bmp_pairs.push((name, a.line, b.line)),
+                    Compatibility::No => problems.push(format!(
                         "`{name}`: the bodies at lines {} and {} may both succeed with different outputs",
                         a.line, b.line
+                    )),
+                }
+            }
+        }
+    }
+    let mut condition = VmCondition::Always;
+    if !bmp_pairs.is_empty() {
+        match makes_no_astral_strings(modules, &program) {
+            Ok(()) => condition = VmCondition::BmpStrings,
+            Err(why) => {
+                for (name, a, b) in bmp_pairs {
+                    problems.push(format!(
+                        "`{name}`: the bodies at lines {a} and {b} may both succeed with different outputs \
+                         (they exclude each other only on strings within the BMP, and {why})"
                     ));
                 }
             }
         }
     }
     if problems.is_empty() {
-        Ok(())
+        Ok(condition)
     } else {
         problems.sort();
         problems.dedup();
@@ -231,10 +263,53 @@ struct Summary {
     type_checks: Vec<(String, String)>,
     comparisons: Vec<(String, BoolOp, Value)>,
     head_constants: Vec<(usize, Value)>,
+    /// Strings the body needs a term's last characters to be (see [`Suffix`]).
+    suffixes: Vec<Suffix>,
 }
 
-fn compatible(a: &Definition, b: &Definition) -> bool {
-    same_output(a, b) || exclusive(&a.facts, &b.facts) || exclusive(&b.facts, &a.facts)
+/// A body needs the last `len` characters of the string `of` to be one of `allowed`: it has a
+/// literal `f(substring(of, count(of) - len, -1))` (or defines a local by it) with `f` a
+/// function whose every definition takes one constant string, and a guard `count(of) > len - 1`
+/// (or `>=`, `==`) so the offset is not negative. True only when `count` counts characters,
+/// that is on strings within the BMP.
+struct Suffix {
+    of: String,
+    len: usize,
+    allowed: BTreeSet<String>,
+}
+
+enum Compatibility {
+    Always,
+    WithBmpStrings,
+    No,
+}
+
+fn compatible(a: &Definition, b: &Definition) -> Compatibility {
+    if same_output(a, b) || exclusive(&a.facts, &b.facts) || exclusive(&b.facts, &a.facts) {
+        Compatibility::Always
+    } else if suffixes_exclusive(&a.facts, &b.facts) {
+        Compatibility::WithBmpStrings
+    } else {
+        Compatibility::No
+    }
+}
+
+/// Whether two bodies need the same string to end in ways no string can: a two-character
+/// suffix from `{"Ki", "Mi"}` and a one-character one from `{"k", "M"}` (the last character
+/// of the first would have to be in the second).
+fn suffixes_exclusive(a: &Summary, b: &Summary) -> bool {
+    a.suffixes.iter().any(|x| {
+        b.suffixes.iter().any(|y| {
+            if x.of != y.of {
+                return false;
+            }
+            let (short, long) = if x.len <= y.len { (x, y) } else { (y, x) };
+            !long.allowed.iter().any(|w| {
+                let tail: String = w.chars().skip(long.len - short.len).collect();
+                short.allowed.contains(&tail)
+            })
+        })
+    })
 }
 
 fn same_output(a: &Definition, b: &Definition) -> bool {
@@ -371,6 +446,9 @@ struct Program {
     numeric_functions: BTreeSet<String>,
     /// Complete rules whose every definition (and default) is a set.
     set_rules: BTreeSet<String>,
+    /// Functions whose every definition takes one argument, a constant string (`f("Ki") = 1`):
+    /// a call is defined only on those strings.
+    table_functions: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Program {
@@ -378,6 +456,36 @@ impl Program {
         let mut rules_by_package: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut outputs: BTreeMap<String, Vec<bool>> = BTreeMap::new();
         let mut set_outputs: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+        // Function path → the constant string each definition takes, `None` for any other.
+        let mut keys: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+        for module in modules {
+            let package = package_path(module);
+            for rule in &module.policy {
+                let (refr, key) = match rule.as_ref() {
+                    Rule::Spec {
+                        head: RuleHead::Func { refr, args, .. },
+                        ..
+                    } => {
+                        let key = match args.as_slice() {
+                            [arg] => constant(arg).and_then(|v| v.as_string().ok().map(|s| s.to_string())),
+                            _ => None,
+                        };
+                        (refr, key)
+                    }
+                    Rule::Default { refr, .. } => (refr, None),
+                    _ => continue,
+                };
+                if let Some(path) = rule_path(refr) {
+                    keys.entry(format!("data.{package}.{path}"))
+                        .or_default()
+                        .push(key);
+                }
+            }
+        }
+        let table_functions = keys
+            .into_iter()
+            .filter_map(|(path, keys)| Some((path, keys.into_iter().collect::<Option<BTreeSet<_>>>()?)))
+            .collect();
         for module in modules {
             let package = package_path(module);
             for rule in &module.policy {
@@ -454,6 +562,7 @@ impl Program {
             rules_by_package,
             numeric_functions,
             set_rules,
+            table_functions,
         }
     }
 
@@ -513,6 +622,30 @@ impl Facts<'_> {
         for (i, v) in &head_constants {
             self.comparisons.push((format!("${i}"), BoolOp::Eq, v.clone()));
         }
+        let mut suffixes = Vec::new();
+        for term in &self.defined {
+            for (function, keys) in &self.scope.program.table_functions {
+                let Some(arg) = term
+                    .strip_prefix(function.as_str())
+                    .and_then(|t| t.strip_prefix('('))
+                    .and_then(|t| t.strip_suffix(",)"))
+                else {
+                    continue;
+                };
+                let Some((of, len)) = suffix_term(arg) else {
+                    continue;
+                };
+                if self.count_at_least(&of) < len as f64 {
+                    continue;
+                }
+                let allowed = keys
+                    .iter()
+                    .filter(|k| k.chars().count() == len)
+                    .cloned()
+                    .collect();
+                suffixes.push(Suffix { of, len, allowed });
+            }
+        }
         Summary {
             defined: self.defined,
             positive: self.positive,
@@ -520,8 +653,42 @@ impl Facts<'_> {
             type_checks: self.type_checks,
             comparisons: self.comparisons,
             head_constants,
+            suffixes,
         }
     }
+
+    /// The least `count(of)` can be when the body succeeds, from its comparisons.
+    fn count_at_least(&self, of: &str) -> f64 {
+        let counted = format!("count({of},)");
+        self.comparisons
+            .iter()
+            .filter(|(t, _, _)| *t == counted)
+            .filter_map(|(_, op, v)| {
+                let n = v.as_f64().ok()?;
+                match op {
+                    BoolOp::Gt if n.fract() == 0.0 => Some(n + 1.0),
+                    BoolOp::Ge | BoolOp::Eq => Some(n.ceil()),
+                    _ => None,
+                }
+            })
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// `(s, k)` when `arg` renders `substring(s, count(s) - k, -1)` with `k` a positive integer.
+fn suffix_term(arg: &str) -> Option<(String, usize)> {
+    let inner = arg.strip_prefix("substring(")?;
+    let inner = inner
+        .strip_suffix(",-1,)")
+        .or_else(|| inner.strip_suffix(",-(1),)"))?;
+    let (rest, k) = inner.strip_suffix(')')?.rsplit_once(" - ")?;
+    let k: usize = k.parse().ok().filter(|k| *k > 0)?;
+    // rest is `s,(count(s,)`: `s` twice around a fixed text.
+    let rest = rest.strip_suffix(",)")?;
+    const MIDDLE: &str = ",(count(";
+    let l = rest.len().checked_sub(MIDDLE.len())? / 2;
+    let (of, tail) = (rest.get(..l)?, rest.get(l..)?);
+    (tail.strip_prefix(MIDDLE)? == of).then(|| (of.to_string(), k))
 }
 
 const TYPE_CHECKS: [&str; 7] = [
@@ -1130,6 +1297,233 @@ impl<'a> Facts<'a> {
     }
 }
 
+/// Built-ins whose results hold no character outside the BMP when their arguments hold none
+/// (their strings are pieces of the arguments, or ASCII). `sprintf` is checked apart: `%c`
+/// makes any character from a number.
+const BMP_PRESERVING: [&str; 33] = [
+    "count",
+    "substring",
+    "replace",
+    "endswith",
+    "startswith",
+    "contains",
+    "is_number",
+    "is_string",
+    "is_boolean",
+    "is_array",
+    "is_set",
+    "is_object",
+    "is_null",
+    "to_number",
+    "regex.match",
+    "object.get",
+    "trim",
+    "trim_left",
+    "trim_right",
+    "trim_prefix",
+    "trim_suffix",
+    "trim_space",
+    "split",
+    "concat",
+    "indexof",
+    "format_int",
+    "type_name",
+    "abs",
+    "ceil",
+    "floor",
+    "round",
+    "max",
+    "min",
+];
+
+/// `Ok` when evaluating the template cannot make a string holding a character outside the BMP
+/// from inputs that hold none: no such character in its literals, and only built-ins from
+/// [`BMP_PRESERVING`] (and `sprintf` with a literal format of `%v`, `%s` and `%d`).
+fn makes_no_astral_strings(modules: &[Ref<Module>], program: &Program) -> Result<(), String> {
+    let mut problems = BTreeSet::new();
+    for module in modules {
+        let globals = program.globals_for(module);
+        let mut check = |e: &Ref<Expr>| match e.as_ref() {
+            Expr::String { value, .. } | Expr::RawString { value, .. }
+                if value.as_string().is_ok_and(|s| !is_bmp(s)) =>
+            {
+                problems.insert(format!("line {}: a literal outside the BMP", e.span().line));
+            }
+            Expr::Call { fcn, params, .. } => {
+                let name = fcn.span().text();
+                let first = name.split('.').next().unwrap_or(name);
+                if globals.names.contains_key(first) {
+                    return;
+                }
+                let literal_format = || match params.first().map(|p| p.as_ref()) {
+                    Some(Expr::String { value, .. } | Expr::RawString { value, .. }) => {
+                        value.as_string().ok().is_some_and(|f| plain_format(f))
+                    }
+                    _ => false,
+                };
+                let ok = BMP_PRESERVING.contains(&name) || (name == "sprintf" && literal_format());
+                if !ok {
+                    problems.insert(format!("`{name}` (line {}) may make one", e.span().line));
+                }
+            }
+            _ => {}
+        };
+        for rule in &module.policy {
+            match rule.as_ref() {
+                Rule::Spec { head, bodies, .. } => {
+                    match head {
+                        RuleHead::Func {
+                            refr, args, assign, ..
+                        } => {
+                            walk(refr, &mut check);
+                            args.iter().for_each(|a| walk(a, &mut check));
+                            if let Some(a) = assign {
+                                walk(&a.value, &mut check);
+                            }
+                        }
+                        RuleHead::Compr { refr, assign, .. } => {
+                            walk(refr, &mut check);
+                            if let Some(a) = assign {
+                                walk(&a.value, &mut check);
+                            }
+                        }
+                        RuleHead::Set { refr, key, .. } => {
+                            walk(refr, &mut check);
+                            if let Some(k) = key {
+                                walk(k, &mut check);
+                            }
+                        }
+                    }
+                    for body in bodies {
+                        if let Some(a) = &body.assign {
+                            walk(&a.value, &mut check);
+                        }
+                        walk_query(&body.query, &mut check);
+                    }
+                }
+                Rule::Default {
+                    refr, args, value, ..
+                } => {
+                    walk(refr, &mut check);
+                    args.iter().for_each(|a| walk(a, &mut check));
+                    walk(value, &mut check);
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the template can make strings outside it: {}",
+            problems.into_iter().collect::<Vec<_>>().join(", ")
+        ))
+    }
+}
+
+/// Whether a `sprintf` format uses only `%v`, `%s`, `%d` (with flags and widths) and `%%`.
+fn plain_format(format: &str) -> bool {
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        let verb = chars.find(|c| !(c.is_ascii_digit() || matches!(c, '+' | '-' | '#' | ' ' | '.')));
+        if !matches!(verb, Some('v' | 's' | 'd' | '%')) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether every character of `s` is within the Basic Multilingual Plane (U+0000..U+FFFF):
+/// UTF-8 starts the others, and only them, with a byte of 0xF0 or more.
+pub(crate) fn is_bmp(s: &str) -> bool {
+    !s.bytes().any(|b| b >= 0xF0)
+}
+
+/// Calls `f` on `expr` and every expression inside it, comprehensions' queries included.
+fn walk(expr: &Ref<Expr>, f: &mut impl FnMut(&Ref<Expr>)) {
+    f(expr);
+    match expr.as_ref() {
+        Expr::Array { items, .. } | Expr::Set { items, .. } => items.iter().for_each(|i| walk(i, f)),
+        Expr::Object { fields, .. } => fields.iter().for_each(|(_, k, v)| {
+            walk(k, f);
+            walk(v, f);
+        }),
+        Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
+            walk(term, f);
+            walk_query(query, f);
+        }
+        Expr::ObjectCompr {
+            key, value, query, ..
+        } => {
+            walk(key, f);
+            walk(value, f);
+            walk_query(query, f);
+        }
+        Expr::Call { fcn, params, .. } => {
+            walk(fcn, f);
+            params.iter().for_each(|p| walk(p, f));
+        }
+        Expr::UnaryExpr { expr, .. } => walk(expr, f),
+        Expr::RefDot { refr, .. } => walk(refr, f),
+        Expr::RefBrack { refr, index, .. } => {
+            walk(refr, f);
+            walk(index, f);
+        }
+        Expr::BinExpr { lhs, rhs, .. }
+        | Expr::BoolExpr { lhs, rhs, .. }
+        | Expr::ArithExpr { lhs, rhs, .. }
+        | Expr::AssignExpr { lhs, rhs, .. } => {
+            walk(lhs, f);
+            walk(rhs, f);
+        }
+        Expr::Membership {
+            key,
+            value,
+            collection,
+            ..
+        } => {
+            if let Some(k) = key {
+                walk(k, f);
+            }
+            walk(value, f);
+            walk(collection, f);
+        }
+        _ => {}
+    }
+}
+
+fn walk_query(query: &Ref<Query>, f: &mut impl FnMut(&Ref<Expr>)) {
+    for stmt in &query.stmts {
+        match &stmt.literal {
+            Literal::SomeVars { .. } => {}
+            Literal::SomeIn {
+                key,
+                value,
+                collection,
+                ..
+            } => {
+                if let Some(k) = key {
+                    walk(k, f);
+                }
+                walk(value, f);
+                walk(collection, f);
+            }
+            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => walk(expr, f),
+            Literal::Every { domain, query, .. } => {
+                walk(domain, f);
+                walk_query(query, f);
+            }
+        }
+        for w in &stmt.with_mods {
+            walk(&w.refr, f);
+            walk(&w.r#as, f);
+        }
+    }
+}
+
 fn binary(l: Term, op: &str, r: Term) -> Term {
     Term {
         text: format!("({} {op} {})", l.text, r.text),
@@ -1268,9 +1662,9 @@ fn first_name(refr: &Ref<Expr>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::vm_eligible;
+    use super::{VmCondition, plain_format, vm_eligible};
 
-    fn verdict(rego: &str) -> Result<(), String> {
+    fn verdict(rego: &str) -> Result<VmCondition, String> {
         let mut engine = regorus::Engine::new();
         engine.set_rego_v0(true);
         engine
@@ -1388,5 +1782,84 @@ f(x) = s { not m(substring(x, 0, 1)); s := "" }"#,
         refused("r := -input.a", "unary minus");
         verdict("r := -1").unwrap();
         refused("s[input.a[_]] { true }", "rule head iterates");
+    }
+
+    /// The library's `get_suffix` (containerlimits, containerrequests, containerresourceratios,
+    /// ephemeralstoragelimit), reduced: the one- and two-character suffix bodies.
+    const SUFFIXES: &str = r#"mem_multiple("k") = 1000 { true }
+mem_multiple("M") = 1000000 { true }
+mem_multiple("") = 1 { true }
+mem_multiple("Ki") = 1024 { true }
+mem_multiple("Mi") = 1048576 { true }
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 0
+  suffix := substring(mem, count(mem) - 1, -1)
+  mem_multiple(suffix)
+}
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 1
+  suffix := substring(mem, count(mem) - 2, -1)
+  mem_multiple(suffix)
+}
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 1
+  not mem_multiple(substring(mem, count(mem) - 1, -1))
+  not mem_multiple(substring(mem, count(mem) - 2, -1))
+  suffix := ""
+}
+r = sprintf("%v: %d", [get_suffix(input.a), count(input.a)])"#;
+
+    #[test]
+    fn suffix_bodies_are_exclusive_on_bmp_strings_only() {
+        assert_eq!(verdict(SUFFIXES), Ok(VmCondition::BmpStrings));
+        // Everything else needs no condition.
+        assert_eq!(verdict("f(x) { x.a }\nf(x) { x.b }"), Ok(VmCondition::Always));
+        // A two-character key ending in a one-character key: "1kk" ends in "k" and in "kk", so
+        // both bodies succeed.
+        refused(
+            &SUFFIXES.replace(r#"mem_multiple("Mi")"#, r#"mem_multiple("kk")"#),
+            "`t.get_suffix`: the bodies at lines 7 and 13",
+        );
+        // Without `count(mem) > 1` the offset can be negative: nothing is known of the suffix.
+        refused(
+            &SUFFIXES.replacen("count(mem) > 1\n  suffix", "suffix", 1),
+            "`t.get_suffix`",
+        );
+        // `mem_multiple` defined for any string: no longer a table of suffixes.
+        refused(
+            &format!("{SUFFIXES}\nmem_multiple(s) = 1 {{ startswith(s, \"x\") }}"),
+            "`t.get_suffix`",
+        );
+        // Suffixes of two different strings say nothing about each other.
+        refused(
+            &SUFFIXES
+                .replace(
+                    "count(mem) - 2, -1)\n  mem",
+                    "count(mem) - 2, -1)\n  is_string(input.b)\n  mem",
+                )
+                .replacen(
+                    "suffix := substring(mem, count(mem) - 2, -1)",
+                    "suffix := substring(input.b, count(input.b) - 2, -1)",
+                    1,
+                ),
+            "`t.get_suffix`: the bodies at lines 7 and 13",
+        );
+    }
+
+    #[test]
+    fn the_bmp_condition_needs_a_template_that_makes_no_astral_strings() {
+        let decoded = SUFFIXES.replace("get_suffix(input.a)", "get_suffix(base64.decode(input.a))");
+        refused(&decoded, "`base64.decode` (line 26) may make one");
+        let by_number = SUFFIXES.replace(r#""%v: %d""#, r#""%c: %d""#);
+        refused(&by_number, "`sprintf`");
+        let literal = SUFFIXES.replace("get_suffix(input.a)", "get_suffix(\"\u{1F600}k\")");
+        refused(&literal, "a literal outside the BMP");
+        assert!(plain_format("%v %s %5d %-3v 100%%"));
+        assert!(!plain_format("%c"));
+        assert!(!plain_format("%x"));
+        assert!(!plain_format("trailing %"));
     }
 }

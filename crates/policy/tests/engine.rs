@@ -147,11 +147,12 @@ violation[{"msg": msg}] {
     assert!(err.contains("multiple outputs"), "{err}");
 }
 
-/// Why the library's quantity templates stay on the interpreter: `get_suffix`'s one- and
-/// two-character bodies both succeed on a string with an astral character (regorus' `count`
-/// counts UTF-16 units, `substring` characters), and the interpreter reports the conflict.
+/// Why the library's quantity templates run on the VM only for reviews within the BMP:
+/// `get_suffix`'s one- and two-character bodies both succeed on a string with an astral
+/// character (regorus' `count` counts UTF-16 units, `substring` characters), the interpreter
+/// reports the conflict and the VM would not.
 #[test]
-fn the_quantity_suffix_conflict_is_real() {
+fn the_quantity_suffix_conflict_is_real_and_goes_to_the_interpreter() {
     let mut set = PolicySet::new();
     set.add_template(&template(
         "K8sSuffix",
@@ -177,12 +178,12 @@ violation[{"msg": msg}] {
     ))
     .unwrap();
     let engines = set.template_engines();
-    assert!(!engines[0].vm);
+    assert!(engines[0].vm);
     assert!(
         engines[0]
-            .reason
+            .condition
             .as_deref()
-            .is_some_and(|r| r.contains("k8ssuffix.get_suffix")),
+            .is_some_and(|c| c.contains("Basic Multilingual Plane")),
         "{engines:?}"
     );
     set.add_constraint(&constraint("K8sSuffix", "s", json!({})))
@@ -200,6 +201,62 @@ violation[{"msg": msg}] {
     assert!(astral.violations.is_empty());
     assert_eq!(astral.errors.len(), 1, "{:?}", astral.errors);
     assert!(astral.errors[0].to_string().contains("multiple outputs"));
+}
+
+/// The BMP screen covers the constraint's parameters too: an astral character there sends the
+/// review to the interpreter, which reports the conflict the VM would hide.
+#[test]
+fn an_astral_parameter_sends_the_quantity_check_to_the_interpreter() {
+    let mut set = PolicySet::new();
+    set.add_template(&template(
+        "K8sSuffixParam",
+        r#"package k8ssuffixparam
+mem_multiple("k") = 1000 { true }
+mem_multiple("") = 1 { true }
+mem_multiple("Ki") = 1024 { true }
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 0
+  suffix := substring(mem, count(mem) - 1, -1)
+  mem_multiple(suffix)
+}
+get_suffix(mem) = suffix {
+  is_string(mem)
+  count(mem) > 1
+  suffix := substring(mem, count(mem) - 2, -1)
+  mem_multiple(suffix)
+}
+violation[{"msg": msg}] {
+  msg := sprintf("suffix %v", [get_suffix(input.parameters.q)])
+}"#,
+    ))
+    .unwrap();
+    assert!(set.template_engines()[0].condition.is_some());
+    set.add_constraint(&constraint(
+        "K8sSuffixParam",
+        "plain",
+        json!({"parameters": {"q": "1Ki"}}),
+    ))
+    .unwrap();
+    set.add_constraint(&constraint(
+        "K8sSuffixParam",
+        "astral",
+        json!({"parameters": {"q": "\u{1F600}k"}}),
+    ))
+    .unwrap();
+    let review = set.review(&pod("a"));
+    let msgs: Vec<_> = review
+        .violations
+        .iter()
+        .map(|v| (v.constraint_name.as_str(), v.msg.as_str()))
+        .collect();
+    assert_eq!(msgs, [("plain", "suffix Ki")]);
+    assert_eq!(review.errors.len(), 1, "{:?}", review.errors);
+    let err = review.errors[0].to_string();
+    assert!(
+        err.contains("astral") && err.contains("multiple outputs"),
+        "{err}"
+    );
 }
 
 #[test]
