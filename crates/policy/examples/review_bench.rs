@@ -56,6 +56,10 @@ fn main() {
 
     let mut set = PolicySet::new();
     set.set_rego_engine(engine);
+    // THREADS=N spreads each review over N threads (the webhook's --review-threads).
+    if let Some(n) = std::env::var("THREADS").ok().and_then(|n| n.parse().ok()) {
+        set.set_review_threads(n);
+    }
     let mut constraints = 0;
     let only = std::env::var("ONLY").ok();
     for path in &templates {

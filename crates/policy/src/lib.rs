@@ -146,6 +146,8 @@ pub struct PolicySet {
     inventory: Inventory,
     budget: Duration,
     engine: RegoEngine,
+    /// Threads one review may evaluate its constraints on (1: the caller's only).
+    review_threads: usize,
 }
 
 impl Default for PolicySet {
@@ -162,12 +164,20 @@ impl PolicySet {
             inventory: Inventory::default(),
             budget: DEFAULT_TIME_BUDGET,
             engine: RegoEngine::Auto,
+            review_threads: 1,
         }
     }
 
     /// Chooses the evaluator (default [`RegoEngine::Auto`]); applies to templates already added.
     pub fn set_rego_engine(&mut self, engine: RegoEngine) {
         self.engine = engine;
+    }
+
+    /// How many threads one review may spread its constraints over (default 1, at least 1). A
+    /// webhook waiting on its answer gets it sooner when cores are idle; batch runs (audit,
+    /// verify) are better served one review per thread.
+    pub fn set_review_threads(&mut self, threads: usize) {
+        self.review_threads = threads.max(1);
     }
 
     /// For each template, in kind order, whether it runs on the VM and why not.
@@ -288,8 +298,7 @@ impl PolicySet {
             );
         }
         let review_value = regorus::Value::from(review_json);
-        // Computed when a template on the VM needs it (VmCondition::BmpStrings), once.
-        let mut review_bmp = None;
+        let mut matched_constraints = Vec::new();
         for constraint in self.constraints.values() {
             let Some(template) = self.templates.get(&constraint.kind) else {
                 continue;
@@ -320,9 +329,10 @@ impl PolicySet {
             if !matched {
                 continue;
             }
-            let started = std::time::Instant::now();
-            let result = self.evaluate(template, constraint, &review_value, &mut review_bmp);
-            out.timings.push((template.name.clone(), started.elapsed()));
+            matched_constraints.push((template, constraint));
+        }
+        for (template, spent, result) in self.evaluate_all(&matched_constraints, &review_value) {
+            out.timings.push((template.name.clone(), spent));
             match result {
                 Ok(mut violations) => out.violations.append(&mut violations),
                 Err(e) => out.errors.push(e),
@@ -331,12 +341,58 @@ impl PolicySet {
         out
     }
 
+    /// Evaluates the matched constraints, on up to `review_threads` threads that each take the
+    /// next constraint not yet taken; results come back in the constraints' order.
+    fn evaluate_all<'t>(
+        &self,
+        matched: &[(&'t CompiledTemplate, &Constraint)],
+        review: &regorus::Value,
+    ) -> Vec<(&'t CompiledTemplate, Duration, Result<Vec<Violation>>)> {
+        // Computed when a template on the VM needs it (VmCondition::BmpStrings), once.
+        let review_bmp = std::sync::OnceLock::new();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((template, constraint)) = matched.get(i) else {
+                    return done;
+                };
+                let started = std::time::Instant::now();
+                let result = self.evaluate(template, constraint, review, &review_bmp);
+                done.push((i, (*template, started.elapsed(), result)));
+            }
+        };
+        let threads = self.review_threads.min(matched.len());
+        let mut results = if threads <= 1 {
+            work()
+        } else {
+            std::thread::scope(|scope| {
+                // A thread that cannot be started leaves its share to the others.
+                let helpers: Vec<_> = (1..threads)
+                    .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+                    .collect();
+                let mut results = work();
+                for helper in helpers {
+                    match helper.join() {
+                        Ok(mut more) => results.append(&mut more),
+                        // As on one thread: a panic reaches the caller, nothing is dropped.
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                results
+            })
+        };
+        results.sort_unstable_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
+    }
+
     fn evaluate(
         &self,
         template: &CompiledTemplate,
         constraint: &Constraint,
         review: &regorus::Value,
-        review_bmp: &mut Option<bool>,
+        review_bmp: &std::sync::OnceLock<bool>,
     ) -> Result<Vec<Violation>> {
         let mut input = BTreeMap::new();
         input.insert(regorus::Value::from("review"), review.clone());
@@ -346,7 +402,7 @@ impl PolicySet {
         let result = match (&template.vm, self.engine) {
             (Ok(vm), RegoEngine::Auto)
                 if vm.applies(|| {
-                    *review_bmp.get_or_insert_with(|| template::value_is_bmp(review))
+                    *review_bmp.get_or_init(|| template::value_is_bmp(review))
                         && template::value_is_bmp(&constraint.parameters)
                 }) =>
             {
