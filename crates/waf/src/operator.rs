@@ -119,27 +119,75 @@ const PRESENCE_CHUNK: usize = 256;
 pub struct ByteSet([u64; 4]);
 
 impl ByteSet {
+    pub const EMPTY: ByteSet = ByteSet([0; 4]);
+
     pub fn of(v: &[u8]) -> ByteSet {
         let mut set = ByteSet::default();
-        for &b in v {
-            set.insert(b);
+        set.extend(v);
+        set
+    }
+    /// The bytes `lo..=hi`; `const` so that the transformations' byte images are tables.
+    pub const fn range(lo: u8, hi: u8) -> ByteSet {
+        let mut set = ByteSet::EMPTY;
+        let mut b = lo as usize;
+        while b <= hi as usize {
+            set.0[b >> 6] |= 1 << (b & 63);
+            b += 1;
         }
         set
     }
-    fn insert(&mut self, b: u8) {
+    /// `bytes` as a set, usable in constants.
+    pub const fn of_const(bytes: &[u8]) -> ByteSet {
+        let mut set = ByteSet::EMPTY;
+        let mut i = 0;
+        while i < bytes.len() {
+            set = set.union(&ByteSet::range(bytes[i], bytes[i]));
+            i += 1;
+        }
+        set
+    }
+    pub fn insert(&mut self, b: u8) {
         self.0[usize::from(b >> 6)] |= 1 << (b & 63);
     }
-    fn full() -> ByteSet {
+    pub fn extend(&mut self, v: &[u8]) {
+        for &b in v {
+            self.insert(b);
+        }
+    }
+    pub const fn full() -> ByteSet {
         ByteSet([u64::MAX; 4])
     }
-    fn union(&self, other: &ByteSet) -> ByteSet {
-        ByteSet(std::array::from_fn(|i| self.0[i] | other.0[i]))
+    pub const fn union(&self, other: &ByteSet) -> ByteSet {
+        let (a, b) = (self.0, other.0);
+        ByteSet([a[0] | b[0], a[1] | b[1], a[2] | b[2], a[3] | b[3]])
+    }
+    pub const fn minus(&self, other: &ByteSet) -> ByteSet {
+        let (a, b) = (self.0, other.0);
+        ByteSet([a[0] & !b[0], a[1] & !b[1], a[2] & !b[2], a[3] & !b[3]])
     }
     pub fn intersects(&self, other: &ByteSet) -> bool {
         self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
     }
-    fn contains(&self, b: u8) -> bool {
+    pub fn contains(&self, b: u8) -> bool {
         self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+    }
+    #[cfg(test)]
+    pub fn is_subset(&self, other: &ByteSet) -> bool {
+        self.minus(other) == ByteSet::EMPTY
+    }
+    /// The set with its ASCII upper-case letters replaced by their lower-case twins (`lower`
+    /// false: the other way round). Both ranges lie in the second word, 32 bits apart.
+    pub fn ascii_case_folded(&self, lower: bool) -> ByteSet {
+        const UPPER: u64 = ByteSet::range(b'A', b'Z').0[1];
+        const LOWER: u64 = ByteSet::range(b'a', b'z').0[1];
+        let mut set = *self;
+        let w = set.0[1];
+        set.0[1] = if lower {
+            (w & !UPPER) | ((w & UPPER) << 32)
+        } else {
+            (w & !LOWER) | ((w & LOWER) >> 32)
+        };
+        set
     }
     /// How often a value can be expected to hold one of these bytes: letters, digits and the
     /// space are in nearly every value, other bytes in few.

@@ -3,7 +3,7 @@
 //! bounded by a time budget and by limits on body sizes and argument counts.
 
 use crate::body::{self, Pairs};
-use crate::operator;
+use crate::operator::{self, ByteSet, OpKind};
 use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges, tag_bit};
 use crate::transform::ByteClasses;
 use crate::variable::{KeySel, Target, Var};
@@ -105,6 +105,10 @@ pub struct Transaction<'r> {
     /// Variables derived from the request line (see `LINE_VARS`), computed on first use: dozens
     /// of rules read each of them.
     line_vars: [OnceLock<Vec<u8>>; LINE_VARS.len()],
+    /// Every byte each request and response variable (by `value_bytes_slot`) holds in any of its
+    /// values, computed on first use in a phase and forgotten at the start of the next one (see
+    /// `target_may_match`).
+    value_bytes: [OnceLock<ByteSet>; VALUE_BYTES_SLOTS],
     /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
     /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
     /// nearly every rule.
@@ -149,6 +153,44 @@ const LINE_VARS: [Var; 5] = [
     Var::RequestLine,
     Var::QueryString,
 ];
+/// How many variables `value_bytes_slot` numbers.
+const VALUE_BYTES_SLOTS: usize = 25;
+
+/// The slot in `Transaction::value_bytes` of a variable whose values are the request's or the
+/// response's own data, which no rule can change within a phase (rules write TX and the other
+/// stored collections, MATCHED_VAR(S), never these). `None` for everything else, which is never
+/// skipped.
+fn value_bytes_slot(var: Var) -> Option<usize> {
+    Some(match var {
+        Var::Args => 0,
+        Var::ArgsGet => 1,
+        Var::ArgsPost => 2,
+        Var::ArgsNames => 3,
+        Var::ArgsGetNames => 4,
+        Var::ArgsPostNames => 5,
+        Var::RequestHeaders => 6,
+        Var::RequestHeadersNames => 7,
+        Var::RequestCookies => 8,
+        Var::RequestCookiesNames => 9,
+        Var::RequestUri => 10,
+        Var::RequestUriRaw => 11,
+        Var::RequestFilename => 12,
+        Var::RequestBasename => 13,
+        Var::RequestLine => 14,
+        Var::RequestMethod => 15,
+        Var::RequestProtocol => 16,
+        Var::QueryString => 17,
+        Var::RequestBody => 18,
+        Var::ResponseBody => 19,
+        Var::ResponseHeaders => 20,
+        Var::ResponseHeadersNames => 21,
+        Var::Files => 22,
+        Var::FilesNames => 23,
+        Var::MultipartPartHeaders => 24,
+        _ => return None,
+    })
+}
+
 /// `Var::store_index` of TX and ENV.
 const TX: usize = 0;
 const ENV: usize = 6;
@@ -220,6 +262,7 @@ impl<'r> Transaction<'r> {
             req: Request::default(),
             resp: Response::default(),
             line_vars: Default::default(),
+            value_bytes: Default::default(),
             collections: Default::default(),
             flags: HashMap::new(),
             matched_var: Default::default(),
@@ -497,6 +540,9 @@ impl<'r> Transaction<'r> {
             }
             let skip = (self.intervention.is_some() && p < 5) || p <= self.allowed_through;
             if !skip {
+                // The adapter may have added data since the last phase, and this one's body
+                // processing (phase 2) or response body check (phase 4) has just changed it.
+                self.value_bytes = Default::default();
                 self.phase_started = Instant::now();
                 self.run_phase(p);
                 self.eval_spent += self.phase_started.elapsed();
@@ -921,6 +967,16 @@ impl<'r> Transaction<'r> {
     }
 
     fn apply_ctl(&mut self, c: &Ctl) {
+        if matches!(
+            c,
+            Ctl::RequestBodyProcessor(_)
+                | Ctl::RequestBodyAccess(_)
+                | Ctl::ForceRequestBodyVariable(_)
+                | Ctl::ResponseBodyAccess(_)
+        ) {
+            // Which body REQUEST_BODY shows depends on these.
+            self.value_bytes = Default::default();
+        }
         match c {
             Ctl::RuleRemoveById(r) => self.removed_ids.extend(r.iter().copied()),
             Ctl::RuleRemoveByTag(t) => self.removed_tags.push((t.clone(), tag_bit(t))),
@@ -966,9 +1022,21 @@ impl<'r> Transaction<'r> {
             excl.iter()
                 .any(|x| x.var == var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
         };
+        // A non-negated `@rx` with a byte bound cannot match a target none of whose values,
+        // transformed, holds the bytes it needs: such a target is neither resolved nor transformed.
+        let needs = match &rule.operator.kind {
+            OpKind::Rx(rx) if !rule.operator.negated && !rx.needs.is_empty() => Some(rx.needs.as_slice()),
+            _ => None,
+        };
         // Values go straight into one list (no per-target list to copy from); many rules find
         // none at all (no files, no cookies...), and then nothing is allocated.
         for t in rule.targets.iter().filter(|t| !t.exclude) {
+            if !t.count
+                && let Some(needs) = needs
+                && !self.target_may_match(t.var, rule, needs)
+            {
+                continue;
+            }
             if t.count {
                 let mut n = 0usize;
                 self.resolve(t.var, &t.key, |k, _| {
@@ -989,6 +1057,34 @@ impl<'r> Transaction<'r> {
                 });
             }
         }
+    }
+
+    /// False when no value of `var`, through `rule`'s transformations, can hold a byte of each
+    /// of `needs` (the sets every match of its pattern holds a byte of), so that the rule cannot
+    /// match it. Sound because the bytes of all values (whatever key) bound those of any selected
+    /// value, each transformation's `byte_image` bounds what it can produce, and exclusions only
+    /// remove values. Without multiMatch only the last stage is inspected; with it, every stage.
+    fn target_may_match(&self, var: Var, rule: &Rule, needs: &[ByteSet]) -> bool {
+        let Some(slot) = value_bytes_slot(var) else {
+            return true;
+        };
+        let mut bytes = *self.value_bytes[slot].get_or_init(|| {
+            let mut all = ByteSet::EMPTY;
+            self.resolve(var, &KeySel::All, |_, v| all.extend(&v));
+            all
+        });
+        let holds_needs = |b: &ByteSet| needs.iter().all(|n| n.intersects(b));
+        let multi = rule.actions.multi_match;
+        if multi && holds_needs(&bytes) {
+            return true;
+        }
+        for t in &rule.actions.transforms {
+            bytes = t.byte_image(bytes);
+            if multi && holds_needs(&bytes) {
+                return true;
+            }
+        }
+        holds_needs(&bytes)
     }
 
     /// Scalars that can be borrowed (large buffers) come first; the rest are computed.

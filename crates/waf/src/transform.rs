@@ -1,6 +1,7 @@
 //! Transformation functions (`t:`), on bytes with ModSecurity v2 semantics: invalid encodings are
 //! left as they are rather than rejected, because the rules look for exactly those evasions.
 
+use crate::operator::ByteSet;
 use sha1::Digest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,6 +187,99 @@ impl Transform {
             Utf8ToUnicode => utf8_to_unicode(input),
             EscapeSeqDecode => escape_seq_decode(input),
             SqlHexDecode => sql_hex_decode(input),
+        }
+    }
+    /// A superset of the bytes `apply(input)` can hold, given `bytes`, the bytes `input` may
+    /// hold: a rule skips a variable whose values, transformed, cannot hold what its pattern
+    /// needs (see `Transaction::target_may_match`), so an image must never miss a byte the
+    /// transformation can produce; "every byte" is always a correct answer. Decoders produce any
+    /// byte once their escape character is present; otherwise they copy their input.
+    pub fn byte_image(self, bytes: ByteSet) -> ByteSet {
+        use Transform::*;
+        // Whitespace as `is_space` sees it, and with 0xA0 (which some transformations also treat
+        // as a space).
+        const SPACES: ByteSet = ByteSet::of_const(b" \t\n\r\x0b\x0c");
+        const SPACES_NBSP: ByteSet = SPACES.union(&ByteSet::of_const(b"\xa0"));
+        const SPACE: ByteSet = ByteSet::of_const(b" ");
+        const DIGITS: ByteSet = ByteSet::range(b'0', b'9');
+        const HEX_LOWER: ByteSet = DIGITS.union(&ByteSet::range(b'a', b'f'));
+        const BASE64: ByteSet = ByteSet::range(b'A', b'Z')
+            .union(&ByteSet::range(b'a', b'z'))
+            .union(&DIGITS)
+            .union(&ByteSet::of_const(b"+/="));
+        const URL_ENCODED: ByteSet = ByteSet::range(b'A', b'Z')
+            .union(&ByteSet::range(b'a', b'z'))
+            .union(&DIGITS)
+            .union(&ByteSet::of_const(b"-_.*+%"));
+        const CMD_DELETED: ByteSet = ByteSet::of_const(b"\"'\\^");
+        const CMD_SEPARATORS: ByteSet = SPACES.union(&ByteSet::of_const(b",;"));
+        const UTF8_ESCAPE: ByteSet = HEX_LOWER.union(&ByteSet::of_const(b"%u"));
+        let has = |b: u8| bytes.contains(b);
+        // Adds ' ' when any of `from` may be present (they become spaces).
+        let space_if = |from: &ByteSet| {
+            if bytes.intersects(from) {
+                SPACE
+            } else {
+                ByteSet::EMPTY
+            }
+        };
+        let any_if = |present: bool| if present { ByteSet::full() } else { bytes };
+        match self {
+            Lowercase => bytes.ascii_case_folded(true),
+            Uppercase => bytes.ascii_case_folded(false),
+            // `%XX` (and `%uXXXX`, mapped or not) can be any byte; without `%`, only `+` changes.
+            UrlDecode | UrlDecodeUni => {
+                let plus = ByteSet::of_const(b"+");
+                if has(b'%') {
+                    ByteSet::full()
+                } else {
+                    bytes.minus(&plus).union(&space_if(&plus))
+                }
+            }
+            UrlEncode => URL_ENCODED,
+            HtmlEntityDecode => any_if(has(b'&')),
+            // A trailing backslash is dropped by cssDecode, which only removes a byte.
+            JsDecode | CssDecode | EscapeSeqDecode => any_if(has(b'\\')),
+            SqlHexDecode => any_if(has(b'0') && (has(b'x') || has(b'X'))),
+            Base64Decode | Base64DecodeExt | HexDecode | Sha1 | Md5 => ByteSet::full(),
+            Base64Encode => BASE64,
+            HexEncode => HEX_LOWER,
+            Length => DIGITS,
+            Utf8ToUnicode => {
+                // Only a lead byte (0xC0 and up) starts a sequence that becomes `%uXXXX`.
+                let lead = ByteSet::range(0xc0, 0xff);
+                if bytes.intersects(&lead) {
+                    bytes.union(&UTF8_ESCAPE)
+                } else {
+                    bytes
+                }
+            }
+            CmdLine => bytes
+                .minus(&CMD_DELETED)
+                .minus(&CMD_SEPARATORS)
+                .ascii_case_folded(true)
+                .union(&space_if(&CMD_SEPARATORS)),
+            CompressWhitespace => bytes.minus(&SPACES_NBSP).union(&space_if(&SPACES_NBSP)),
+            RemoveWhitespace => bytes.minus(&SPACES_NBSP),
+            RemoveNulls => bytes.minus(&ByteSet::of_const(b"\0")),
+            ReplaceNulls => {
+                let nul = ByteSet::of_const(b"\0");
+                bytes.minus(&nul).union(&space_if(&nul))
+            }
+            // A C comment becomes one space; everything else kept is copied.
+            ReplaceComments => bytes.union(&space_if(&ByteSet::of_const(b"/"))),
+            // Only remove bytes; the segments are joined with `/`, which a path with several
+            // segments already holds.
+            RemoveComments | RemoveCommentsChar | Trim | TrimLeft | TrimRight | NormalizePath => bytes,
+            NormalizePathWin => {
+                let backslash = ByteSet::of_const(b"\\");
+                let slash = if has(b'\\') {
+                    ByteSet::of_const(b"/")
+                } else {
+                    ByteSet::EMPTY
+                };
+                bytes.minus(&backslash).union(&slash)
+            }
         }
     }
 }
@@ -894,6 +988,161 @@ mod tests {
                     None => assert_eq!(full, s.to_vec(), "{t:?} claimed {s:?} unchanged"),
                 }
             }
+        }
+    }
+
+    /// Every transformation, in declaration order; `listed_at` does not compile when one is
+    /// added without being listed.
+    const ALL: [super::Transform; 32] = [
+        Lowercase,
+        Uppercase,
+        UrlDecode,
+        UrlDecodeUni,
+        UrlEncode,
+        HtmlEntityDecode,
+        JsDecode,
+        CssDecode,
+        CmdLine,
+        CompressWhitespace,
+        RemoveWhitespace,
+        RemoveNulls,
+        ReplaceNulls,
+        RemoveComments,
+        RemoveCommentsChar,
+        ReplaceComments,
+        NormalizePath,
+        NormalizePathWin,
+        Base64Decode,
+        Base64DecodeExt,
+        Base64Encode,
+        HexDecode,
+        HexEncode,
+        Sha1,
+        Md5,
+        Length,
+        Trim,
+        TrimLeft,
+        TrimRight,
+        Utf8ToUnicode,
+        EscapeSeqDecode,
+        SqlHexDecode,
+    ];
+
+    fn listed_at(t: super::Transform) -> usize {
+        match t {
+            Lowercase => 0,
+            Uppercase => 1,
+            UrlDecode => 2,
+            UrlDecodeUni => 3,
+            UrlEncode => 4,
+            HtmlEntityDecode => 5,
+            JsDecode => 6,
+            CssDecode => 7,
+            CmdLine => 8,
+            CompressWhitespace => 9,
+            RemoveWhitespace => 10,
+            RemoveNulls => 11,
+            ReplaceNulls => 12,
+            RemoveComments => 13,
+            RemoveCommentsChar => 14,
+            ReplaceComments => 15,
+            NormalizePath => 16,
+            NormalizePathWin => 17,
+            Base64Decode => 18,
+            Base64DecodeExt => 19,
+            Base64Encode => 20,
+            HexDecode => 21,
+            HexEncode => 22,
+            Sha1 => 23,
+            Md5 => 24,
+            Length => 25,
+            Trim => 26,
+            TrimLeft => 27,
+            TrimRight => 28,
+            Utf8ToUnicode => 29,
+            EscapeSeqDecode => 30,
+            SqlHexDecode => 31,
+        }
+    }
+
+    /// The byte image must hold every byte a transformation can produce: a rule skips a variable
+    /// on its strength, so a missing byte would be a missed attack. Checked on every string of
+    /// up to three bytes over an alphabet with each transformation's escape and separator bytes,
+    /// and on pseudo-random values, with the image taken of the value's bytes alone and of a
+    /// superset of them (the engine takes it of all the values of a variable).
+    #[test]
+    fn byte_image_holds_every_output_byte() {
+        use crate::operator::ByteSet;
+        for (i, t) in ALL.iter().enumerate() {
+            assert_eq!(listed_at(*t), i);
+        }
+        let map: super::UnicodeMap = [(0x2019, b'\''), (0x0041, 0xfe)].into_iter().collect();
+        let check = |v: &[u8], extra: ByteSet| {
+            let bytes = ByteSet::of(v).union(&extra);
+            for t in ALL {
+                let image = t.byte_image(bytes);
+                let outputs = [Some(t.apply(v)), t.apply_if_changed_with(v, Some(&map))];
+                for out in outputs.into_iter().flatten() {
+                    assert!(
+                        ByteSet::of(&out).is_subset(&image),
+                        "{t:?} on {v:?} gave {out:?}, outside its byte image"
+                    );
+                }
+            }
+        };
+        let alphabet = b"aZx0f9%u+&#;\\ \t\0/*-.<!\xa0\xc3\xa9'\"^,(=";
+        let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut frontier = strings.clone();
+        for _ in 0..3 {
+            frontier = frontier
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
+                .collect();
+            strings.extend(frontier.iter().cloned());
+        }
+        // Complete escapes longer than three bytes.
+        for s in [
+            &b"%u2019%uff01%41"[..],
+            b"&#x41;&#66&quot;&nbsp;",
+            b"\\u0041\\x41\\101\\n",
+            b"\\61 b",
+            b"0x41424344",
+            b"YWJj/+==",
+            b"caf\xc3\xa9 \xf0\x9f\x98\x80",
+            b"/a/./b/../../c//d/",
+            b"a\\..\\..\\b",
+        ] {
+            strings.push(s.to_vec());
+        }
+        for s in &strings {
+            check(s, ByteSet::EMPTY);
+        }
+        // xorshift64: deterministic, no dependency. Values mix the alphabet (so that escapes
+        // are complete often enough to decode) with arbitrary bytes.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let v: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 3 == 0 {
+                        (r >> 8) as u8
+                    } else {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    }
+                })
+                .collect();
+            let mut extra = ByteSet::EMPTY;
+            if next() % 2 == 0 {
+                extra.insert((next() >> 8) as u8);
+            }
+            check(&v, extra);
         }
     }
 

@@ -201,6 +201,34 @@ SecAction "id:63,phase:3,pass,log"
     assert_eq!(run(&r, "/phase", &[], None).1, vec![62, 63]);
 }
 
+/// A rule skips a variable whose values cannot hold the bytes its `@rx` needs: the byte sets
+/// behind that must follow the data into later phases (body arguments, the response body), a
+/// `ctl:` that shows the body, and decoding transformations that produce the needed byte.
+#[test]
+fn skipped_targets_keep_every_match() {
+    let r = rs(&on(r#"
+SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:79,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule ARGS "@rx <script" "id:80,phase:1,pass,log"
+SecRule ARGS "@rx <script" "id:81,phase:2,pass,log"
+SecRule ARGS:x "@rx <script" "id:82,phase:2,pass,log,t:none,t:urlDecodeUni,t:htmlEntityDecode"
+SecRule REQUEST_BODY "@rx <script" "id:83,phase:2,pass,log"
+SecAction "id:84,phase:2,pass,nolog,ctl:forceRequestBodyVariable=On"
+SecRule REQUEST_BODY "@rx <script" "id:85,phase:2,pass,log"
+SecRule RESPONSE_BODY "@rx hello" "id:86,phase:3,pass,log"
+SecRule RESPONSE_BODY "@rx hello" "id:87,phase:4,pass,log"
+"#));
+    // Phase 1 sees ARGS without '<'; phase 2 sees the body's; REQUEST_BODY is hidden behind the
+    // JSON processor until the ctl; the response body is empty until phase 4.
+    let json = [("Content-Type", "application/json")];
+    assert_eq!(
+        run(&r, "/?q=hi", &json, Some(r#"{"a":"<script>"}"#)).1,
+        vec![81, 85, 87]
+    );
+    // Only entity decoding produces the '<' ("x=&lt;script" once the form is parsed).
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(run(&r, "/?q=hi", &form, Some("x=%26lt%3Bscript")).1, vec![82, 87]);
+}
+
 #[test]
 fn body_processors() {
     let r = rs(&on(r#"
