@@ -27,7 +27,7 @@ case $tool in
   *) echo "LOAD_TOOL must be oha or hey" >&2; exit 2 ;;
 esac
 cargo build --release -q -p palisade-cli
-bin=$PWD/target/release/palisade
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/palisade
 work=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 

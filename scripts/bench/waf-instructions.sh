@@ -13,7 +13,7 @@ n=${2:-200}
 shared=${PALISADE_SHARED:-$(cd .. && pwd)/shared}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
 cargo build --release -q -p palisade-waf --example crs_bench
-bin=$PWD/target/release/examples/crs_bench
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/crs_bench
 instructions() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$shared/data/crs" "$1" "$name" 2>&1 >/dev/null |
     awk '/Collected/ {print $4}'
