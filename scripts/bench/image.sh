@@ -13,7 +13,7 @@ images=$(cd "$1" && pwd)
 osv=${2:-../shared/data/osv}
 runs=${RUNS:-5}
 cargo build --release -q -p palisade-cli
-palisade=$PWD/target/release/palisade
+palisade=${CARGO_TARGET_DIR:-$PWD/target}/release/palisade
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 db=$work/vulndb.redb

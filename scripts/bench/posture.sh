@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 checkov=$1
 shift
 cargo build --release -q -p palisade-cli
-palisade=target/release/palisade
+palisade=${CARGO_TARGET_DIR:-target}/release/palisade
 
 measure() { # prints "cpu_seconds wall_seconds max_rss_kib"
   local out

@@ -13,7 +13,7 @@ secs=${1:-10}
 conns=${CONNS:-32}
 threads=${THREADS:-2}
 cargo build --release -q -p palisade-cli
-palisade=$PWD/target/release/palisade
+palisade=${CARGO_TARGET_DIR:-$PWD/target}/release/palisade
 peer=$(mktemp -d)
 work=$(mktemp -d)
 cleanup() {
