@@ -175,7 +175,8 @@ impl PolicySet {
 
     /// How many threads one review may spread its constraints over (default 1, at least 1). A
     /// webhook waiting on its answer gets it sooner when cores are idle; batch runs (audit,
-    /// verify) are better served one review per thread.
+    /// verify) are better served one review per thread. A review spreads only while it is the
+    /// only one in progress in the process.
     pub fn set_review_threads(&mut self, threads: usize) {
         self.review_threads = threads.max(1);
     }
@@ -363,7 +364,15 @@ impl PolicySet {
                 done.push((i, (*template, started.elapsed(), result)));
             }
         };
-        let threads = self.review_threads.min(matched.len());
+        // Spreading pays only while cores are idle: with other reviews in progress (a webhook
+        // under load) it would add thread starts and fresh allocator pages to CPU that is
+        // already the bottleneck (measured: +0.3 ms per review, p99 at 400/s 9 -> 24 ms).
+        let _active = ActiveReview::enter();
+        let threads = if ACTIVE_REVIEWS.load(std::sync::atomic::Ordering::Relaxed) > 1 {
+            1
+        } else {
+            self.review_threads.min(matched.len())
+        };
         let mut results = if threads <= 1 {
             work()
         } else {
@@ -465,6 +474,25 @@ impl PolicySet {
                 }
             }
         })
+    }
+}
+
+/// Reviews in progress in this process, on any policy set.
+static ACTIVE_REVIEWS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a review in [`ACTIVE_REVIEWS`] while it lives.
+struct ActiveReview;
+
+impl ActiveReview {
+    fn enter() -> Self {
+        ACTIVE_REVIEWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for ActiveReview {
+    fn drop(&mut self) {
+        ACTIVE_REVIEWS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
