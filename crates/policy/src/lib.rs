@@ -29,6 +29,7 @@ mod constraint;
 mod error;
 mod inventory;
 mod request;
+mod review_pool;
 mod rewrite;
 pub mod suite;
 mod template;
@@ -46,6 +47,7 @@ use inventory::Inventory;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use template::CompiledTemplate;
 
@@ -141,8 +143,9 @@ pub struct Review {
 /// `review` takes `&self` and is safe to call from several threads.
 #[derive(Clone)]
 pub struct PolicySet {
-    templates: BTreeMap<String, CompiledTemplate>,
-    constraints: BTreeMap<(String, String), Constraint>,
+    // Shared with the review pool's threads while a review runs.
+    templates: BTreeMap<String, Arc<CompiledTemplate>>,
+    constraints: BTreeMap<(String, String), Arc<Constraint>>,
     inventory: Inventory,
     budget: Duration,
     engine: RegoEngine,
@@ -219,7 +222,8 @@ impl PolicySet {
     pub fn set_time_budget(&mut self, budget: Duration) {
         self.budget = budget;
         for t in self.templates.values_mut() {
-            t.engine
+            Arc::make_mut(t)
+                .engine
                 .set_execution_timer_config(template::timer_config(budget));
         }
     }
@@ -231,7 +235,7 @@ impl PolicySet {
             name: compiled.name.clone(),
             kind: compiled.kind.clone(),
         };
-        self.templates.insert(compiled.kind.clone(), compiled);
+        self.templates.insert(compiled.kind.clone(), Arc::new(compiled));
         Ok(id)
     }
 
@@ -249,8 +253,10 @@ impl PolicySet {
                 message: format!("no ConstraintTemplate defines the kind {kind:?}"),
             })?;
         let constraint = Constraint::parse(doc, template.parameters_schema.as_ref())?;
-        self.constraints
-            .insert((constraint.kind.clone(), constraint.name.clone()), constraint);
+        self.constraints.insert(
+            (constraint.kind.clone(), constraint.name.clone()),
+            Arc::new(constraint),
+        );
         Ok(())
     }
 
@@ -259,7 +265,7 @@ impl PolicySet {
         let inventory = Inventory::from_objects(objects)?;
         let data = inventory.data_document();
         for t in self.templates.values_mut() {
-            t.set_data(&data)?;
+            Arc::make_mut(t).set_data(&data)?;
         }
         self.inventory = inventory;
         Ok(())
@@ -330,9 +336,9 @@ impl PolicySet {
             if !matched {
                 continue;
             }
-            matched_constraints.push((template, constraint));
+            matched_constraints.push((template.clone(), constraint.clone()));
         }
-        for (template, spent, result) in self.evaluate_all(&matched_constraints, &review_value) {
+        for (template, spent, result) in self.evaluate_all(matched_constraints, review_value) {
             out.timings.push((template.name.clone(), spent));
             match result {
                 Ok(mut violations) => out.violations.append(&mut violations),
@@ -342,61 +348,42 @@ impl PolicySet {
         out
     }
 
-    /// Evaluates the matched constraints, on up to `review_threads` threads that each take the
-    /// next constraint not yet taken; results come back in the constraints' order.
-    fn evaluate_all<'t>(
+    /// Evaluates the matched constraints, on this thread and, while no other review is in
+    /// progress, up to `review_threads - 1` pool threads; results in the constraints' order.
+    fn evaluate_all(
         &self,
-        matched: &[(&'t CompiledTemplate, &Constraint)],
-        review: &regorus::Value,
-    ) -> Vec<(&'t CompiledTemplate, Duration, Result<Vec<Violation>>)> {
-        // Computed when a template on the VM needs it (VmCondition::BmpStrings), once.
-        let review_bmp = std::sync::OnceLock::new();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((template, constraint)) = matched.get(i) else {
-                    return done;
-                };
-                let started = std::time::Instant::now();
-                let result = self.evaluate(template, constraint, review, &review_bmp);
-                done.push((i, (*template, started.elapsed(), result)));
-            }
-        };
+        matched: Vec<(Arc<CompiledTemplate>, Arc<Constraint>)>,
+        review: regorus::Value,
+    ) -> Vec<review_pool::Outcome> {
         // Spreading pays only while cores are idle: with other reviews in progress (a webhook
-        // under load) it would add thread starts and fresh allocator pages to CPU that is
-        // already the bottleneck (measured: +0.3 ms per review, p99 at 400/s 9 -> 24 ms).
+        // under load) CPU is already the bottleneck and a helper would only queue.
         let _active = ActiveReview::enter();
         let threads = if ACTIVE_REVIEWS.load(std::sync::atomic::Ordering::Relaxed) > 1 {
             1
         } else {
             self.review_threads.min(matched.len())
         };
-        let mut results = if threads <= 1 {
-            work()
-        } else {
-            std::thread::scope(|scope| {
-                // A thread that cannot be started leaves its share to the others.
-                let helpers: Vec<_> = (1..threads)
-                    .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
-                    .collect();
-                let mut results = work();
-                for helper in helpers {
-                    match helper.join() {
-                        Ok(mut more) => results.append(&mut more),
-                        // As on one thread: a panic reaches the caller, nothing is dropped.
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
-                }
-                results
-            })
-        };
-        results.sort_unstable_by_key(|(i, _)| *i);
-        results.into_iter().map(|(_, r)| r).collect()
+        review_pool::Job::new(matched, review, self.evaluator()).run(threads.saturating_sub(1))
     }
 
-    fn evaluate(
+    fn evaluator(&self) -> Evaluator {
+        Evaluator {
+            engine: self.engine,
+            budget: self.budget,
+        }
+    }
+}
+
+/// What evaluating one constraint needs besides the template, the constraint and the review:
+/// copied into each review so that pool threads need no reference to the policy set.
+#[derive(Clone, Copy)]
+pub(crate) struct Evaluator {
+    engine: RegoEngine,
+    budget: Duration,
+}
+
+impl Evaluator {
+    pub(crate) fn evaluate(
         &self,
         template: &CompiledTemplate,
         constraint: &Constraint,
