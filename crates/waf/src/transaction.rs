@@ -1071,8 +1071,8 @@ impl<'r> Transaction<'r> {
     /// The targets of `rule` (bit i for `targets[i]`, the first 64) that cannot match: a
     /// non-negated `@rx` with a byte bound cannot match a target none of whose values,
     /// transformed, holds the bytes it needs, and such a target is neither resolved nor
-    /// transformed. Apart from `collect_targets`, which only borrows the transaction, because
-    /// the byte images are memoized here.
+    /// transformed. Computed before `collect_targets`, which only borrows the transaction,
+    /// because the byte images are memoized here.
     fn unreachable_targets(&mut self, rule: &Rule) -> u64 {
         let needs = match &rule.operator.kind {
             OpKind::Rx(rx) if !rule.operator.negated && !rx.needs.is_empty() => rx.needs.as_slice(),
