@@ -370,6 +370,7 @@ impl RulesetBuilder {
             chained: None,
             file: d.file.as_str().into(),
             line: d.line,
+            image_slots: Box::default(),
         };
         self.chain.push(rule);
         if !chain {

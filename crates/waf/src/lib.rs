@@ -55,7 +55,10 @@ pub use parser::{Directive, parse_directives};
 pub use rule::{Disruptive, severity_name};
 pub use transaction::{Intervention, MatchedRule, Transaction};
 
-use rule::Rule;
+use operator::OpKind;
+use rule::{NO_IMAGE, Rule};
+use std::collections::HashMap;
+use transform::Transform;
 
 /// `SecRuleEngine`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,10 +146,23 @@ pub struct Ruleset {
     /// skips most of its rules below the paranoia level this way; a jump costs nothing per
     /// skipped rule.
     pub(crate) skip_resume: [Vec<usize>; 6],
+    /// How many entries `Rule::image_slots` numbers.
+    pub(crate) image_count: usize,
 }
 
 impl Ruleset {
-    pub(crate) fn new(config: Config, rules: Vec<Rule>, order: Vec<Entry>) -> Ruleset {
+    pub(crate) fn new(config: Config, mut rules: Vec<Rule>, order: Vec<Entry>) -> Ruleset {
+        // CRS reads the same few variables through a few dozen transformation chains (ARGS
+        // through urlDecodeUni, through the XSS chain...): each (variable, chain) byte image is
+        // then computed once per phase, not once per rule (see `Transaction::target_may_match`).
+        let mut images: HashMap<(usize, Vec<Transform>), u16> = HashMap::new();
+        for rule in &mut rules {
+            let mut link = Some(rule);
+            while let Some(r) = link {
+                r.image_slots = image_slots(r, &mut images);
+                link = r.chained.as_deref_mut();
+            }
+        }
         let mut phases: [Vec<Entry>; 6] = Default::default();
         for e in order {
             match &e {
@@ -185,6 +201,8 @@ impl Ruleset {
             rules,
             phases,
             skip_resume,
+            // Indices stop below `NO_IMAGE`, which must never name an entry.
+            image_count: images.len().min(usize::from(NO_IMAGE)),
         }
     }
 
@@ -245,6 +263,26 @@ impl Ruleset {
     pub fn transaction(&self) -> Transaction<'_> {
         Transaction::new(self)
     }
+}
+
+/// `Rule::image_slots` of `r`, numbering new (variable, transformations) pairs in `images`. Only
+/// targets `Transaction::target_may_match` can skip have one; with multiMatch every stage is
+/// checked, so those rules walk their transformations each time.
+fn image_slots(r: &Rule, images: &mut HashMap<(usize, Vec<Transform>), u16>) -> Box<[u16]> {
+    let skippable = matches!(&r.operator.kind, OpKind::Rx(rx) if !r.operator.negated && !rx.needs.is_empty());
+    if !skippable || r.actions.multi_match {
+        return Box::default();
+    }
+    r.targets
+        .iter()
+        .map(|t| match transaction::value_bytes_slot(t.var) {
+            Some(slot) if !t.exclude && !t.count => {
+                let next = u16::try_from(images.len()).unwrap_or(NO_IMAGE);
+                *images.entry((slot, r.actions.transforms.clone())).or_insert(next)
+            }
+            _ => NO_IMAGE,
+        })
+        .collect()
 }
 
 /// FNV-1a, 64 bits: a cheap hash where only spreading matters (rate-limit shards, tag bits), not

@@ -503,7 +503,15 @@ pub struct Rule {
     pub chained: Option<Box<Rule>>,
     pub file: Arc<str>,
     pub line: usize,
+    /// Per target (parallel to `targets`, empty when none applies): the entry of
+    /// `Transaction::images` holding the byte image of the target's variable through this rule's
+    /// transformations, shared by every rule that reads the same variable through the same
+    /// transformations; `NO_IMAGE` for a target that is never skipped. Set by `Ruleset::new`.
+    pub image_slots: Box<[u16]>,
 }
+
+/// See `Rule::image_slots`.
+pub const NO_IMAGE: u16 = u16::MAX;
 
 impl Rule {
     pub fn has_tag(&self, re: &regex::Regex) -> bool {

@@ -4,13 +4,13 @@
 
 use crate::body::{self, Pairs};
 use crate::operator::{self, ByteSet, OpKind};
-use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, Rule, SetVarOp, in_ranges, tag_bit};
+use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, NO_IMAGE, Rule, SetVarOp, in_ranges, tag_bit};
 use crate::transform::ByteClasses;
 use crate::variable::{KeySel, Target, Var};
 use crate::{EngineMode, Entry, Ruleset, WafError};
 use smallvec::SmallVec;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, btree_map};
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -109,6 +109,11 @@ pub struct Transaction<'r> {
     /// values, computed on first use in a phase and forgotten at the start of the next one (see
     /// `target_may_match`).
     value_bytes: [OnceLock<ByteSet>; VALUE_BYTES_SLOTS],
+    /// Byte images by `Rule::image_slots` (see `target_may_match`), each with the `image_epoch`
+    /// it was computed in: valid exactly as long as `value_bytes`, and forgotten with it by
+    /// moving to the next epoch rather than by clearing the table.
+    images: Vec<(u32, ByteSet)>,
+    image_epoch: u32,
     /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
     /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
     /// nearly every rule.
@@ -160,7 +165,7 @@ const VALUE_BYTES_SLOTS: usize = 25;
 /// response's own data, which no rule can change within a phase (rules write TX and the other
 /// stored collections, MATCHED_VAR(S), never these). `None` for everything else, which is never
 /// skipped.
-fn value_bytes_slot(var: Var) -> Option<usize> {
+pub(crate) fn value_bytes_slot(var: Var) -> Option<usize> {
     Some(match var {
         Var::Args => 0,
         Var::ArgsGet => 1,
@@ -263,6 +268,8 @@ impl<'r> Transaction<'r> {
             resp: Response::default(),
             line_vars: Default::default(),
             value_bytes: Default::default(),
+            images: vec![(0, ByteSet::EMPTY); rs.image_count],
+            image_epoch: 1,
             collections: Default::default(),
             flags: HashMap::new(),
             matched_var: Default::default(),
@@ -542,13 +549,19 @@ impl<'r> Transaction<'r> {
             if !skip {
                 // The adapter may have added data since the last phase, and this one's body
                 // processing (phase 2) or response body check (phase 4) has just changed it.
-                self.value_bytes = Default::default();
+                self.forget_value_bytes();
                 self.phase_started = Instant::now();
                 self.run_phase(p);
                 self.eval_spent += self.phase_started.elapsed();
             }
             self.phase_done = p;
         }
+    }
+
+    /// Forgets `value_bytes` and the byte images derived from them.
+    fn forget_value_bytes(&mut self) {
+        self.value_bytes = Default::default();
+        self.image_epoch += 1;
     }
 
     fn response_body_kept(&self) -> bool {
@@ -841,7 +854,8 @@ impl<'r> Transaction<'r> {
             if rule.targets.is_empty() {
                 values.push((Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..])));
             } else {
-                self.collect_targets(starter, rule, &mut values);
+                let skip = self.unreachable_targets(rule);
+                self.collect_targets(starter, rule, skip, &mut values);
             }
             let exp = |m: &'r Macro| self.expand(m);
             for (var, key, value) in &values {
@@ -946,13 +960,16 @@ impl<'r> Transaction<'r> {
                             let Some(coll) = self.collection_mut(sv.collection) else {
                                 continue;
                             };
-                            let old = coll.get(key.as_ref()).map(|v| num(v)).unwrap_or(0);
+                            // One search for reading and writing the score (the entry keeps the
+                            // key already there, as `set_value` does).
+                            let slot = coll.entry(key).or_insert(Cow::Borrowed(&b""[..]));
+                            let old = num(slot);
                             let new = if add {
                                 old.saturating_add(delta)
                             } else {
                                 old.saturating_sub(delta)
                             };
-                            set_value(coll, key, Cow::Owned(new.to_string().into_bytes()));
+                            *slot = Cow::Owned(new.to_string().into_bytes());
                         }
                     }
                 }
@@ -975,7 +992,7 @@ impl<'r> Transaction<'r> {
                 | Ctl::ResponseBodyAccess(_)
         ) {
             // Which body REQUEST_BODY shows depends on these.
-            self.value_bytes = Default::default();
+            self.forget_value_bytes();
         }
         match c {
             Ctl::RuleRemoveById(r) => self.removed_ids.extend(r.iter().copied()),
@@ -1003,7 +1020,8 @@ impl<'r> Transaction<'r> {
 
     /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
     /// (variable, key, value); `&VAR` yields the count.
-    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule, out: &mut TargetValues<'a>) {
+    /// `skip` (from `unreachable_targets`) lists the targets that cannot match by their bytes.
+    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule, skip: u64, out: &mut TargetValues<'a>) {
         // Exclusions are few (CRS writes one or two per rule): kept on the stack.
         let mut excl: SmallVec<[&Target; 4]> = SmallVec::new();
         if rule.targets.iter().any(|t| t.exclude) {
@@ -1022,19 +1040,10 @@ impl<'r> Transaction<'r> {
             excl.iter()
                 .any(|x| x.var == var && (matches!(x.key, KeySel::All) || x.key.matches(k)))
         };
-        // A non-negated `@rx` with a byte bound cannot match a target none of whose values,
-        // transformed, holds the bytes it needs: such a target is neither resolved nor transformed.
-        let needs = match &rule.operator.kind {
-            OpKind::Rx(rx) if !rule.operator.negated && !rx.needs.is_empty() => Some(rx.needs.as_slice()),
-            _ => None,
-        };
         // Values go straight into one list (no per-target list to copy from); many rules find
         // none at all (no files, no cookies...), and then nothing is allocated.
-        for t in rule.targets.iter().filter(|t| !t.exclude) {
-            if !t.count
-                && let Some(needs) = needs
-                && !self.target_may_match(t.var, rule, needs)
-            {
+        for (i, t) in rule.targets.iter().enumerate() {
+            if t.exclude || (i < 64 && skip & (1 << i) != 0) {
                 continue;
             }
             if t.count {
@@ -1059,12 +1068,40 @@ impl<'r> Transaction<'r> {
         }
     }
 
+    /// The targets of `rule` (bit i for `targets[i]`, the first 64) that cannot match: a
+    /// non-negated `@rx` with a byte bound cannot match a target none of whose values,
+    /// transformed, holds the bytes it needs, and such a target is neither resolved nor
+    /// transformed. Computed before `collect_targets`, which only borrows the transaction,
+    /// because the byte images are memoized here.
+    fn unreachable_targets(&mut self, rule: &Rule) -> u64 {
+        let needs = match &rule.operator.kind {
+            OpKind::Rx(rx) if !rule.operator.negated && !rx.needs.is_empty() => rx.needs.as_slice(),
+            _ => return 0,
+        };
+        let mut skip = 0;
+        for (i, t) in rule.targets.iter().enumerate().take(64) {
+            let image = rule.image_slots.get(i).copied().unwrap_or(NO_IMAGE);
+            if !t.exclude && !t.count && !self.target_may_match(t.var, image, rule, needs) {
+                skip |= 1 << i;
+            }
+        }
+        skip
+    }
+
     /// False when no value of `var`, through `rule`'s transformations, can hold a byte of each
     /// of `needs` (the sets every match of its pattern holds a byte of), so that the rule cannot
     /// match it. Sound because the bytes of all values (whatever key) bound those of any selected
     /// value, each transformation's `byte_image` bounds what it can produce, and exclusions only
     /// remove values. Without multiMatch only the last stage is inspected; with it, every stage.
-    fn target_may_match(&self, var: Var, rule: &Rule, needs: &[ByteSet]) -> bool {
+    /// The last stage's image is kept in `images[image]` for the other rules that read `var`
+    /// through the same transformations.
+    fn target_may_match(&mut self, var: Var, image: u16, rule: &Rule, needs: &[ByteSet]) -> bool {
+        let holds_needs = |b: &ByteSet| needs.iter().all(|n| n.intersects(b));
+        if let Some(&(epoch, bytes)) = self.images.get(usize::from(image))
+            && epoch == self.image_epoch
+        {
+            return holds_needs(&bytes);
+        }
         let Some(slot) = value_bytes_slot(var) else {
             return true;
         };
@@ -1073,7 +1110,6 @@ impl<'r> Transaction<'r> {
             self.resolve(var, &KeySel::All, |_, v| all.extend(&v));
             all
         });
-        let holds_needs = |b: &ByteSet| needs.iter().all(|n| n.intersects(b));
         let multi = rule.actions.multi_match;
         if multi && holds_needs(&bytes) {
             return true;
@@ -1083,6 +1119,9 @@ impl<'r> Transaction<'r> {
             if multi && holds_needs(&bytes) {
                 return true;
             }
+        }
+        if let Some(entry) = self.images.get_mut(usize::from(image)) {
+            *entry = (self.image_epoch, bytes);
         }
         holds_needs(&bytes)
     }
@@ -1400,12 +1439,13 @@ impl<'r> Transaction<'r> {
     }
 }
 
-/// Stores `value` under `key`, keeping the key already there.
+/// Stores `value` under `key`, keeping the key already there. One search of the map (the entry),
+/// not a look-up and then an insertion: CRS's setup creates a hundred TX variables per request.
 fn set_value<'r>(coll: &mut Collection<'r>, key: Cow<'r, str>, value: Cow<'r, [u8]>) {
-    match coll.get_mut(key.as_ref()) {
-        Some(v) => *v = value,
-        None => {
-            coll.insert(key, value);
+    match coll.entry(key) {
+        btree_map::Entry::Occupied(mut e) => *e.get_mut() = value,
+        btree_map::Entry::Vacant(e) => {
+            e.insert(value);
         }
     }
 }

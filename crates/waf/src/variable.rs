@@ -141,6 +141,14 @@ pub enum KeySel {
     /// Compared case-insensitively, as ModSecurity does.
     Name(String),
     Regex(Regex),
+    /// A regex key that is a plain word, `^word` or `word.*` (CRS's `TX:/^header_name_920450_/`,
+    /// `/paramcounter_.*/`, `/__utm/`): compared as the regex would match it (case-insensitively,
+    /// anywhere or at the start) rather than by running the regex, which costs several times more
+    /// for the dozens of TX keys such a target is tried on. `text` is lower-case.
+    Literal {
+        text: Vec<u8>,
+        anchored: bool,
+    },
 }
 
 impl KeySel {
@@ -149,8 +157,36 @@ impl KeySel {
             KeySel::All => true,
             KeySel::Name(n) => n.as_bytes().eq_ignore_ascii_case(key),
             KeySel::Regex(r) => r.is_match(key),
+            KeySel::Literal { text, anchored: true } => key
+                .get(..text.len())
+                .is_some_and(|k| k.eq_ignore_ascii_case(text)),
+            KeySel::Literal {
+                text,
+                anchored: false,
+            } => match text.split_first() {
+                None => true,
+                // The first byte screens the positions: comparing the whole word at each one
+                // costs several times more.
+                Some((&first, rest)) => key
+                    .windows(text.len())
+                    .any(|k| k[0].to_ascii_lowercase() == first && k[1..].eq_ignore_ascii_case(rest)),
+            },
         }
     }
+}
+
+/// `KeySel::Literal`'s text and anchoring when the regex `pattern` (matched case-insensitively)
+/// is one: letters, digits, `_` and `-` only (no metacharacter), after an optional `^` and
+/// before an optional `.*` (which can match nothing, so it never decides a match).
+fn literal_key(pattern: &str) -> Option<(Vec<u8>, bool)> {
+    let (anchored, rest) = match pattern.strip_prefix('^') {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    let word = rest.strip_suffix(".*").unwrap_or(rest);
+    word.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        .then(|| (word.to_ascii_lowercase().into_bytes(), anchored))
 }
 
 /// One element of a rule's target list.
@@ -216,12 +252,16 @@ pub fn parse_targets(s: &str) -> Result<Vec<Target>, String> {
                     j += 1;
                 }
                 let end = end.ok_or_else(|| format!("unterminated regex key in {s:?}"))?;
-                let re = regex::bytes::RegexBuilder::new(&format!("(?i){}", &s[st..end]))
-                    .unicode(false)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| format!("bad regex key: {e}"))?;
-                key = KeySel::Regex(re);
+                key = match literal_key(&s[st..end]) {
+                    Some((text, anchored)) => KeySel::Literal { text, anchored },
+                    None => KeySel::Regex(
+                        regex::bytes::RegexBuilder::new(&format!("(?i){}", &s[st..end]))
+                            .unicode(false)
+                            .size_limit(1 << 20)
+                            .build()
+                            .map_err(|e| format!("bad regex key: {e}"))?,
+                    ),
+                };
                 i = end + 1;
             } else if i < b.len() && b[i] == b'\'' {
                 let st = i + 1;
@@ -270,9 +310,48 @@ mod tests {
     fn parses_crs_style_targets() {
         let t = parse_targets("REQUEST_COOKIES|!REQUEST_COOKIES:/__utm/|&ARGS:a|XML:/*|TX:foo").unwrap();
         assert_eq!(t.len(), 5);
-        assert!(t[1].exclude && matches!(t[1].key, KeySel::Regex(_)));
+        assert!(t[1].exclude && matches!(t[1].key, KeySel::Literal { anchored: false, .. }));
         assert!(t[2].count);
         assert!(matches!(&t[3].key, KeySel::Name(n) if n == "/*"));
         assert!(parse_targets("NOPE").is_err());
+        let t = parse_targets("TX:/MULTIPART_HEADERS_CONTENT_TYPES_*/|ARGS:/^a.b/").unwrap();
+        assert!(t.iter().all(|t| matches!(t.key, KeySel::Regex(_))));
+    }
+
+    #[test]
+    fn literal_keys_match_as_their_regex() {
+        let keys: [&[u8]; 10] = [
+            b"",
+            b"header_name_920450_x",
+            b"HEADER_NAME_920450_",
+            b"x_header_name_920450_",
+            b"header_name_92045",
+            b"paramcounter_a",
+            b"a.paramCounter_",
+            b"__utmz",
+            b"utm",
+            b"\xff__UTM\n",
+        ];
+        for pattern in [
+            "^header_name_920450_",
+            "paramcounter_.*",
+            "__utm",
+            "^__utm.*",
+            "^",
+            ".*",
+            "",
+            "^.*",
+            "a-b",
+        ] {
+            let lit = parse_targets(&format!("TX:/{pattern}/")).unwrap().remove(0).key;
+            assert!(matches!(lit, KeySel::Literal { .. }), "{pattern}");
+            let re = regex::bytes::RegexBuilder::new(&format!("(?i){pattern}"))
+                .unicode(false)
+                .build()
+                .unwrap();
+            for k in keys {
+                assert_eq!(lit.matches(k), re.is_match(k), "{pattern} on {k:?}");
+            }
+        }
     }
 }
