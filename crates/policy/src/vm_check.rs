@@ -1446,11 +1446,6 @@ pub(crate) fn is_bmp(s: &str) -> bool {
 fn walk(expr: &Ref<Expr>, f: &mut impl FnMut(&Ref<Expr>)) {
     f(expr);
     match expr.as_ref() {
-        Expr::Array { items, .. } | Expr::Set { items, .. } => items.iter().for_each(|i| walk(i, f)),
-        Expr::Object { fields, .. } => fields.iter().for_each(|(_, k, v)| {
-            walk(k, f);
-            walk(v, f);
-        }),
         Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
             walk(term, f);
             walk_query(query, f);
@@ -1462,36 +1457,7 @@ fn walk(expr: &Ref<Expr>, f: &mut impl FnMut(&Ref<Expr>)) {
             walk(value, f);
             walk_query(query, f);
         }
-        Expr::Call { fcn, params, .. } => {
-            walk(fcn, f);
-            params.iter().for_each(|p| walk(p, f));
-        }
-        Expr::UnaryExpr { expr, .. } => walk(expr, f),
-        Expr::RefDot { refr, .. } => walk(refr, f),
-        Expr::RefBrack { refr, index, .. } => {
-            walk(refr, f);
-            walk(index, f);
-        }
-        Expr::BinExpr { lhs, rhs, .. }
-        | Expr::BoolExpr { lhs, rhs, .. }
-        | Expr::ArithExpr { lhs, rhs, .. }
-        | Expr::AssignExpr { lhs, rhs, .. } => {
-            walk(lhs, f);
-            walk(rhs, f);
-        }
-        Expr::Membership {
-            key,
-            value,
-            collection,
-            ..
-        } => {
-            if let Some(k) = key {
-                walk(k, f);
-            }
-            walk(value, f);
-            walk(collection, f);
-        }
-        _ => {}
+        _ => for_each_child(expr, true, &mut |child| walk(child, f)),
     }
 }
 
@@ -1587,28 +1553,39 @@ fn constant(expr: &Expr) -> Option<Value> {
 
 /// Every variable name in an expression outside comprehensions and call targets.
 fn free_vars(expr: &Ref<Expr>, out: &mut BTreeSet<String>) {
+    if let Expr::Var { span, .. } = expr.as_ref() {
+        out.insert(span.text().to_string());
+    }
+    for_each_child(expr, false, &mut |child| free_vars(child, out));
+}
+
+/// Calls `f` on each expression directly inside `expr`, comprehensions excepted (their parts
+/// are bound by their own query); a call's target only when `call_targets`.
+fn for_each_child(expr: &Ref<Expr>, call_targets: bool, f: &mut impl FnMut(&Ref<Expr>)) {
     match expr.as_ref() {
-        Expr::Var { span, .. } => {
-            out.insert(span.text().to_string());
-        }
-        Expr::Array { items, .. } | Expr::Set { items, .. } => items.iter().for_each(|i| free_vars(i, out)),
+        Expr::Array { items, .. } | Expr::Set { items, .. } => items.iter().for_each(&mut *f),
         Expr::Object { fields, .. } => fields.iter().for_each(|(_, k, v)| {
-            free_vars(k, out);
-            free_vars(v, out);
+            f(k);
+            f(v);
         }),
-        Expr::Call { params, .. } => params.iter().for_each(|p| free_vars(p, out)),
-        Expr::UnaryExpr { expr, .. } => free_vars(expr, out),
-        Expr::RefDot { refr, .. } => free_vars(refr, out),
+        Expr::Call { fcn, params, .. } => {
+            if call_targets {
+                f(fcn);
+            }
+            params.iter().for_each(&mut *f);
+        }
+        Expr::UnaryExpr { expr, .. } => f(expr),
+        Expr::RefDot { refr, .. } => f(refr),
         Expr::RefBrack { refr, index, .. } => {
-            free_vars(refr, out);
-            free_vars(index, out);
+            f(refr);
+            f(index);
         }
         Expr::BinExpr { lhs, rhs, .. }
         | Expr::BoolExpr { lhs, rhs, .. }
         | Expr::ArithExpr { lhs, rhs, .. }
         | Expr::AssignExpr { lhs, rhs, .. } => {
-            free_vars(lhs, out);
-            free_vars(rhs, out);
+            f(lhs);
+            f(rhs);
         }
         Expr::Membership {
             key,
@@ -1617,10 +1594,10 @@ fn free_vars(expr: &Ref<Expr>, out: &mut BTreeSet<String>) {
             ..
         } => {
             if let Some(k) = key {
-                free_vars(k, out);
+                f(k);
             }
-            free_vars(value, out);
-            free_vars(collection, out);
+            f(value);
+            f(collection);
         }
         _ => {}
     }

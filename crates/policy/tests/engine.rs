@@ -3,22 +3,12 @@
 //! cost of one Pod review through all library templates.
 
 use palisade_policy::{AdmissionRequest, EnforcementAction, PolicyError, PolicySet, RegoEngine};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn template(kind: &str, rego: &str) -> Value {
-    json!({
-        "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
-        "metadata": {"name": kind.to_lowercase()},
-        "spec": {"crd": {"spec": {"names": {"kind": kind}}},
-                 "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}]}
-    })
-}
-
-fn constraint(kind: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": kind, "metadata": {"name": name}, "spec": spec})
-}
+mod common;
+use common::{constraint, template};
 
 fn pod(ns: &str) -> AdmissionRequest {
     AdmissionRequest::from_object(&json!({

@@ -2,20 +2,10 @@
 //! only one in progress in the process, and the test harness runs one file's tests together.
 
 use palisade_policy::{AdmissionRequest, PolicySet};
-use serde_json::{Value, json};
+use serde_json::json;
 
-fn template(kind: &str, rego: &str) -> Value {
-    json!({
-        "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
-        "metadata": {"name": kind.to_lowercase()},
-        "spec": {"crd": {"spec": {"names": {"kind": kind}}},
-                 "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}]}
-    })
-}
-
-fn constraint(kind: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": kind, "metadata": {"name": name}, "spec": spec})
-}
+mod common;
+use common::{constraint, template};
 
 /// Spreading a review over threads changes nothing in its outcome: the same violations and
 /// errors in the same order as on one thread.
