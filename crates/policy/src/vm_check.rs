@@ -1298,22 +1298,15 @@ impl<'a> Facts<'a> {
 }
 
 /// Built-ins whose results hold no character outside the BMP when their arguments hold none
-/// (their strings are pieces of the arguments, or ASCII). `sprintf` is checked apart: `%c`
-/// makes any character from a number.
-const BMP_PRESERVING: [&str; 33] = [
+/// (their strings are pieces of the arguments, or ASCII), besides the `TYPE_CHECKS`. `sprintf`
+/// is checked apart: `%c` makes any character from a number.
+const BMP_PRESERVING: [&str; 26] = [
     "count",
     "substring",
     "replace",
     "endswith",
     "startswith",
     "contains",
-    "is_number",
-    "is_string",
-    "is_boolean",
-    "is_array",
-    "is_set",
-    "is_object",
-    "is_null",
     "to_number",
     "regex.match",
     "object.get",
@@ -1361,7 +1354,9 @@ fn makes_no_astral_strings(modules: &[Ref<Module>], program: &Program) -> Result
                     }
                     _ => false,
                 };
-                let ok = BMP_PRESERVING.contains(&name) || (name == "sprintf" && literal_format());
+                let ok = BMP_PRESERVING.contains(&name)
+                    || TYPE_CHECKS.contains(&name)
+                    || (name == "sprintf" && literal_format());
                 if !ok {
                     problems.insert(format!("`{name}` (line {}) may make one", e.span().line));
                 }

@@ -698,6 +698,22 @@ fn rx_eval(re: &Regex, v: &[u8], capture: bool) -> Option<OpMatch> {
     }
 }
 
+/// Every string of at most `len` bytes over `alphabet`, the empty one first: the exhaustive
+/// inputs the byte-bound tests (here and in `transform`) check their fast paths on.
+#[cfg(test)]
+pub(crate) fn strings_up_to(alphabet: &[u8], len: usize) -> Vec<Vec<u8>> {
+    let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut frontier = strings.clone();
+    for _ in 0..len {
+        frontier = frontier
+            .iter()
+            .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
+            .collect();
+        strings.extend(frontier.iter().cloned());
+    }
+    strings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,15 +746,7 @@ mod tests {
             "[^\\x00-\\xff]",
         ];
         let alphabet = b"aAbcBC'\" <>xyzZ\x00\xe9\xff\n";
-        let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
-        let mut frontier = strings.clone();
-        for _ in 0..3 {
-            frontier = frontier
-                .iter()
-                .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
-                .collect();
-            strings.extend(frontier.iter().cloned());
-        }
+        let mut strings = crate::operator::strings_up_to(alphabet, 3);
         strings.extend([
             b"1 UNION  select 2".to_vec(),
             b"x<SCRIPT>".to_vec(),

@@ -1091,15 +1091,7 @@ mod tests {
             }
         };
         let alphabet = b"aZx0f9%u+&#;\\ \t\0/*-.<!\xa0\xc3\xa9'\"^,(=";
-        let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
-        let mut frontier = strings.clone();
-        for _ in 0..3 {
-            frontier = frontier
-                .iter()
-                .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
-                .collect();
-            strings.extend(frontier.iter().cloned());
-        }
+        let mut strings = crate::operator::strings_up_to(alphabet, 3);
         // Complete escapes longer than three bytes.
         for s in [
             &b"%u2019%uff01%41"[..],
