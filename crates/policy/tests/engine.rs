@@ -137,6 +137,32 @@ violation[{"msg": msg}] {
     assert!(err.contains("multiple outputs"), "{err}");
 }
 
+/// The library's `get_suffix`, reduced to a one- and a two-character suffix body, applied to
+/// `arg`: on `"😀k"` both succeed with different outputs.
+fn suffix_rego(package: &str, arg: &str) -> String {
+    format!(
+        r#"package {package}
+mem_multiple("k") = 1000 {{ true }}
+mem_multiple("") = 1 {{ true }}
+mem_multiple("Ki") = 1024 {{ true }}
+get_suffix(mem) = suffix {{
+  is_string(mem)
+  count(mem) > 0
+  suffix := substring(mem, count(mem) - 1, -1)
+  mem_multiple(suffix)
+}}
+get_suffix(mem) = suffix {{
+  is_string(mem)
+  count(mem) > 1
+  suffix := substring(mem, count(mem) - 2, -1)
+  mem_multiple(suffix)
+}}
+violation[{{"msg": msg}}] {{
+  msg := sprintf("suffix %v", [get_suffix({arg})])
+}}"#
+    )
+}
+
 /// Why the library's quantity templates run on the VM only for reviews within the BMP:
 /// `get_suffix`'s one- and two-character bodies both succeed on a string with an astral
 /// character (regorus' `count` counts UTF-16 units, `substring` characters), the interpreter
@@ -146,25 +172,7 @@ fn the_quantity_suffix_conflict_is_real_and_goes_to_the_interpreter() {
     let mut set = PolicySet::new();
     set.add_template(&template(
         "K8sSuffix",
-        r#"package k8ssuffix
-mem_multiple("k") = 1000 { true }
-mem_multiple("") = 1 { true }
-mem_multiple("Ki") = 1024 { true }
-get_suffix(mem) = suffix {
-  is_string(mem)
-  count(mem) > 0
-  suffix := substring(mem, count(mem) - 1, -1)
-  mem_multiple(suffix)
-}
-get_suffix(mem) = suffix {
-  is_string(mem)
-  count(mem) > 1
-  suffix := substring(mem, count(mem) - 2, -1)
-  mem_multiple(suffix)
-}
-violation[{"msg": msg}] {
-  msg := sprintf("suffix %v", [get_suffix(input.review.object.metadata.name)])
-}"#,
+        &suffix_rego("k8ssuffix", "input.review.object.metadata.name"),
     ))
     .unwrap();
     let engines = set.template_engines();
@@ -200,25 +208,7 @@ fn an_astral_parameter_sends_the_quantity_check_to_the_interpreter() {
     let mut set = PolicySet::new();
     set.add_template(&template(
         "K8sSuffixParam",
-        r#"package k8ssuffixparam
-mem_multiple("k") = 1000 { true }
-mem_multiple("") = 1 { true }
-mem_multiple("Ki") = 1024 { true }
-get_suffix(mem) = suffix {
-  is_string(mem)
-  count(mem) > 0
-  suffix := substring(mem, count(mem) - 1, -1)
-  mem_multiple(suffix)
-}
-get_suffix(mem) = suffix {
-  is_string(mem)
-  count(mem) > 1
-  suffix := substring(mem, count(mem) - 2, -1)
-  mem_multiple(suffix)
-}
-violation[{"msg": msg}] {
-  msg := sprintf("suffix %v", [get_suffix(input.parameters.q)])
-}"#,
+        &suffix_rego("k8ssuffixparam", "input.parameters.q"),
     ))
     .unwrap();
     assert!(set.template_engines()[0].condition.is_some());
