@@ -55,7 +55,6 @@ pub use parser::{Directive, parse_directives};
 pub use rule::{Disruptive, severity_name};
 pub use transaction::{Intervention, MatchedRule, Transaction};
 
-use operator::OpKind;
 use rule::{NO_IMAGE, Rule};
 use std::collections::HashMap;
 use transform::Transform;
@@ -269,8 +268,7 @@ impl Ruleset {
 /// targets `Transaction::target_may_match` can skip have one; with multiMatch every stage is
 /// checked, so those rules walk their transformations each time.
 fn image_slots(r: &Rule, images: &mut HashMap<(usize, Vec<Transform>), u16>) -> Box<[u16]> {
-    let skippable = matches!(&r.operator.kind, OpKind::Rx(rx) if !r.operator.negated && !rx.needs.is_empty());
-    if !skippable || r.actions.multi_match {
+    if r.skip_needs().is_none() || r.actions.multi_match {
         return Box::default();
     }
     r.targets

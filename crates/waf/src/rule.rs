@@ -514,6 +514,18 @@ pub struct Rule {
 pub const NO_IMAGE: u16 = u16::MAX;
 
 impl Rule {
+    /// The byte sets every match of the rule's operator holds a byte of, when a target without
+    /// them can be skipped: a non-negated `@rx` with a byte bound. `None` for every other
+    /// operator (a negated one matches exactly where the pattern does not).
+    pub(crate) fn skip_needs(&self) -> Option<&[crate::operator::ByteSet]> {
+        match &self.operator.kind {
+            crate::operator::OpKind::Rx(rx) if !self.operator.negated && !rx.needs.is_empty() => {
+                Some(rx.needs.as_slice())
+            }
+            _ => None,
+        }
+    }
+
     pub fn has_tag(&self, re: &regex::Regex) -> bool {
         self.actions.tags.iter().any(|t| re.is_match(t))
     }

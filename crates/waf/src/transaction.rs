@@ -3,7 +3,7 @@
 //! bounded by a time budget and by limits on body sizes and argument counts.
 
 use crate::body::{self, Pairs};
-use crate::operator::{self, ByteSet, OpKind};
+use crate::operator::{self, ByteSet};
 use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, NO_IMAGE, Rule, SetVarOp, in_ranges, tag_bit};
 use crate::transform::ByteClasses;
 use crate::variable::{KeySel, Target, Var};
@@ -1074,9 +1074,8 @@ impl<'r> Transaction<'r> {
     /// transformed. Computed before `collect_targets`, which only borrows the transaction,
     /// because the byte images are memoized here.
     fn unreachable_targets(&mut self, rule: &Rule) -> u64 {
-        let needs = match &rule.operator.kind {
-            OpKind::Rx(rx) if !rule.operator.negated && !rx.needs.is_empty() => rx.needs.as_slice(),
-            _ => return 0,
+        let Some(needs) = rule.skip_needs() else {
+            return 0;
         };
         let mut skip = 0;
         for (i, t) in rule.targets.iter().enumerate().take(64) {
