@@ -1119,7 +1119,7 @@ impl Proxy {
                     msg: m.msg.clone(),
                     data: m.data.clone(),
                     severity: m.severity,
-                    tags: m.tags.to_vec(),
+                    tags: m.tags().to_vec(),
                 });
                 self.metrics.rules_matched.inc();
             }

@@ -3,6 +3,13 @@
 //!
 //! cargo run --release -p palisade-waf --example crs_bench [-- CRS_DIR [ITERATIONS [NAME]]]
 //! CRS_DIR defaults to $PALISADE_SHARED/data/crs (PALISADE_SHARED defaults to ../shared).
+//!
+//! Environment:
+//! - `PARANOIA=1` (or `1,4`): the paranoia levels to measure (default both).
+//! - `THREADS=N`: N threads run the same requests on one shared rule set, as a proxy's workers
+//!   do; each prints its own row (what they cost each other shows as CPU per request).
+//! - `RULES=FILE:FILE...`: load these files (globs allowed) instead of the built-in CRS setup,
+//!   e.g. the configuration `modsec-peer.sh` writes, to measure exactly what the proxy loads.
 
 use palisade_waf::{Ruleset, RulesetBuilder, fs::FsLoader};
 use std::path::PathBuf;
@@ -55,6 +62,14 @@ const REQUESTS: &[Req] = &[
 ];
 
 fn load(crs: &std::path::Path, paranoia: u8) -> Ruleset {
+    if let Ok(files) = std::env::var("RULES") {
+        let mut b = RulesetBuilder::new();
+        for f in files.split(':') {
+            b.add("bench.conf", &format!("Include {f}\n"), &mut FsLoader)
+                .expect("rules load");
+        }
+        return b.build().expect("rules build");
+    }
     let text = format!(
         "SecRuleEngine On\nSecRequestBodyAccess On\nSecResponseBodyAccess On\n\
          SecRule REQUEST_HEADERS:Content-Type \"^application/json\" \"id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON\"\n\
@@ -85,7 +100,11 @@ fn main() {
     let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2000);
     // Optional: only requests whose name contains this text (for profiling one case).
     let only = args.next();
-    for paranoia in [1u8, 4] {
+    let levels: Vec<u8> = match std::env::var("PARANOIA") {
+        Ok(p) => p.split(',').filter_map(|l| l.parse().ok()).collect(),
+        Err(_) => vec![1, 4],
+    };
+    for paranoia in levels {
         let t = Instant::now();
         let rs = load(&crs, paranoia);
         println!(
@@ -101,52 +120,71 @@ fn main() {
             .iter()
             .filter(|r| only.as_deref().is_none_or(|o| r.name.contains(o)))
         {
-            let mut matched = 0;
-            let t = Instant::now();
-            let c0 = cpu_ns();
-            for _ in 0..iterations {
-                let mut tx = rs.transaction();
-                tx.set_connection("192.0.2.10", 50000, "192.0.2.1", 443);
-                tx.set_request_line(r.method.as_bytes(), r.uri.as_bytes(), b"HTTP/1.1");
-                tx.add_request_header(b"Host", b"shop.example");
-                tx.add_request_header(
-                    b"User-Agent",
-                    b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            let threads: usize = std::env::var("THREADS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let results: Vec<(f64, f64, usize)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| scope.spawn(|| measure(&rs, r, iterations)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("bench thread"))
+                    .collect()
+            });
+            for (cpu, wall, matched) in results {
+                println!(
+                    "  {:20} {:>12.1} {:>12.0} {:>12.1} {:>8}",
+                    r.name,
+                    cpu * 1e6,
+                    1.0 / cpu,
+                    wall * 1e6,
+                    matched
                 );
-                tx.add_request_header(
-                    b"Accept",
-                    b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-                );
-                tx.add_request_header(b"Accept-Language", b"en-US,en;q=0.5");
-                tx.add_request_header(b"Cookie", b"session=7f3a9c1e5b; theme=dark");
-                if let Some(ct) = r.content_type {
-                    tx.add_request_header(b"Content-Type", ct.as_bytes());
-                    tx.add_request_header(b"Content-Length", r.body.len().to_string().as_bytes());
-                }
-                tx.process_request_headers();
-                let _ = tx.append_request_body(r.body.as_bytes());
-                tx.process_request_body();
-                tx.set_response_status(200, b"HTTP/1.1");
-                tx.add_response_header(b"Content-Type", b"text/html; charset=utf-8");
-                tx.process_response_headers();
-                let _ = tx.append_response_body(b"<html><body><h1>ok</h1></body></html>");
-                tx.process_response_body();
-                tx.process_logging();
-                matched = tx.matched_rules().iter().filter(|m| m.log).count();
             }
-            let wall = t.elapsed().as_secs_f64() / iterations as f64;
-            let cpu = match (c0, cpu_ns()) {
-                (Some(a), Some(b)) => (b - a) as f64 / 1e9 / iterations as f64,
-                _ => wall,
-            };
-            println!(
-                "  {:20} {:>12.1} {:>12.0} {:>12.1} {:>8}",
-                r.name,
-                cpu * 1e6,
-                1.0 / cpu,
-                wall * 1e6,
-                matched
-            );
         }
     }
+}
+
+fn measure(rs: &Ruleset, r: &Req, iterations: usize) -> (f64, f64, usize) {
+    let mut matched = 0;
+    let t = Instant::now();
+    let c0 = cpu_ns();
+    for _ in 0..iterations {
+        let mut tx = rs.transaction();
+        tx.set_connection("192.0.2.10", 50000, "192.0.2.1", 443);
+        tx.set_request_line(r.method.as_bytes(), r.uri.as_bytes(), b"HTTP/1.1");
+        tx.add_request_header(b"Host", b"shop.example");
+        tx.add_request_header(
+            b"User-Agent",
+            b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        );
+        tx.add_request_header(
+            b"Accept",
+            b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        );
+        tx.add_request_header(b"Accept-Language", b"en-US,en;q=0.5");
+        tx.add_request_header(b"Cookie", b"session=7f3a9c1e5b; theme=dark");
+        if let Some(ct) = r.content_type {
+            tx.add_request_header(b"Content-Type", ct.as_bytes());
+            tx.add_request_header(b"Content-Length", r.body.len().to_string().as_bytes());
+        }
+        tx.process_request_headers();
+        let _ = tx.append_request_body(r.body.as_bytes());
+        tx.process_request_body();
+        tx.set_response_status(200, b"HTTP/1.1");
+        tx.add_response_header(b"Content-Type", b"text/html; charset=utf-8");
+        tx.process_response_headers();
+        let _ = tx.append_response_body(b"<html><body><h1>ok</h1></body></html>");
+        tx.process_response_body();
+        tx.process_logging();
+        matched = tx.matched_rules().iter().filter(|m| m.log).count();
+    }
+    let wall = t.elapsed().as_secs_f64() / iterations as f64;
+    let cpu = match (c0, cpu_ns()) {
+        (Some(a), Some(b)) => (b - a) as f64 / 1e9 / iterations as f64,
+        _ => wall,
+    };
+    (cpu, wall, matched)
 }

@@ -42,9 +42,9 @@ pub fn format_error_log(m: &MatchedRule, client: &str, hostname: &str, uri: &str
         None => out.push_str("Warning."),
     }
     out.push_str(" Matched \"Operator `");
-    esc(&m.operator, &mut out);
+    esc(m.operator(), &mut out);
     out.push_str("' with parameter `");
-    esc(&m.operator_arg.chars().take(200).collect::<String>(), &mut out);
+    esc(&m.operator_arg().chars().take(200).collect::<String>(), &mut out);
     out.push_str("' against variable `");
     esc(&m.matched_var_name, &mut out);
     out.push_str("' (Value: `");
@@ -56,10 +56,10 @@ pub fn format_error_log(m: &MatchedRule, client: &str, hostname: &str, uri: &str
         &mut out,
     );
     out.push_str("' )\"");
-    field(&mut out, "file", &m.file);
-    field(&mut out, "line", &m.line.to_string());
+    field(&mut out, "file", m.file());
+    field(&mut out, "line", &m.line().to_string());
     field(&mut out, "id", &m.id.to_string());
-    if let Some(r) = &m.rev {
+    if let Some(r) = m.rev() {
         field(&mut out, "rev", r);
     }
     if !m.msg.is_empty() {
@@ -71,16 +71,16 @@ pub fn format_error_log(m: &MatchedRule, client: &str, hostname: &str, uri: &str
     if let Some(s) = m.severity {
         field(&mut out, "severity", severity_name(s));
     }
-    if let Some(v) = &m.ver {
+    if let Some(v) = m.ver() {
         field(&mut out, "ver", v);
     }
-    if let Some(v) = &m.maturity {
+    if let Some(v) = m.maturity() {
         field(&mut out, "maturity", v);
     }
-    if let Some(v) = &m.accuracy {
+    if let Some(v) = m.accuracy() {
         field(&mut out, "accuracy", v);
     }
-    for t in m.tags.iter() {
+    for t in m.tags() {
         field(&mut out, "tag", t);
     }
     field(&mut out, "hostname", hostname);

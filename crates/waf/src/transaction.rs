@@ -11,7 +11,6 @@ use crate::{EngineMode, Entry, Ruleset, WafError};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, btree_map};
-use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -26,33 +25,61 @@ pub struct Intervention {
     pub phase: u8,
 }
 
-/// A rule (chain) that matched, with its metadata and macros expanded at match time.
+/// A rule (chain) that matched, with its metadata and macros expanded at match time. The rule's
+/// own texts (tags, version, file...) are borrowed from the rule set: a benign request records
+/// dozens of `nolog` matches, and cloning shared `Arc`s for each of them made every worker thread
+/// write reference counts the others read (cache lines bouncing between cores).
 #[derive(Debug, Clone)]
-pub struct MatchedRule {
+pub struct MatchedRule<'r> {
     pub id: u64,
     pub phase: u8,
     pub msg: String,
     pub data: String,
     pub severity: Option<u8>,
-    /// Rule texts are shared with the rule set: recording a match copies none of them.
-    pub tags: Arc<Vec<String>>,
-    pub ver: Option<Arc<str>>,
-    pub rev: Option<Arc<str>>,
-    pub maturity: Option<Arc<str>>,
-    pub accuracy: Option<Arc<str>>,
     pub matched_var_name: String,
     pub matched_var: Vec<u8>,
     /// The part of the value the operator matched (regex match, phrase, fingerprint).
     pub matched_data: Vec<u8>,
-    pub operator: Arc<str>,
-    pub operator_arg: Arc<str>,
-    pub file: Arc<str>,
-    pub line: usize,
     /// False for `nolog` rules: they matched (and ran their actions) but are not reported, and
     /// their `msg`, `data` and matched fields are left empty.
     pub log: bool,
     /// The status code when this match interrupted the transaction (engine On, deny/drop/redirect).
     pub interrupted: Option<u16>,
+    /// The chain's first rule, which carries the metadata.
+    starter: &'r Rule,
+    /// The chain link whose operator matched last (the one the log line names).
+    link: &'r Rule,
+}
+
+impl<'r> MatchedRule<'r> {
+    pub fn tags(&self) -> &'r [String] {
+        &self.starter.actions.tags
+    }
+    pub fn ver(&self) -> Option<&'r str> {
+        self.starter.actions.ver.as_deref()
+    }
+    pub fn rev(&self) -> Option<&'r str> {
+        self.starter.actions.rev.as_deref()
+    }
+    pub fn maturity(&self) -> Option<&'r str> {
+        self.starter.actions.maturity.as_deref()
+    }
+    pub fn accuracy(&self) -> Option<&'r str> {
+        self.starter.actions.accuracy.as_deref()
+    }
+    /// The operator's name (`rx`, `pm`...).
+    pub fn operator(&self) -> &'r str {
+        &self.link.operator.name
+    }
+    pub fn operator_arg(&self) -> &'r str {
+        &self.link.operator.arg
+    }
+    pub fn file(&self) -> &'r str {
+        &self.starter.file
+    }
+    pub fn line(&self) -> usize {
+        self.starter.line
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -132,7 +159,7 @@ pub struct Transaction<'r> {
     removed_tags: Vec<(String, u64)>,
     removed_targets: Vec<(RemoveSel, Target)>,
     current_rule: Option<&'r Rule>,
-    matched: Vec<MatchedRule>,
+    matched: Vec<MatchedRule<'r>>,
     intervention: Option<Intervention>,
     /// Phases up to and including this one are skipped after `allow` (4: plain `allow`, which
     /// skips everything but logging; 2: `allow:request`).
@@ -511,7 +538,7 @@ impl<'r> Transaction<'r> {
     }
 
     /// All rules that matched, including `nolog` ones (see `MatchedRule::log`).
-    pub fn matched_rules(&self) -> &[MatchedRule] {
+    pub fn matched_rules(&self) -> &[MatchedRule<'r>] {
         &self.matched
     }
 
@@ -824,20 +851,13 @@ impl<'r> Transaction<'r> {
             msg,
             data,
             severity: a.severity,
-            tags: a.tags.clone(),
-            ver: a.ver.clone(),
-            rev: a.rev.clone(),
-            maturity: a.maturity.clone(),
-            accuracy: a.accuracy.clone(),
             matched_var_name,
             matched_var,
             matched_data,
-            operator: rule.operator.name.clone(),
-            operator_arg: rule.operator.arg.clone(),
-            file: starter.file.clone(),
-            line: starter.line,
             log,
             interrupted: None,
+            starter,
+            link: rule,
         });
         true
     }
