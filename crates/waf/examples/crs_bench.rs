@@ -10,6 +10,8 @@
 //!   do; each prints its own row (what they cost each other shows as CPU per request).
 //! - `RULES=FILE:FILE...`: load these files (globs allowed) instead of the built-in CRS setup,
 //!   e.g. the configuration `modsec-peer.sh` writes, to measure exactly what the proxy loads.
+//! - `COLD=MB`: evict the caches before each transaction (write over MB of memory) and report the
+//!   time inside transactions (both time columns): the engine as a busy proxy runs it.
 
 use palisade_waf::{Ruleset, RulesetBuilder, fs::FsLoader};
 use std::path::PathBuf;
@@ -151,7 +153,20 @@ fn measure(rs: &Ruleset, r: &Req, iterations: usize) -> (f64, f64, usize) {
     let mut matched = 0;
     let t = Instant::now();
     let c0 = cpu_ns();
-    for _ in 0..iterations {
+    // COLD=MB: write over that much memory before each transaction, as a proxy's networking and
+    // the other processes on its cores do between requests, so the rule set is read from cold
+    // caches; the row then reports the time inside transactions only.
+    let cold_mb: usize = std::env::var("COLD")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mut scratch = vec![0u8; cold_mb << 20];
+    let mut in_tx = std::time::Duration::ZERO;
+    for i in 0..iterations {
+        for b in scratch.iter_mut().step_by(64) {
+            *b = b.wrapping_add(i as u8);
+        }
+        let t1 = Instant::now();
         let mut tx = rs.transaction();
         tx.set_connection("192.0.2.10", 50000, "192.0.2.1", 443);
         tx.set_request_line(r.method.as_bytes(), r.uri.as_bytes(), b"HTTP/1.1");
@@ -180,6 +195,12 @@ fn measure(rs: &Ruleset, r: &Req, iterations: usize) -> (f64, f64, usize) {
         tx.process_response_body();
         tx.process_logging();
         matched = tx.matched_rules().iter().filter(|m| m.log).count();
+        drop(tx);
+        in_tx += t1.elapsed();
+    }
+    if cold_mb > 0 {
+        let per_tx = in_tx.as_secs_f64() / iterations as f64;
+        return (per_tx, per_tx, matched);
     }
     let wall = t.elapsed().as_secs_f64() / iterations as f64;
     let cpu = match (c0, cpu_ns()) {
