@@ -463,8 +463,27 @@ impl Operator {
 
 /// The outcome of one operator evaluation: the matched data (for logs) and regex captures.
 pub struct OpMatch {
-    pub data: Vec<u8>,
+    pub data: MatchData,
     pub captures: Vec<Vec<u8>>,
+}
+
+/// What an operator matched, for the log's `data`. Most operators match a part of the value,
+/// kept as a range of it: the bytes are copied only for a rule that logs (most matches of a
+/// benign request are `nolog` bookkeeping: CRS's paranoia-level gates and setup rules).
+pub enum MatchData {
+    /// `value[range]`.
+    Value(std::ops::Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl MatchData {
+    /// The matched bytes of `value`, the value the operator was given.
+    pub fn into_bytes(self, value: &[u8]) -> Vec<u8> {
+        match self {
+            MatchData::Value(r) => value.get(r).unwrap_or_default().to_vec(),
+            MatchData::Owned(v) => v,
+        }
+    }
 }
 
 fn to_num(s: &[u8]) -> i64 {
@@ -529,12 +548,13 @@ pub fn eval<'m, 'v>(
     capture: bool,
     expand: &dyn Fn(&'m Macro) -> Cow<'v, [u8]>,
 ) -> Option<OpMatch> {
-    let simple = |data: &[u8]| {
+    let simple = |data: MatchData| {
         Some(OpMatch {
-            data: data.to_vec(),
+            data,
             captures: Vec::new(),
         })
     };
+    let whole = || MatchData::Value(0..v.len());
     match kind {
         OpKind::Rx(rx) => {
             if !rx.may_match(v) {
@@ -548,7 +568,7 @@ pub fn eval<'m, 'v>(
             rx_eval(&re, v, capture)
         }
         OpKind::Pm(ac) => ac.find(v).map(|m| OpMatch {
-            data: v[m.start()..m.end()].to_vec(),
+            data: MatchData::Value(m.start()..m.end()),
             captures: if capture {
                 vec![v[m.start()..m.end()].to_vec()]
             } else {
@@ -558,25 +578,25 @@ pub fn eval<'m, 'v>(
         OpKind::StrEq(m) => {
             let a = expand(m);
             (a == v).then(|| OpMatch {
-                data: v.to_vec(),
+                data: whole(),
                 captures: Vec::new(),
             })
         }
         OpKind::Contains(m) => {
             let a = expand(m);
-            memchr::memmem::find(v, &a).and_then(|_| simple(&a))
+            memchr::memmem::find(v, &a).and_then(|p| simple(MatchData::Value(p..p + a.len())))
         }
         OpKind::ContainsWord(m) => {
             let a = expand(m);
             if a.is_empty() {
-                return simple(&a);
+                return simple(MatchData::Owned(Vec::new()));
             }
             let mut start = 0;
             while let Some(p) = memchr::memmem::find(&v[start..], &a) {
                 let s = start + p;
                 let e = s + a.len();
                 if (s == 0 || !is_word(v[s - 1])) && (e == v.len() || !is_word(v[e])) {
-                    return simple(&a);
+                    return simple(MatchData::Value(s..e));
                 }
                 start = s + 1;
             }
@@ -585,14 +605,14 @@ pub fn eval<'m, 'v>(
         OpKind::BeginsWith(m) => {
             let a = expand(m);
             v.starts_with(&a).then(|| OpMatch {
-                data: a.into_owned(),
+                data: MatchData::Value(0..a.len()),
                 captures: Vec::new(),
             })
         }
         OpKind::EndsWith(m) => {
             let a = expand(m);
             v.ends_with(&a).then(|| OpMatch {
-                data: a.into_owned(),
+                data: MatchData::Value(v.len() - a.len()..v.len()),
                 captures: Vec::new(),
             })
         }
@@ -601,11 +621,11 @@ pub fn eval<'m, 'v>(
             if v.is_empty() {
                 return None;
             }
-            memchr::memmem::find(&a, v).and_then(|_| simple(v))
+            memchr::memmem::find(&a, v).and_then(|_| simple(whole()))
         }
         OpKind::StrMatch(m) => {
             let a = expand(m);
-            memchr::memmem::find(v, &a).and_then(|_| simple(&a))
+            memchr::memmem::find(v, &a).and_then(|p| simple(MatchData::Value(p..p + a.len())))
         }
         OpKind::Num(cmp, m) => {
             let a = to_num(&expand(m));
@@ -618,19 +638,19 @@ pub fn eval<'m, 'v>(
                 NumCmp::Lt => x < a,
             };
             ok.then(|| OpMatch {
-                data: v.to_vec(),
+                data: whole(),
                 captures: Vec::new(),
             })
         }
         OpKind::IpMatch(nets) => {
             let ip: IpAddr = std::str::from_utf8(v).ok()?.trim().parse().ok()?;
             nets.iter().any(|n| ip_in(n, &ip)).then(|| OpMatch {
-                data: v.to_vec(),
+                data: whole(),
                 captures: Vec::new(),
             })
         }
-        OpKind::ValidateByteRange(allowed) => v.iter().find(|&&c| !allowed[c as usize]).map(|&c| OpMatch {
-            data: vec![c],
+        OpKind::ValidateByteRange(allowed) => v.iter().position(|&c| !allowed[c as usize]).map(|i| OpMatch {
+            data: MatchData::Value(i..i + 1),
             captures: Vec::new(),
         }),
         OpKind::ValidateUrlEncoding => {
@@ -638,7 +658,7 @@ pub fn eval<'m, 'v>(
             while i < v.len() {
                 if v[i] == b'%' {
                     if i + 2 >= v.len() || !v[i + 1].is_ascii_hexdigit() || !v[i + 2].is_ascii_hexdigit() {
-                        return simple(&v[i..(i + 3).min(v.len())]);
+                        return simple(MatchData::Value(i..(i + 3).min(v.len())));
                     }
                     i += 3;
                 } else {
@@ -648,7 +668,7 @@ pub fn eval<'m, 'v>(
             None
         }
         OpKind::ValidateUtf8Encoding => std::str::from_utf8(v).is_err().then(|| OpMatch {
-            data: v.to_vec(),
+            data: whole(),
             captures: Vec::new(),
         }),
         OpKind::DetectSqli => {
@@ -661,17 +681,17 @@ pub fn eval<'m, 'v>(
                     .into_bytes();
                 Some(OpMatch {
                     captures: if capture { vec![fp.clone()] } else { Vec::new() },
-                    data: fp,
+                    data: MatchData::Owned(fp),
                 })
             } else {
                 None
             }
         }
         OpKind::DetectXss => libinjectionrs::detect_xss(v).is_injection().then(|| OpMatch {
-            data: v.to_vec(),
+            data: whole(),
             captures: Vec::new(),
         }),
-        OpKind::Unconditional => simple(b""),
+        OpKind::Unconditional => simple(MatchData::Value(0..0)),
         OpKind::NoMatch => None,
     }
 }
@@ -686,13 +706,13 @@ fn rx_eval(re: &Regex, v: &[u8], capture: bool) -> Option<OpMatch> {
             .map(|i| caps.get(i).map(|m| m.as_bytes().to_vec()).unwrap_or_default())
             .collect();
         Some(OpMatch {
-            data: captures.first().cloned().unwrap_or_default(),
+            data: MatchData::Value(m.range()),
             captures,
         })
     } else {
         let m = re.find(v)?;
         Some(OpMatch {
-            data: m.as_bytes().to_vec(),
+            data: MatchData::Value(m.range()),
             captures: Vec::new(),
         })
     }
@@ -772,6 +792,55 @@ mod tests {
         }
         let union = Rx::new("(?i)union\\s+select").unwrap();
         assert!(!union.may_match(b"plain-words"), "{:?}", union.needs);
+    }
+
+    /// The log's `data` is what each operator matched; kept as a range of the value until a
+    /// logged match needs the bytes, it must name the same bytes the operator found.
+    #[test]
+    fn matched_data_is_what_each_operator_matched() {
+        let data = |o: &str, v: &str| -> Option<String> {
+            let m = eval(&op(o).kind, v.as_bytes(), false, &|m| {
+                Cow::Owned(m.literal().into_bytes())
+            })?;
+            Some(String::from_utf8(m.data.into_bytes(v.as_bytes())).unwrap())
+        };
+        let cases = [
+            ("@rx b+c", "aabbbcd", "bbbc"),
+            ("@pm foo bar", "xxbarxx", "bar"),
+            ("@streq abc", "abc", "abc"),
+            ("@contains lo w", "hello world", "lo w"),
+            ("@containsWord cat", "a cat sat", "cat"),
+            ("@beginsWith he", "hello", "he"),
+            ("@endsWith llo", "hello", "llo"),
+            ("@within abcdef", "cd", "cd"),
+            ("@strmatch ell", "hello", "ell"),
+            ("@lt 5", " 3", " 3"),
+            ("@ipMatch 10.0.0.0/8", "10.1.2.3", "10.1.2.3"),
+            ("@validateByteRange 97-122", "abc!d", "!"),
+            ("@validateUrlEncoding", "a%zz", "%zz"),
+            ("@validateUrlEncoding", "a%4", "%4"),
+            ("@unconditionalMatch", "x", ""),
+        ];
+        for (o, v, want) in cases {
+            assert_eq!(data(o, v).as_deref(), Some(want), "{o} on {v:?}");
+        }
+        assert_eq!(data("@validateUtf8Encoding", "\u{e9}"), None);
+        let bad = eval(&op("@validateUtf8Encoding").kind, b"a\xff", false, &|_| {
+            Cow::Borrowed(&b""[..])
+        })
+        .unwrap();
+        assert_eq!(bad.data.into_bytes(b"a\xff"), b"a\xff");
+        let caps = eval(&op("@rx (b+)(c)").kind, b"abbcd", true, &|_| {
+            Cow::Borrowed(&b""[..])
+        })
+        .unwrap();
+        assert_eq!(caps.data.into_bytes(b"abbcd"), b"bbc");
+        assert_eq!(
+            caps.captures,
+            vec![b"bbc".to_vec(), b"bb".to_vec(), b"c".to_vec()]
+        );
+        // A range past the value (a caller passing the wrong value) yields nothing, not a panic.
+        assert!(MatchData::Value(2..9).into_bytes(b"abc").is_empty());
     }
 
     #[test]

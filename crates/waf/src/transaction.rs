@@ -149,11 +149,11 @@ pub struct Transaction<'r> {
     flags: HashMap<Var, Vec<u8>>,
     /// MATCHED_VAR_NAME / MATCHED_VAR left by an earlier rule; the current rule's matches are
     /// in `matched_vars` (see `last_match`), so a match is stored once, not copied per list.
-    matched_var: (String, Vec<u8>),
+    matched_var: (Cow<'r, str>, Vec<u8>),
     /// What the operator matched in the last matching value (for the log `data`).
     matched_data: Vec<u8>,
     /// MATCHED_VARS: the values the current rule (chain) matched, in order.
-    matched_vars: Vec<(String, Vec<u8>)>,
+    matched_vars: Vec<(Cow<'r, str>, Vec<u8>)>,
     removed_ids: Vec<(u64, u64)>,
     /// `ctl:ruleRemoveByTag` tags with their `tag_bit`.
     removed_tags: Vec<(String, u64)>,
@@ -227,15 +227,15 @@ pub(crate) fn value_bytes_slot(var: Var) -> Option<usize> {
 const TX: usize = 0;
 const ENV: usize = 6;
 
-/// (variable, key, value) selected by a rule target.
-type TargetValue<'a> = (Var, Cow<'a, [u8]>, Cow<'a, [u8]>);
+/// (variable, key, value, the target's fixed `Target::label`) selected by a rule target.
+type TargetValue<'a, 'r> = (Var, Cow<'a, [u8]>, Cow<'a, [u8]>, Option<&'r str>);
 /// A rule's values: most rules see a handful (a browser's headers, a few arguments), so they
 /// stay on the stack.
-type TargetValues<'a> = SmallVec<[TargetValue<'a>; 8]>;
+type TargetValues<'a, 'r> = SmallVec<[TargetValue<'a, 'r>; 8]>;
 
 /// A value that matched, copied out of the transaction so actions can then mutate it.
-struct Hit {
-    label: String,
+struct Hit<'r> {
+    label: Cow<'r, str>,
     value: Vec<u8>,
     data: Vec<u8>,
     captures: Vec<Vec<u8>>,
@@ -248,17 +248,21 @@ enum RemoveSel {
     Tag(String, u64),
 }
 
-fn var_label(var: Var, key: &[u8]) -> String {
-    if var.is_collection() {
-        let key = String::from_utf8_lossy(key);
-        let mut s = String::with_capacity(var.name().len() + 1 + key.len());
-        s.push_str(var.name());
-        s.push(':');
-        s.push_str(&key);
-        s
-    } else {
-        var.name().to_string()
+/// MATCHED_VAR_NAME of a value: `VAR:key` for a collection, `VAR` for a scalar. `fixed` is the
+/// target's `Target::label`, when known at load.
+fn var_label<'r>(var: Var, key: &[u8], fixed: Option<&'r str>) -> Cow<'r, str> {
+    if !var.is_collection() {
+        return Cow::Borrowed(var.name());
     }
+    if let Some(label) = fixed {
+        return Cow::Borrowed(label);
+    }
+    let key = String::from_utf8_lossy(key);
+    let mut s = String::with_capacity(var.name().len() + 1 + key.len());
+    s.push_str(var.name());
+    s.push(':');
+    s.push_str(&key);
+    Cow::Owned(s)
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -715,7 +719,7 @@ impl<'r> Transaction<'r> {
     }
 
     /// MATCHED_VAR_NAME and MATCHED_VAR: the current rule's last match, else an earlier rule's.
-    fn last_match(&self) -> &(String, Vec<u8>) {
+    fn last_match(&self) -> &(Cow<'r, str>, Vec<u8>) {
         self.matched_vars.last().unwrap_or(&self.matched_var)
     }
 
@@ -837,7 +841,7 @@ impl<'r> Transaction<'r> {
             (
                 expand(&a.msg),
                 expand(&a.logdata),
-                name.clone(),
+                name.to_string(),
                 value.clone(),
                 // Read only here; the next match overwrites it.
                 std::mem::take(&mut self.matched_data),
@@ -868,17 +872,20 @@ impl<'r> Transaction<'r> {
     fn eval_rule(&mut self, starter: &Rule, rule: &'r Rule) -> bool {
         let negated = rule.operator.negated;
         let capture = rule.actions.capture && !negated;
-        let mut hits: SmallVec<[Hit; 2]> = SmallVec::new();
+        // What the operator matched is read only for a logged match (`MatchedRule::matched_data`),
+        // and whether the chain logs is its starter's.
+        let keep_data = starter.actions.log.unwrap_or(true);
+        let mut hits: SmallVec<[Hit<'r>; 2]> = SmallVec::new();
         {
             let mut values = TargetValues::new();
             if rule.targets.is_empty() {
-                values.push((Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..])));
+                values.push((Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..]), None));
             } else {
                 let skip = self.unreachable_targets(rule);
                 self.collect_targets(starter, rule, skip, &mut values);
             }
             let exp = |m: &'r Macro| self.expand(m);
-            for (var, key, value) in &values {
+            for (var, key, value, fixed_label) in &values {
                 // Without multiMatch only the final value is inspected (no list to allocate).
                 let mut stages: Vec<Cow<'_, [u8]>> = Vec::new();
                 let mut cur: Cow<'_, [u8]> = Cow::Borrowed(value.as_ref());
@@ -904,15 +911,17 @@ impl<'r> Transaction<'r> {
                 for v in single.into_iter().chain(stages) {
                     let res = operator::eval(&rule.operator.kind, &v, capture, &exp);
                     let hit = match (res, negated) {
-                        (Some(m), false) => Some((m.data, m.captures)),
-                        (None, true) => Some((v.to_vec(), Vec::new())),
+                        (Some(m), false) if keep_data => Some((m.data.into_bytes(&v), m.captures)),
+                        (Some(m), false) => Some((Vec::new(), m.captures)),
+                        (None, true) if keep_data => Some((v.to_vec(), Vec::new())),
+                        (None, true) => Some((Vec::new(), Vec::new())),
                         _ => None,
                     };
                     if let Some((data, captures)) = hit {
                         let label = if rule.targets.is_empty() {
-                            String::new()
+                            Cow::Borrowed("")
                         } else {
-                            var_label(*var, key)
+                            var_label(*var, key, *fixed_label)
                         };
                         hits.push(Hit {
                             label,
@@ -1041,7 +1050,13 @@ impl<'r> Transaction<'r> {
     /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
     /// (variable, key, value); `&VAR` yields the count.
     /// `skip` (from `unreachable_targets`) lists the targets that cannot match by their bytes.
-    fn collect_targets<'a>(&'a self, starter: &Rule, rule: &Rule, skip: u64, out: &mut TargetValues<'a>) {
+    fn collect_targets<'a>(
+        &'a self,
+        starter: &Rule,
+        rule: &'r Rule,
+        skip: u64,
+        out: &mut TargetValues<'a, 'r>,
+    ) {
         // Exclusions are few (CRS writes one or two per rule): kept on the stack.
         let mut excl: SmallVec<[&Target; 4]> = SmallVec::new();
         if rule.targets.iter().any(|t| t.exclude) {
@@ -1077,11 +1092,13 @@ impl<'r> Transaction<'r> {
                     t.var,
                     Cow::Borrowed(&b""[..]),
                     Cow::Owned(n.to_string().into_bytes()),
+                    None,
                 ));
             } else {
+                let label = t.label.as_deref();
                 self.resolve(t.var, &t.key, |k, v| {
                     if excl.is_empty() || !excluded(t.var, &k) {
-                        out.push((t.var, k, v));
+                        out.push((t.var, k, v, label));
                     }
                 });
             }

@@ -198,6 +198,11 @@ pub struct Target {
     pub count: bool,
     /// `!VAR:key`: removes matching values from the other targets of the same variable.
     pub exclude: bool,
+    /// The MATCHED_VAR_NAME of what this target selects, when it is known at load: a stored
+    /// collection's named key (`TX:detection_paranoia_level`, stored lower-case). CRS's
+    /// paranoia-level gates match such a target dozens of times per request, and the name then
+    /// costs nothing.
+    pub label: Option<Box<str>>,
 }
 
 /// Parses `ARGS|!ARGS:foo|&TX:x|REQUEST_COOKIES:/^re/|XML:/*`.
@@ -289,11 +294,18 @@ pub fn parse_targets(s: &str) -> Result<Vec<Target>, String> {
             }
             i += 1;
         }
+        let label = match &key {
+            KeySel::Name(n) if var.is_stored_collection() && !count => {
+                Some(format!("{}:{n}", var.name()).into_boxed_str())
+            }
+            _ => None,
+        };
         out.push(Target {
             var,
             key,
             count,
             exclude,
+            label,
         });
     }
     if out.is_empty() {

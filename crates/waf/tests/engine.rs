@@ -490,3 +490,33 @@ SecRule REQUEST_HEADERS:Referer "@contains $u" "id:3,phase:1,pass,log"
     assert_eq!(ids, vec![3]);
     assert_eq!(tx.matched_rules()[0].matched_var_name, "REQUEST_HEADERS:referer");
 }
+
+/// MATCHED_VAR_NAME of a named key of a stored collection (fixed at load, see `Target::label`)
+/// is `TX:key` with the key as stored (lower case), for logged and `nolog` matches alike; a regex
+/// key still names what it matched.
+#[test]
+fn stored_collection_names_in_matched_var_name() {
+    let r = rs(&on(r#"
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.Paranoia=2,setvar:tx.other_x=1"
+SecRule TX:PARANOIA "@lt 3" "id:2,phase:1,pass,nolog"
+SecRule MATCHED_VAR_NAME "@streq TX:paranoia" "id:3,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"
+SecRule &TX:paranoia "@eq 1" "id:4,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"
+SecRule TX:/^other_/ "@eq 1" "id:5,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"
+SecRule TX:paranoia "@eq 2" "id:6,phase:1,pass,log"
+"#));
+    let (tx, ids) = run(&r, "/", &[], None);
+    assert_eq!(ids, vec![3, 4, 5, 6]);
+    let logged: Vec<_> = tx.matched_rules().iter().filter(|m| m.log).collect();
+    // Rule 3 matched the name rule 2's `nolog` match left.
+    assert_eq!(logged[0].matched_var, b"TX:paranoia");
+    assert_eq!(logged[2].msg, "TX:other_x");
+    assert_eq!(logged[3].matched_var_name, "TX:paranoia");
+    assert_eq!(logged[3].matched_data, b"2");
+    // A `nolog` match keeps no data (nothing reads it) but still sets MATCHED_VAR_NAME (id 3).
+    assert!(
+        tx.matched_rules()
+            .iter()
+            .filter(|m| !m.log)
+            .all(|m| m.matched_data.is_empty())
+    );
+}
