@@ -520,3 +520,19 @@ SecRule TX:paranoia "@eq 2" "id:6,phase:1,pass,log"
             .all(|m| m.matched_data.is_empty())
     );
 }
+
+/// A target that selects stored keys by pattern sees them in key order, whatever order they were
+/// set in: per-match actions run in that order and it is the order of MATCHED_VARS and the logs
+/// (the collection itself is a hash map).
+#[test]
+fn pattern_keys_of_a_stored_collection_come_in_key_order() {
+    let r = rs(&on(r#"
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.k_f=1,setvar:tx.k_b=1,setvar:tx.k_e=1,setvar:tx.k_a=1,setvar:tx.k_d=1,setvar:tx.k_c=1"
+SecRule TX:/^k_/ "@eq 1" "id:2,phase:1,pass,nolog,setvar:'tx.order=%{tx.order}%{MATCHED_VAR_NAME} '"
+"#));
+    let (tx, _) = run(&r, "/", &[], None);
+    assert_eq!(
+        tx.collection_value("tx", "order").as_deref(),
+        Some("TX:k_a TX:k_b TX:k_c TX:k_d TX:k_e TX:k_f ")
+    );
+}
