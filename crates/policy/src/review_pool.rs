@@ -113,14 +113,15 @@ impl Job {
 }
 
 struct Pool {
-    sender: Mutex<Sender<Arc<Job>>>,
+    /// `Sender` is `Sync`: reviews on several threads submit without a lock.
+    sender: Sender<Arc<Job>>,
     threads: usize,
 }
 
 impl Pool {
     fn submit(&self, job: Arc<Job>) {
         // With no thread to take it (none could be started), the caller does all the work.
-        let _ = self.sender.lock().unwrap_or_else(|e| e.into_inner()).send(job);
+        let _ = self.sender.send(job);
     }
 }
 
@@ -142,10 +143,7 @@ fn pool() -> &'static Pool {
                 .spawn(move || helper(&receiver));
             threads += usize::from(started.is_ok());
         }
-        Pool {
-            sender: Mutex::new(sender),
-            threads,
-        }
+        Pool { sender, threads }
     })
 }
 
