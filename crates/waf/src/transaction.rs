@@ -126,7 +126,9 @@ pub struct Transaction<'r> {
     server_addr: String,
     server_port: u16,
     server_name: String,
-    unique_id: String,
+    /// Generated on first use: an adapter usually sets its own (the proxy's request id), and
+    /// then the clock read and formatting are not wasted on every transaction.
+    unique_id: OnceLock<String>,
     req: Request,
     resp: Response,
     /// Variables derived from the request line (see `LINE_VARS`), computed on first use: dozens
@@ -298,7 +300,7 @@ impl<'r> Transaction<'r> {
             server_addr: String::new(),
             server_port: 0,
             server_name: String::new(),
-            unique_id: unique_id(),
+            unique_id: OnceLock::new(),
             req: Request::default(),
             resp: Response::default(),
             line_vars: Default::default(),
@@ -335,10 +337,10 @@ impl<'r> Transaction<'r> {
         self.timed_out
     }
     pub fn set_unique_id(&mut self, id: &str) {
-        self.unique_id = id.to_string();
+        self.unique_id = OnceLock::from(id.to_string());
     }
     pub fn unique_id(&self) -> &str {
-        &self.unique_id
+        self.unique_id.get_or_init(unique_id)
     }
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.collections[ENV].insert(
@@ -1188,7 +1190,7 @@ impl<'r> Transaction<'r> {
             Var::RemoteAddr | Var::RemoteHost => Some(Cow::Borrowed(self.remote_addr.as_bytes())),
             Var::ServerName => Some(Cow::Borrowed(self.server_name.as_bytes())),
             Var::ServerAddr => Some(Cow::Borrowed(self.server_addr.as_bytes())),
-            Var::UniqueId => Some(Cow::Borrowed(self.unique_id.as_bytes())),
+            Var::UniqueId => Some(Cow::Borrowed(self.unique_id().as_bytes())),
             Var::ResponseProtocol => Some(Cow::Borrowed(&self.resp.protocol)),
             _ => match LINE_VARS.iter().position(|&v| v == var) {
                 Some(i) => Some(Cow::Borrowed(
@@ -1286,7 +1288,7 @@ impl<'r> Transaction<'r> {
             Var::ServerName => self.server_name.clone().into_bytes(),
             Var::ServerAddr => self.server_addr.clone().into_bytes(),
             Var::ServerPort => self.server_port.to_string().into_bytes(),
-            Var::UniqueId => self.unique_id.clone().into_bytes(),
+            Var::UniqueId => self.unique_id().as_bytes().to_vec(),
             Var::Duration => self.started.elapsed().as_micros().to_string().into_bytes(),
             Var::Time
             | Var::TimeEpoch

@@ -536,3 +536,20 @@ SecRule TX:/^k_/ "@eq 1" "id:2,phase:1,pass,nolog,setvar:'tx.order=%{tx.order}%{
         Some("TX:k_a TX:k_b TX:k_c TX:k_d TX:k_e TX:k_f ")
     );
 }
+
+/// Without an id from the adapter each transaction makes its own (on first use), the same one
+/// for UNIQUE_ID and the accessor; an adapter's id replaces it.
+#[test]
+fn unique_ids_are_made_when_not_given() {
+    let r = rs(&on(
+        r#"SecRule UNIQUE_ID "@rx ." "id:1,phase:1,pass,log,msg:'%{UNIQUE_ID}'""#,
+    ));
+    let (a, _) = run(&r, "/", &[], None);
+    let (b, _) = run(&r, "/", &[], None);
+    assert!(!a.unique_id().is_empty());
+    assert_ne!(a.unique_id(), b.unique_id());
+    assert_eq!(a.matched_rules()[0].msg, a.unique_id());
+    let mut c = r.transaction();
+    c.set_unique_id("req-7");
+    assert_eq!(c.unique_id(), "req-7");
+}
