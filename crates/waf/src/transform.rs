@@ -965,18 +965,7 @@ mod tests {
         // Every string of up to five characters over an alphabet that exercises the path and
         // command-line fast paths (separators, dots, case, quotes, parentheses), and of up to three
         // over one with a byte of every class the no-op checks tell apart.
-        let strings = |alphabet: &[u8], max_len: usize| {
-            let mut all: Vec<Vec<u8>> = vec![Vec::new()];
-            let mut frontier = all.clone();
-            for _ in 0..max_len {
-                frontier = frontier
-                    .iter()
-                    .flat_map(|p| alphabet.iter().map(move |&c| [p.as_slice(), &[c]].concat()))
-                    .collect();
-                all.extend(frontier.iter().cloned());
-            }
-            all
-        };
+        let strings = crate::operator::strings_up_to;
         let mut generated = strings(b"/.a A(\\;\"", 5);
         generated.extend(strings(b"aZ %+&\\\0\t\x0b/*-#<.\xa0\xc3", 3));
         let samples = samples.iter().copied().chain(generated.iter().map(Vec::as_slice));
