@@ -137,8 +137,16 @@ violation[{"msg": msg}] {
     assert!(err.contains("multiple outputs"), "{err}");
 }
 
-/// The library's `get_suffix`, reduced to a one- and a two-character suffix body, applied to
-/// `arg`: on `"😀k"` both succeed with different outputs.
+/// A policy set with one template of kind `kind`: the library's `get_suffix`, reduced to a one-
+/// and a two-character suffix body, applied to `arg`: on `"😀k"` both succeed with different
+/// outputs.
+fn suffix_set(kind: &str, arg: &str) -> PolicySet {
+    let mut set = PolicySet::new();
+    set.add_template(&template(kind, &suffix_rego(&kind.to_ascii_lowercase(), arg)))
+        .unwrap();
+    set
+}
+
 fn suffix_rego(package: &str, arg: &str) -> String {
     format!(
         r#"package {package}
@@ -169,12 +177,7 @@ violation[{{"msg": msg}}] {{
 /// reports the conflict and the VM would not.
 #[test]
 fn the_quantity_suffix_conflict_is_real_and_goes_to_the_interpreter() {
-    let mut set = PolicySet::new();
-    set.add_template(&template(
-        "K8sSuffix",
-        &suffix_rego("k8ssuffix", "input.review.object.metadata.name"),
-    ))
-    .unwrap();
+    let mut set = suffix_set("K8sSuffix", "input.review.object.metadata.name");
     let engines = set.template_engines();
     assert!(engines[0].vm);
     assert!(
@@ -205,12 +208,7 @@ fn the_quantity_suffix_conflict_is_real_and_goes_to_the_interpreter() {
 /// review to the interpreter, which reports the conflict the VM would hide.
 #[test]
 fn an_astral_parameter_sends_the_quantity_check_to_the_interpreter() {
-    let mut set = PolicySet::new();
-    set.add_template(&template(
-        "K8sSuffixParam",
-        &suffix_rego("k8ssuffixparam", "input.parameters.q"),
-    ))
-    .unwrap();
+    let mut set = suffix_set("K8sSuffixParam", "input.parameters.q");
     assert!(set.template_engines()[0].condition.is_some());
     set.add_constraint(&constraint(
         "K8sSuffixParam",
