@@ -672,13 +672,15 @@ pub fn eval<'m, 'v>(
             captures: Vec::new(),
         }),
         OpKind::DetectSqli => {
-            let r = libinjectionrs::detect_sqli(v);
-            if r.is_injection() {
-                let fp = r
-                    .fingerprint
-                    .map(|f| f.to_string())
-                    .unwrap_or_default()
-                    .into_bytes();
+            // `detect_sqli` tokenizes the value once more after deciding, for the fingerprint it
+            // returns: a benign value (nearly all) paid for two passes. The fingerprint is
+            // taken here the same way, only for a value that is SQLi.
+            if one_sqli_token(v) {
+                return None;
+            }
+            let mut state = libinjectionrs::SqliState::new(v, libinjectionrs::SqliFlags::FLAG_NONE);
+            if state.detect() {
+                let fp = state.get_fingerprint().to_string().into_bytes();
                 Some(OpMatch {
                     captures: if capture { vec![fp.clone()] } else { Vec::new() },
                     data: MatchData::Owned(fp),
@@ -696,10 +698,32 @@ pub fn eval<'m, 'v>(
     }
 }
 
+/// Whether libinjection reads `v` as a single word (`[A-Za-z_][A-Za-z0-9_]*`) or a single
+/// number (digits): such a value is never SQLi, whatever the word (`one_token_values_are_never_sqli`
+/// runs every keyword libinjection knows), so the tokenizer, which looks each word up in a table of
+/// 9,600 entries, is not run for the names and plain values most requests are made of.
+fn one_sqli_token(v: &[u8]) -> bool {
+    match v.first() {
+        Some(b'0'..=b'9') => v.iter().all(u8::is_ascii_digit),
+        Some(&c) if c.is_ascii_alphabetic() || c == b'_' => {
+            v.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        _ => false,
+    }
+}
+
 fn rx_eval(re: &Regex, v: &[u8], capture: bool) -> Option<OpMatch> {
     if capture {
         // Most values do not match: find first, and pay for capture groups only on a match.
         let m = re.find(v)?;
+        if re.captures_len() == 1 {
+            // No group but the whole match (`^.*$` of 920450 on every header name): the
+            // match found is TX.0, the same leftmost-first match a capture search reports.
+            return Some(OpMatch {
+                data: MatchData::Value(m.range()),
+                captures: vec![m.as_bytes().to_vec()],
+            });
+        }
         let caps = re.captures_at(v, 0)?;
         debug_assert_eq!(caps.get(0).map(|c| c.start()), Some(m.start()));
         let captures: Vec<Vec<u8>> = (0..caps.len().min(10))
@@ -746,6 +770,26 @@ mod tests {
             Cow::Owned(m.literal().into_bytes())
         })
         .is_some()
+    }
+
+    #[test]
+    fn captures_are_the_capture_search_s_with_or_without_groups() {
+        let values = ["", "Host", "x-a b\n", "aab", "zz ab ab", "\u{e9}t\u{e9}"];
+        for pat in ["^.*$", "a+b", "(?i)AB", "(a)(b)?", "(?:a)(b)", "x|(z+)"] {
+            let o = op(&format!("@rx {pat}"));
+            let re = compile_regex(pat).unwrap();
+            for v in values {
+                let got = eval(&o.kind, v.as_bytes(), true, &|m| {
+                    Cow::Owned(m.literal().into_bytes())
+                });
+                let want = re.captures(v.as_bytes()).map(|c| {
+                    (0..c.len().min(10))
+                        .map(|i| c.get(i).map(|m| m.as_bytes().to_vec()).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(got.map(|m| m.captures), want, "{pat} on {v:?}");
+            }
+        }
     }
 
     #[test]
@@ -796,6 +840,61 @@ mod tests {
 
     /// The log's `data` is what each operator matched; kept as a range of the value until a
     /// logged match needs the bytes, it must name the same bytes the operator found.
+    #[test]
+    fn one_token_values_are_never_sqli() {
+        // A value the screen passes is one token to libinjection's tokenizer: a word (whose
+        // type is its keyword entry's, or bareword) or a number. So every keyword, alone, in
+        // either case, plus barewords (short, and longer than the 32 bytes libinjection looks
+        // up) and numbers, cover every outcome.
+        let mut checked = 0;
+        for k in libinjectionrs::sqli::sqli_data::SQL_KEYWORDS {
+            for w in [k.word.to_string(), k.word.to_ascii_lowercase()] {
+                if one_sqli_token(w.as_bytes()) {
+                    checked += 1;
+                    assert!(!libinjectionrs::detect_sqli(w.as_bytes()).is_injection(), "{w}");
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked} keywords checked");
+        let long = "w".repeat(40);
+        for w in [
+            "price",
+            "x",
+            "_",
+            "a_b9",
+            "Xyz",
+            "b01",
+            "q1",
+            "N_",
+            long.as_str(),
+            "0",
+            "1",
+            "42",
+            "0123",
+            "99999999999999999999999",
+        ] {
+            assert!(one_sqli_token(w.as_bytes()), "{w}");
+            assert!(!libinjectionrs::detect_sqli(w.as_bytes()).is_injection(), "{w}");
+        }
+        // What the screen leaves to libinjection: more than one token, or other shapes.
+        for w in [
+            "",
+            "1 union select 1",
+            "0x1f",
+            "1e5",
+            "7f3a",
+            "a.b",
+            "a-b",
+            "x'",
+            "é",
+            "a b",
+            "$x",
+        ] {
+            assert!(!one_sqli_token(w.as_bytes()), "{w}");
+        }
+        assert!(libinjectionrs::detect_sqli(b"1 union select 1").is_injection());
+    }
+
     #[test]
     fn matched_data_is_what_each_operator_matched() {
         let data = |o: &str, v: &str| -> Option<String> {
