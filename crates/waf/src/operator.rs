@@ -689,6 +689,7 @@ pub fn eval<'m, 'v>(
                 None
             }
         }
+        OpKind::DetectXss if one_html_token(v) => None,
         OpKind::DetectXss => libinjectionrs::detect_xss(v).is_injection().then(|| OpMatch {
             data: whole(),
             captures: Vec::new(),
@@ -710,6 +711,15 @@ fn one_sqli_token(v: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `v` is one token in each of the five contexts libinjection's XSS check parses it in:
+/// text (no `<`), an attribute name (no white space, `/`, `=`, `>`), or a quoted value (no quote
+/// of any kind). It reports XSS only on a tag, a doctype, a comment or an attribute's value after
+/// a dangerous name, none of which one such token is (`one_html_token_values_are_never_xss`).
+fn one_html_token(v: &[u8]) -> bool {
+    v.iter()
+        .all(|&b| matches!(b, 0x21..=0x7e) && !matches!(b, b'<' | b'>' | b'=' | b'/' | b'\'' | b'"' | b'`'))
 }
 
 fn rx_eval(re: &Regex, v: &[u8], capture: bool) -> Option<OpMatch> {
@@ -770,6 +780,68 @@ mod tests {
             Cow::Owned(m.literal().into_bytes())
         })
         .is_some()
+    }
+
+    #[test]
+    fn one_html_token_values_are_never_xss() {
+        // Every string of up to three bytes over the screen's kinds of bytes (letters that start
+        // dangerous names, digits, punctuation it lets through), then whole dangerous names.
+        let alphabet = b"oOnNsx1_-&;:(!?\\#%";
+        let mut values = crate::operator::strings_up_to(alphabet, 3);
+        for w in [
+            "onerror",
+            "ONLOAD",
+            "onclick",
+            "style",
+            "xmlns",
+            "xmlns:xlink",
+            "xlink:href",
+            "href",
+            "src",
+            "formaction",
+            "action",
+            "data",
+            "script",
+            "iframe",
+            "svg",
+            "javascript:alert(1)",
+            "vbscript:x",
+            "data:text/html",
+            "on",
+            "-->",
+            "<!--",
+            "&lt;script&gt;",
+            "!DOCTYPE",
+        ] {
+            values.push(w.as_bytes().to_vec());
+        }
+        let mut checked = 0;
+        for v in &values {
+            if one_html_token(v) {
+                checked += 1;
+                assert!(
+                    !libinjectionrs::detect_xss(v).is_injection(),
+                    "{:?}",
+                    String::from_utf8_lossy(v)
+                );
+            }
+        }
+        assert!(checked > 5000, "{checked}");
+        for v in [
+            "<script>",
+            "x onerror=alert(1)",
+            "a b",
+            "'",
+            "\"",
+            "`",
+            "a/b",
+            "a=b",
+            "\u{e9}",
+            "a\tb",
+        ] {
+            assert!(!one_html_token(v.as_bytes()), "{v:?}");
+        }
+        assert!(libinjectionrs::detect_xss(b"x onerror=alert(1)").is_injection());
     }
 
     #[test]
