@@ -233,12 +233,6 @@ pub(crate) fn value_bytes_slot(var: Var) -> Option<usize> {
 const TX: usize = 0;
 const ENV: usize = 6;
 
-/// (variable, key, value, the target's fixed `Target::label`) selected by a rule target.
-type TargetValue<'a, 'r> = (Var, Cow<'a, [u8]>, Cow<'a, [u8]>, Option<&'r str>);
-/// A rule's values: most rules see a handful (a browser's headers, a few arguments), so they
-/// stay on the stack.
-type TargetValues<'a, 'r> = SmallVec<[TargetValue<'a, 'r>; 8]>;
-
 /// A value that matched, copied out of the transaction so actions can then mutate it.
 struct Hit<'r> {
     label: Cow<'r, str>,
@@ -882,19 +876,22 @@ impl<'r> Transaction<'r> {
         // and whether the chain logs is its starter's.
         let keep_data = starter.actions.log.unwrap_or(true);
         let mut hits: SmallVec<[Hit<'r>; 2]> = SmallVec::new();
+        // Computed first: it memoizes byte images, and values are then inspected while the
+        // transaction is only borrowed.
+        let skip = if rule.targets.is_empty() {
+            0
+        } else {
+            self.unreachable_targets(rule)
+        };
         {
-            let mut values = TargetValues::new();
-            if rule.targets.is_empty() {
-                values.push((Var::Tx, Cow::Borrowed(&b""[..]), Cow::Borrowed(&b""[..]), None));
-            } else {
-                let skip = self.unreachable_targets(rule);
-                self.collect_targets(starter, rule, skip, &mut values);
-            }
-            let exp = |m: &'r Macro| self.expand(m);
-            for (var, key, value, fixed_label) in &values {
+            let this = &*self;
+            let exp = |m: &'r Macro| this.expand(m);
+            // Each value is inspected as its target yields it: nothing is gathered first (a
+            // JSON request's rules see a dozen or more values each).
+            let mut inspect = |var: Var, key: &[u8], value: &[u8], fixed_label: Option<&'r str>| {
                 // Without multiMatch only the final value is inspected (no list to allocate).
                 let mut stages: Vec<Cow<'_, [u8]>> = Vec::new();
-                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(value.as_ref());
+                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(value);
                 if rule.actions.multi_match {
                     stages.push(cur.clone());
                 }
@@ -904,7 +901,7 @@ impl<'r> Transaction<'r> {
                 for t in &rule.actions.transforms {
                     let c = *classes.get_or_insert_with(|| ByteClasses::of(&cur));
                     if let Some(next) =
-                        t.apply_if_changed_classes(&cur, c, self.rs.config.unicode_map.as_deref())
+                        t.apply_if_changed_classes(&cur, c, this.rs.config.unicode_map.as_deref())
                     {
                         if rule.actions.multi_match && next.as_slice() != cur.as_ref() {
                             stages.push(Cow::Owned(next.clone()));
@@ -927,7 +924,7 @@ impl<'r> Transaction<'r> {
                         let label = if rule.targets.is_empty() {
                             Cow::Borrowed("")
                         } else {
-                            var_label(*var, key, *fixed_label)
+                            var_label(var, key, fixed_label)
                         };
                         hits.push(Hit {
                             label,
@@ -939,6 +936,11 @@ impl<'r> Transaction<'r> {
                         break;
                     }
                 }
+            };
+            if rule.targets.is_empty() {
+                inspect(Var::Tx, b"", b"", None);
+            } else {
+                this.for_each_target_value(starter, rule, skip, &mut inspect);
             }
         }
         let any = !hits.is_empty();
@@ -1053,15 +1055,16 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// Values of the rule's targets minus its `!` exclusions and `ctl:ruleRemoveTarget*`, as
-    /// (variable, key, value); `&VAR` yields the count.
+    /// Passes each value of the rule's targets, minus its `!` exclusions and
+    /// `ctl:ruleRemoveTarget*`, to `inspect` as (variable, key, value, the target's fixed
+    /// `Target::label`), in target order; `&VAR` yields the count.
     /// `skip` (from `unreachable_targets`) lists the targets that cannot match by their bytes.
-    fn collect_targets<'a>(
-        &'a self,
+    fn for_each_target_value(
+        &self,
         starter: &Rule,
         rule: &'r Rule,
         skip: u64,
-        out: &mut TargetValues<'a, 'r>,
+        inspect: &mut impl FnMut(Var, &[u8], &[u8], Option<&'r str>),
     ) {
         // Exclusions are few (CRS writes one or two per rule): kept on the stack.
         let mut excl: SmallVec<[&Target; 4]> = SmallVec::new();
@@ -1094,17 +1097,12 @@ impl<'r> Transaction<'r> {
                         n += 1;
                     }
                 });
-                out.push((
-                    t.var,
-                    Cow::Borrowed(&b""[..]),
-                    Cow::Owned(n.to_string().into_bytes()),
-                    None,
-                ));
+                inspect(t.var, b"", n.to_string().as_bytes(), None);
             } else {
                 let label = t.label.as_deref();
                 self.resolve(t.var, &t.key, |k, v| {
                     if excl.is_empty() || !excluded(t.var, &k) {
-                        out.push((t.var, k, v, label));
+                        inspect(t.var, &k, &v, label);
                     }
                 });
             }
@@ -1114,7 +1112,7 @@ impl<'r> Transaction<'r> {
     /// The targets of `rule` (bit i for `targets[i]`, the first 64) that cannot match: a
     /// non-negated `@rx` with a byte bound cannot match a target none of whose values,
     /// transformed, holds the bytes it needs, and such a target is neither resolved nor
-    /// transformed. Computed before `collect_targets`, which only borrows the transaction,
+    /// transformed. Computed before `for_each_target_value`, which only borrows the transaction,
     /// because the byte images are memoized here.
     fn unreachable_targets(&mut self, rule: &Rule) -> u64 {
         let Some(needs) = rule.skip_needs() else {
