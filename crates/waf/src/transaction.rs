@@ -249,7 +249,7 @@ enum RemoveSel {
 }
 
 /// MATCHED_VAR_NAME of a value: `VAR:key` for a collection, `VAR` for a scalar. `fixed` is the
-/// target's `Target::label`, when known at load.
+/// target's `Target::label`, when known at load, or a count's collection name.
 fn var_label<'r>(var: Var, key: &[u8], fixed: Option<&'r str>) -> Cow<'r, str> {
     if !var.is_collection() {
         return Cow::Borrowed(var.name());
@@ -1097,7 +1097,9 @@ impl<'r> Transaction<'r> {
                         n += 1;
                     }
                 });
-                inspect(t.var, b"", n.to_string().as_bytes(), None);
+                // ModSecurity 2 names a count after the collection alone (`&TX:x` and `&ARGS`
+                // match as `TX` and `ARGS`: its counted variable keeps the target's name).
+                inspect(t.var, b"", n.to_string().as_bytes(), Some(t.var.name()));
             } else {
                 let label = t.label.as_deref();
                 self.resolve(t.var, &t.key, |k, v| {

@@ -493,7 +493,7 @@ SecRule REQUEST_HEADERS:Referer "@contains $u" "id:3,phase:1,pass,log"
 
 /// MATCHED_VAR_NAME of a named key of a stored collection (fixed at load, see `Target::label`)
 /// is `TX:key` with the key as stored (lower case), for logged and `nolog` matches alike; a regex
-/// key still names what it matched.
+/// key still names what it matched; a count (`&TX:key`) is named `TX`.
 #[test]
 fn stored_collection_names_in_matched_var_name() {
     let r = rs(&on(r#"
@@ -509,6 +509,9 @@ SecRule TX:paranoia "@eq 2" "id:6,phase:1,pass,log"
     let logged: Vec<_> = tx.matched_rules().iter().filter(|m| m.log).collect();
     // Rule 3 matched the name rule 2's `nolog` match left.
     assert_eq!(logged[0].matched_var, b"TX:paranoia");
+    // A count is named after the collection alone, as ModSecurity 2 names it (`&TX:paranoia`).
+    assert_eq!(logged[1].msg, "TX");
+    assert_eq!(logged[1].matched_var_name, "TX");
     assert_eq!(logged[2].msg, "TX:other_x");
     assert_eq!(logged[3].matched_var_name, "TX:paranoia");
     assert_eq!(logged[3].matched_data, b"2");
