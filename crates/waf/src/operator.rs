@@ -699,18 +699,69 @@ pub fn eval<'m, 'v>(
     }
 }
 
-/// Whether libinjection reads `v` as a single word (`[A-Za-z_][A-Za-z0-9_]*`) or a single
-/// number (digits): such a value is never SQLi, whatever the word (`one_token_values_are_never_sqli`
-/// runs every keyword libinjection knows), so the tokenizer, which looks each word up in a table of
-/// 9,600 entries, is not run for the names and plain values most requests are made of.
+/// Whether libinjection reads `v` as one token that is never SQLi alone, so that its tokenizer
+/// (which looks each word up in a table of 9,600 entries, allocating an upper-case copy each time)
+/// is not run for the names and plain values most requests are made of:
+/// - a number: digits, with or without one decimal part (`42`, `49.90`);
+/// - a word, `[A-Za-z_][A-Za-z0-9_]*`: whatever its keyword type, no keyword alone is SQLi
+///   (`one_token_values_are_never_sqli` runs every one);
+/// - a dotted word (`json.items.array_0.sku`, the JSON body's argument names) that the tokenizer
+///   keeps whole, because no part before a dot is a keyword, and that is a bareword, because it
+///   is not one itself (or is too long to be looked up, 32 bytes).
 fn one_sqli_token(v: &[u8]) -> bool {
     match v.first() {
-        Some(b'0'..=b'9') => v.iter().all(u8::is_ascii_digit),
+        Some(b'0'..=b'9') => {
+            let int = v.iter().take_while(|b| b.is_ascii_digit()).count();
+            match &v[int..] {
+                [] => true,
+                [b'.', frac @ ..] => !frac.is_empty() && frac.iter().all(u8::is_ascii_digit),
+                _ => false,
+            }
+        }
         Some(&c) if c.is_ascii_alphabetic() || c == b'_' => {
-            v.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+            if !v
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            {
+                return false;
+            }
+            if !v.contains(&b'.') {
+                return true;
+            }
+            let prefixes_plain = v
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'.')
+                .all(|(i, _)| !is_sqli_keyword(&v[..i]));
+            prefixes_plain && (v.len() >= SQLI_LOOKUP_LIMIT || !is_sqli_keyword(v))
         }
         _ => false,
     }
+}
+
+/// libinjection looks up words shorter than this (`LIBINJECTION_SQLI_TOKEN_SIZE`); longer ones are
+/// barewords.
+const SQLI_LOOKUP_LIMIT: usize = 32;
+
+/// Whether `word` (any case) is an entry of libinjection's keyword table, as its tokenizer looks
+/// words up. A hash set of the entries, built on first use, answers without the copy and the binary
+/// search.
+fn is_sqli_keyword(word: &[u8]) -> bool {
+    static KEYWORDS: std::sync::LazyLock<std::collections::HashSet<&'static [u8]>> =
+        std::sync::LazyLock::new(|| {
+            libinjectionrs::sqli::sqli_data::SQL_KEYWORDS
+                .iter()
+                .map(|k| k.word.as_bytes())
+                .collect()
+        });
+    let mut upper = [0u8; SQLI_LOOKUP_LIMIT];
+    let Some(buf) = upper.get_mut(..word.len()) else {
+        // Longer than any word the tokenizer looks up.
+        return false;
+    };
+    buf.copy_from_slice(word);
+    buf.make_ascii_uppercase();
+    KEYWORDS.contains(&*buf)
 }
 
 /// Whether `v` is one token in each of the five contexts libinjection's XSS check parses it in:
@@ -928,7 +979,48 @@ mod tests {
             }
         }
         assert!(checked > 1000, "{checked} keywords checked");
+        // Dotted words: a keyword after a bareword part stays in one bareword token unless the
+        // whole is a keyword; a keyword before a dot splits the word, and the screen leaves such
+        // values to libinjection.
+        for k in libinjectionrs::sqli::sqli_data::SQL_KEYWORDS {
+            let w = k.word.to_ascii_lowercase();
+            if w.is_empty() || !w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                continue;
+            }
+            let after = format!("json.{w}");
+            if one_sqli_token(after.as_bytes()) {
+                assert!(
+                    !libinjectionrs::detect_sqli(after.as_bytes()).is_injection(),
+                    "{after}"
+                );
+            }
+            let before = format!("{w}.x");
+            if !w.as_bytes()[0].is_ascii_digit() {
+                assert!(!one_sqli_token(before.as_bytes()), "{before}");
+            }
+        }
+        // Prefixes are looked up whatever their length: no entry is too long for the screen's.
+        assert!(
+            libinjectionrs::sqli::sqli_data::SQL_KEYWORDS
+                .iter()
+                .all(|k| k.word.len() < SQLI_LOOKUP_LIMIT)
+        );
+        // The screen agrees with libinjection's own lookup on what a keyword is.
+        for w in [
+            "union",
+            "SELECT",
+            "json",
+            "price",
+            "sleep",
+            "information_schema",
+            "x",
+        ] {
+            let bareword =
+                libinjectionrs::sqli::sqli_data::lookup_word(w) == libinjectionrs::sqli::TokenType::Bareword;
+            assert_eq!(is_sqli_keyword(w.as_bytes()), !bareword, "{w}");
+        }
         let long = "w".repeat(40);
+        let long_dotted = format!("json.{}.x", "w".repeat(40));
         for w in [
             "price",
             "x",
@@ -944,6 +1036,13 @@ mod tests {
             "42",
             "0123",
             "99999999999999999999999",
+            "49.90",
+            "0.5",
+            "json.items.array_0.sku",
+            "a.b",
+            "x..y",
+            "json.",
+            long_dotted.as_str(),
         ] {
             assert!(one_sqli_token(w.as_bytes()), "{w}");
             assert!(!libinjectionrs::detect_sqli(w.as_bytes()).is_injection(), "{w}");
@@ -955,7 +1054,11 @@ mod tests {
             "0x1f",
             "1e5",
             "7f3a",
-            "a.b",
+            "1.",
+            "1.2.3",
+            ".5",
+            "union.x",
+            "a`b",
             "a-b",
             "x'",
             "é",
