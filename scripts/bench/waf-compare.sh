@@ -21,35 +21,14 @@ kinds=${KINDS:-get post}
 conns=${CONNS:-32}
 threads=${THREADS:-2}
 for b in "${bins[@]}"; do [ -x "$b" ] || { echo "not an executable: $b" >&2; exit 2; }; done
-peer=$(mktemp -d)
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  ../shared/tools/modsec-peer.sh stop "$peer" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-../shared/tools/modsec-peer.sh start "$peer" pl1 >/dev/null
-
-cat > "$work/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.body = '{"name":"garden chair","quantity":3,"tags":["outdoor","wood"],"price":49.90}'
-wrk.headers["Content-Type"] = "application/json"
-EOF
-headers=(-H "Host: shop.example" -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-         -H "Accept: text/html,application/json;q=0.9,*/*;q=0.8" -H "Accept-Language: en-GB,en;q=0.5")
+. scripts/bench/waf-setup.sh
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 measure() { # binary kind -> one table row
   local bin=$1 kind=$2 url="http://127.0.0.1:8090/api/items?id=42&sort=name" extra=()
   [ "$kind" = post ] && { url="http://127.0.0.1:8090/api/items"; extra=(-s "$work/post.lua"); }
-  "$bin" waf serve --listen 127.0.0.1:8090 --upstream http://127.0.0.1:8082 \
-    --rules "$peer/conf/modsecurity.conf" --rules "$peer/conf/crs-setup.conf" --rules "$peer/crs" \
-    --error-log "$work/palisade-error.log" 2>"$work/palisade.out" &
-  pid=$!
-  for _ in $(seq 50); do grep -q "listening on" "$work/palisade.out" 2>/dev/null && break; sleep 0.2; done
+  start_palisade "$bin"
   wrk -t"$threads" -c"$conns" -d2s "${headers[@]}" "${extra[@]}" "$url" >/dev/null
   local before after out rps p99
   before=$(cpu_ticks "$pid")
