@@ -147,6 +147,80 @@ pub struct Ruleset {
     pub(crate) skip_resume: [Vec<usize>; 6],
     /// How many entries `Rule::image_slots` numbers.
     pub(crate) image_count: usize,
+    /// Per rule (parallel to `rules`): what deciding that the rule cannot match needs, packed
+    /// apart from the rule. A benign request skips hundreds of CRS rules whose targets lack the
+    /// bytes their pattern needs; read from here, each costs a few bytes of one dense array
+    /// instead of the scattered cache lines of a `Rule`, its targets and its pattern, which
+    /// under load are cold for every request (design note 23).
+    pub(crate) gates: Vec<SkipGate>,
+    /// The image slots the gates name, each gate's in one run.
+    pub(crate) gate_slots: Vec<u16>,
+    /// The byte sets the gates need, each gate's in one run.
+    pub(crate) gate_needs: Vec<operator::ByteSet>,
+}
+
+/// See `Ruleset::gates`: a rule whose every target has a byte image (`Rule::image_slots`) and
+/// whose pattern has a byte bound (`Rule::skip_needs`) cannot match while no image holds a byte
+/// of each needed set, the test `Transaction::target_may_match` makes target by target.
+/// `slots_len == 0` means the rule has no gate.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SkipGate {
+    slots_start: u32,
+    needs_start: u32,
+    slots_len: u8,
+    needs_len: u8,
+}
+
+impl SkipGate {
+    fn of(rule: &Rule, slots: &mut Vec<u16>, needs: &mut Vec<operator::ByteSet>) -> SkipGate {
+        let Some(rule_needs) = rule.skip_needs() else {
+            return SkipGate::default();
+        };
+        // Exclusions only remove values; every other target must be one an image bounds.
+        let mut own: Vec<u16> = Vec::new();
+        for (t, &slot) in rule.targets.iter().zip(rule.image_slots.iter()) {
+            if t.exclude {
+                continue;
+            }
+            if slot == NO_IMAGE {
+                return SkipGate::default();
+            }
+            own.push(slot);
+        }
+        if own.is_empty()
+            || rule.image_slots.len() != rule.targets.len()
+            || own.len() > usize::from(u8::MAX)
+            || rule_needs.len() > usize::from(u8::MAX)
+        {
+            return SkipGate::default();
+        }
+        let (Ok(slots_start), Ok(needs_start)) = (u32::try_from(slots.len()), u32::try_from(needs.len()))
+        else {
+            return SkipGate::default();
+        };
+        let gate = SkipGate {
+            slots_start,
+            needs_start,
+            slots_len: own.len() as u8,
+            needs_len: rule_needs.len() as u8,
+        };
+        slots.extend(own);
+        needs.extend_from_slice(rule_needs);
+        gate
+    }
+
+    /// The gate's image slots and needed byte sets; `None` for a rule without a gate.
+    pub(crate) fn parts<'a>(&self, rs: &'a Ruleset) -> Option<(&'a [u16], &'a [operator::ByteSet])> {
+        if self.slots_len == 0 {
+            return None;
+        }
+        let s = self.slots_start as usize;
+        let n = self.needs_start as usize;
+        Some((
+            rs.gate_slots.get(s..s + usize::from(self.slots_len))?,
+            rs.gate_needs.get(n..n + usize::from(self.needs_len))?,
+        ))
+    }
 }
 
 impl Ruleset {
@@ -195,6 +269,11 @@ impl Ruleset {
                 })
                 .collect()
         });
+        let (mut gate_slots, mut gate_needs) = (Vec::new(), Vec::new());
+        let gates = rules
+            .iter()
+            .map(|r| SkipGate::of(r, &mut gate_slots, &mut gate_needs))
+            .collect();
         Ruleset {
             config,
             rules,
@@ -202,6 +281,9 @@ impl Ruleset {
             skip_resume,
             // Indices stop below `NO_IMAGE`, which must never name an entry.
             image_count: images.len().min(usize::from(NO_IMAGE)),
+            gates,
+            gate_slots,
+            gate_needs,
         }
     }
 

@@ -192,7 +192,7 @@ const LINE_VARS: [Var; 5] = [
     Var::QueryString,
 ];
 /// How many variables `value_bytes_slot` numbers.
-const VALUE_BYTES_SLOTS: usize = 25;
+const VALUE_BYTES_SLOTS: usize = 26;
 
 /// The slot in `Transaction::value_bytes` of a variable whose values are the request's or the
 /// response's own data, which no rule can change within a phase (rules write TX and the other
@@ -225,6 +225,8 @@ pub(crate) fn value_bytes_slot(var: Var) -> Option<usize> {
         Var::Files => 22,
         Var::FilesNames => 23,
         Var::MultipartPartHeaders => 24,
+        // The request body's XML document: parsed before phase 2 runs, never changed by rules.
+        Var::Xml => 25,
         _ => return None,
     })
 }
@@ -724,6 +726,9 @@ impl<'r> Transaction<'r> {
     }
 
     fn rule_removed(&self, rule: &Rule) -> bool {
+        if self.removed_ids.is_empty() && self.removed_tags.is_empty() {
+            return false;
+        }
         in_ranges(&self.removed_ids, rule.id)
             || self
                 .removed_tags
@@ -747,12 +752,8 @@ impl<'r> Transaction<'r> {
                 Entry::Marker(_) => continue,
                 Entry::Rule(i) => *i,
             };
-            let rule = &rs.rules[idx];
             if skip_n > 0 {
                 skip_n -= 1;
-                continue;
-            }
-            if self.rule_removed(rule) {
                 continue;
             }
             // The clock is read every 8 rules: cheap enough, and a rule is far below the budget.
@@ -764,6 +765,14 @@ impl<'r> Transaction<'r> {
                 self.matched_var = last;
             }
             self.matched_vars.clear();
+            // Decided without reading the rule: a rule that cannot match has no effect.
+            if self.gate_closed(idx) {
+                continue;
+            }
+            let rule = &rs.rules[idx];
+            if self.rule_removed(rule) {
+                continue;
+            }
             if !self.eval_chain(rule, rule) {
                 continue;
             }
@@ -1130,6 +1139,25 @@ impl<'r> Transaction<'r> {
         skip
     }
 
+    /// True when the gate of rule `idx` (`Ruleset::gates`) shows that it cannot match: the byte
+    /// images of all its targets are known in this phase and none holds a byte of each set its
+    /// pattern needs, the test `target_may_match` makes. False when unsure, and the rule is then
+    /// evaluated (the first rule to read a variable through some transformations computes the
+    /// image for the others).
+    fn gate_closed(&self, idx: usize) -> bool {
+        let Some((slots, needs)) = self.rs.gates.get(idx).and_then(|g| g.parts(self.rs)) else {
+            return false;
+        };
+        slots
+            .iter()
+            .all(|&slot| match self.images.get(usize::from(slot)) {
+                Some(&(epoch, bytes)) if epoch == self.image_epoch => {
+                    !needs.iter().all(|n| n.intersects(&bytes))
+                }
+                _ => false,
+            })
+    }
+
     /// False when no value of `var`, through `rule`'s transformations, can hold a byte of each
     /// of `needs` (the sets every match of its pattern holds a byte of), so that the rule cannot
     /// match it. Sound because the bytes of all values (whatever key) bound those of any selected
@@ -1149,7 +1177,16 @@ impl<'r> Transaction<'r> {
         };
         let mut bytes = *self.value_bytes[slot].get_or_init(|| {
             let mut all = ByteSet::EMPTY;
-            self.resolve(var, &KeySel::All, |_, v| all.extend(&v));
+            if var == Var::Xml {
+                // `XML:` yields the text with any XPath but one naming attributes, which yields
+                // the attribute values: all of them bound what any key selects.
+                if let Some(doc) = &self.req.xml {
+                    all.extend(&doc.text);
+                    doc.attrs.iter().for_each(|a| all.extend(a));
+                }
+            } else {
+                self.resolve(var, &KeySel::All, |_, v| all.extend(&v));
+            }
             all
         });
         let multi = rule.actions.multi_match;

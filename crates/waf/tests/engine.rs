@@ -395,6 +395,28 @@ fn load_errors_are_precise() {
 }
 
 #[test]
+fn xml_targets_skip_only_without_their_bytes() {
+    // Rules whose pattern needs bytes no value holds are skipped unread (the byte images and
+    // rule gates); XML's values are the document's text or, for an attribute XPath, its
+    // attribute values, whose bytes the text need not hold.
+    let r = rs(&on(r#"
+SecRule REQUEST_HEADERS:Content-Type "^text/xml" "id:1,phase:1,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule ARGS|XML:/* "@rx in[n]er" "id:2,phase:2,pass,log,t:none,t:lowercase"
+SecRule ARGS|XML://@* "@rx ev[i]l" "id:3,phase:2,pass,log,t:none,t:lowercase"
+SecRule XML:/* "@rx ev[i]l" "id:4,phase:2,pass,log"
+SecRule ARGS|XML:/* "@rx ou[t]" "id:5,phase:2,pass,log,t:none,t:lowercase"
+"#));
+    let xml = [("Content-Type", "text/xml")];
+    let body = r#"<a x="EVIL"><b>INNER</b></a>"#;
+    assert_eq!(run(&r, "/", &xml, Some(body)).1, vec![2, 3]);
+    assert_eq!(run(&r, "/?q=out", &xml, Some(body)).1, vec![2, 3, 5]);
+    // Without a document XML holds nothing, and the ARGS targets still count.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(run(&r, "/", &form, Some("q=inner")).1, vec![2]);
+    assert_eq!(run(&r, "/", &form, Some("q=plain")).1, Vec::<u64>::new());
+}
+
+#[test]
 fn hostile_inputs_do_not_panic() {
     // A deterministic byte soup through every request-facing parser.
     let r = rs(&format!(
