@@ -9,17 +9,8 @@
 # Usage: scripts/bench/waf-cache-misses.sh [REQUEST_NAME] [N] [BIN]
 #   REQUEST_NAME: one of crs_bench's requests (default "benign GET"); N: default 100;
 #   BIN: a crs_bench binary to measure instead of building this tree's (to compare builds).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-name=${1:-benign GET}
-n=${2:-100}
-shared=${PALISADE_SHARED:-$(cd .. && pwd)/shared}
-command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
-bin=${3:-}
-if [ -z "$bin" ]; then
-  cargo build --release -q -p palisade-waf --example crs_bench
-  bin=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/crs_bench
-fi
+default_n=100
+. "$(dirname "$0")/crs-bench-valgrind.sh"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for iterations in "$n" $((3 * n)); do

@@ -4,16 +4,11 @@
 # measure for engine changes. Each figure is (run with N+1 iterations - run with 1) / (2 N), which
 # subtracts loading the rules.
 #
-# Usage: scripts/bench/waf-instructions.sh [REQUEST_NAME] [N]   (default "benign GET", 200)
-# REQUEST_NAME is one of crs_bench's requests (benign GET, benign form POST, benign JSON POST, ...).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-name=${1:-benign GET}
-n=${2:-200}
-shared=${PALISADE_SHARED:-$(cd .. && pwd)/shared}
-command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
-cargo build --release -q -p palisade-waf --example crs_bench
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/crs_bench
+# Usage: scripts/bench/waf-instructions.sh [REQUEST_NAME] [N] [BIN]   (default "benign GET", 200)
+# REQUEST_NAME is one of crs_bench's requests (benign GET, benign form POST, benign JSON POST, ...);
+# BIN a crs_bench binary of another build to measure instead of this tree's.
+default_n=200
+. "$(dirname "$0")/crs-bench-valgrind.sh"
 instructions() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$shared/data/crs" "$1" "$name" 2>&1 >/dev/null |
     awk '/Collected/ {print $4}'
