@@ -35,6 +35,10 @@ pub enum OpKind {
     Within(Macro),
     StrMatch(Macro),
     Num(NumCmp, Macro),
+    /// `Num` with a literal operand, parsed at load: CRS's paranoia-level gates compare a TX
+    /// variable with a constant about 170 times per request, and the operand's text (two heap
+    /// blocks of its own per rule) was then read from a cold cache each time (design note 23).
+    NumConst(NumCmp, i64),
     IpMatch(Arc<Vec<(IpAddr, u8)>>),
     ValidateByteRange(Arc<[bool; 256]>),
     ValidateUrlEncoding,
@@ -52,6 +56,19 @@ pub enum NumCmp {
     Gt,
     Le,
     Lt,
+}
+
+impl NumCmp {
+    /// Whether `x` compares so with `a` (the value, then the operand).
+    fn holds(self, x: i64, a: i64) -> bool {
+        match self {
+            NumCmp::Eq => x == a,
+            NumCmp::Ge => x >= a,
+            NumCmp::Gt => x > a,
+            NumCmp::Le => x <= a,
+            NumCmp::Lt => x < a,
+        }
+    }
 }
 
 /// A compiled `@rx` pattern with two bounds read from its syntax tree at load, which answer most
@@ -418,11 +435,20 @@ impl Operator {
             "endswith" => OpKind::EndsWith(mac()),
             "within" => OpKind::Within(mac()),
             "strmatch" => OpKind::StrMatch(mac()),
-            "eq" => OpKind::Num(NumCmp::Eq, mac()),
-            "ge" => OpKind::Num(NumCmp::Ge, mac()),
-            "gt" => OpKind::Num(NumCmp::Gt, mac()),
-            "le" => OpKind::Num(NumCmp::Le, mac()),
-            "lt" => OpKind::Num(NumCmp::Lt, mac()),
+            "eq" | "ge" | "gt" | "le" | "lt" => {
+                let cmp = match name.to_ascii_lowercase().as_str() {
+                    "eq" => NumCmp::Eq,
+                    "ge" => NumCmp::Ge,
+                    "gt" => NumCmp::Gt,
+                    "le" => NumCmp::Le,
+                    _ => NumCmp::Lt,
+                };
+                let m = mac();
+                match m.as_literal() {
+                    Some(text) => OpKind::NumConst(cmp, to_num(text.as_bytes())),
+                    None => OpKind::Num(cmp, m),
+                }
+            }
             "ipmatch" => OpKind::IpMatch(Arc::new(parse_ip_list(std::slice::from_ref(&arg))?)),
             "ipmatchfromfile" | "ipmatchf" => {
                 let mut items = Vec::new();
@@ -627,21 +653,14 @@ pub fn eval<'m, 'v>(
             let a = expand(m);
             memchr::memmem::find(v, &a).and_then(|p| simple(MatchData::Value(p..p + a.len())))
         }
-        OpKind::Num(cmp, m) => {
-            let a = to_num(&expand(m));
-            let x = to_num(v);
-            let ok = match cmp {
-                NumCmp::Eq => x == a,
-                NumCmp::Ge => x >= a,
-                NumCmp::Gt => x > a,
-                NumCmp::Le => x <= a,
-                NumCmp::Lt => x < a,
-            };
-            ok.then(|| OpMatch {
-                data: whole(),
-                captures: Vec::new(),
-            })
-        }
+        OpKind::Num(cmp, m) => cmp.holds(to_num(v), to_num(&expand(m))).then(|| OpMatch {
+            data: whole(),
+            captures: Vec::new(),
+        }),
+        OpKind::NumConst(cmp, a) => cmp.holds(to_num(v), *a).then(|| OpMatch {
+            data: whole(),
+            captures: Vec::new(),
+        }),
         OpKind::IpMatch(nets) => {
             let ip: IpAddr = std::str::from_utf8(v).ok()?.trim().parse().ok()?;
             nets.iter().any(|n| ip_in(n, &ip)).then(|| OpMatch {
@@ -835,6 +854,44 @@ mod tests {
             Cow::Owned(m.literal().into_bytes())
         })
         .is_some()
+    }
+
+    #[test]
+    fn numeric_constants_compare_as_their_text_did() {
+        // A literal operand is parsed at load (`NumConst`); it must compare exactly as the text,
+        // expanded and parsed at each evaluation (`Num`), did.
+        let operands = [
+            "1",
+            " 2",
+            "-3",
+            "+4",
+            "x",
+            "",
+            "5x",
+            "99999999999999999999",
+            "\u{e9}",
+        ];
+        let values = ["0", "1", "2", "-3", "4", "5", " 5 ", "abc", "", "-0", "1e3"];
+        for (name, cmp) in [
+            ("eq", NumCmp::Eq),
+            ("ge", NumCmp::Ge),
+            ("gt", NumCmp::Gt),
+            ("le", NumCmp::Le),
+            ("lt", NumCmp::Lt),
+        ] {
+            for a in operands {
+                let parsed = op(&format!("@{name} {a}"));
+                assert!(matches!(parsed.kind, OpKind::NumConst(..)), "@{name} {a}");
+                let by_text = Operator {
+                    kind: OpKind::Num(cmp, Macro::parse(a.trim_start())),
+                    ..parsed.clone()
+                };
+                for v in values {
+                    assert_eq!(m(&parsed, v), m(&by_text, v), "@{name} {a:?} on {v:?}");
+                }
+            }
+        }
+        assert!(matches!(op("@lt %{tx.x}").kind, OpKind::Num(NumCmp::Lt, _)));
     }
 
     #[test]
