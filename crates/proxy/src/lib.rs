@@ -219,6 +219,9 @@ pub struct Proxy {
     /// The origin of the monotonic nanosecond clock the bot fingerprints use.
     epoch: std::time::Instant,
     next_id: AtomicU64,
+    /// The first part of every unique id, read once: `std::process::id` is a system call, which
+    /// was the one system call per request besides the sockets' own.
+    pid: u32,
     ready: std::sync::atomic::AtomicBool,
 }
 
@@ -273,6 +276,7 @@ impl Proxy {
             epoch: std::time::Instant::now(),
             trusted_proxies: Vec::new(),
             next_id: AtomicU64::new(1),
+            pid: std::process::id(),
             ready: std::sync::atomic::AtomicBool::new(true),
         })
     }
@@ -501,7 +505,7 @@ impl Proxy {
     ) -> Record {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         Record {
-            unique_id: format!("{:x}-{id:x}", std::process::id()),
+            unique_id: format!("{:x}-{id:x}", self.pid),
             unix_time: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
