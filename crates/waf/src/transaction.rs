@@ -7,7 +7,7 @@ use crate::operator::{self, ByteSet};
 use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, NO_IMAGE, Rule, SetVarOp, in_ranges, tag_bit};
 use crate::transform::ByteClasses;
 use crate::variable::{KeySel, Target, Var};
-use crate::{EngineMode, Entry, Ruleset, WafError};
+use crate::{EngineMode, MARKER, Ruleset, WafError};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::{HashMap, hash_map};
@@ -741,17 +741,17 @@ impl<'r> Transaction<'r> {
             return;
         }
         let rs = self.rs;
-        let entries = &rs.phases[phase as usize];
+        let steps = &rs.steps[phase as usize];
         let skip_resume = &rs.skip_resume[phase as usize];
         let mut skip_n = 0u32;
         let mut next = 0;
-        while let Some(e) = entries.get(next) {
+        while let Some(&step) = steps.get(next) {
             let n = next;
             next += 1;
-            let idx = match e {
-                Entry::Marker(_) => continue,
-                Entry::Rule(i) => *i,
-            };
+            if step == MARKER {
+                continue;
+            }
+            let idx = step as usize;
             if skip_n > 0 {
                 skip_n -= 1;
                 continue;
