@@ -56,7 +56,8 @@ pub use rule::{Disruptive, severity_name};
 pub use transaction::{Intervention, MatchedRule, Transaction};
 
 use rule::{NO_IMAGE, Rule};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use transform::Transform;
 
 /// `SecRuleEngine`.
@@ -236,9 +237,24 @@ impl Ruleset {
         // through urlDecodeUni, through the XSS chain...): each (variable, chain) byte image is
         // then computed once per phase, not once per rule (see `Transaction::target_may_match`).
         let mut images: HashMap<(usize, Vec<Transform>), u16> = HashMap::new();
+        let mut names: HashSet<Arc<str>> = HashSet::new();
+        let mut intern = |s: &mut Arc<str>| match names.get(s) {
+            Some(shared) => *s = Arc::clone(shared),
+            None => {
+                names.insert(Arc::clone(s));
+            }
+        };
         for rule in &mut rules {
             let mut link = Some(rule);
             while let Some(r) = link {
+                for t in &mut r.targets {
+                    if let variable::KeySel::Name(n) = &mut t.key {
+                        intern(n);
+                    }
+                    if let Some(l) = &mut t.label {
+                        intern(l);
+                    }
+                }
                 r.image_slots = image_slots(r, &mut images);
                 link = r.chained.as_deref_mut();
             }

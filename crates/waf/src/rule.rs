@@ -46,8 +46,8 @@ impl Macro {
                 Some(var) => {
                     let key = match key {
                         None => KeySel::All,
-                        Some(k) if var.is_stored_collection() => KeySel::Name(k.to_ascii_lowercase()),
-                        Some(k) => KeySel::Name(k.to_string()),
+                        Some(k) if var.is_stored_collection() => KeySel::Name(k.to_ascii_lowercase().into()),
+                        Some(k) => KeySel::Name(k.into()),
                     };
                     if !lit.is_empty() {
                         parts.push(MacroPart::Lit(std::mem::take(&mut lit)));

@@ -1415,7 +1415,7 @@ impl<'r> Transaction<'r> {
             Var::Xml => {
                 let Some(doc) = &r.xml else { return };
                 let path = match key {
-                    KeySel::Name(n) => n.as_str(),
+                    KeySel::Name(n) => &**n,
                     _ => "/*",
                 };
                 if path.contains('@') {
@@ -1434,7 +1434,7 @@ impl<'r> Transaction<'r> {
                             let name: Cow<'_, str> = if n.bytes().any(|b| b.is_ascii_uppercase()) {
                                 Cow::Owned(n.to_ascii_lowercase())
                             } else {
-                                Cow::Borrowed(n.as_str())
+                                Cow::Borrowed(&**n)
                             };
                             if let Some((stored, v)) = c.get_key_value(name.as_ref()) {
                                 emit(Cow::Borrowed(stored.as_bytes()), Cow::Borrowed(v.as_ref()));

@@ -3,6 +3,7 @@
 //! set that needs something missing is noticed at load time.
 
 use regex::bytes::Regex;
+use std::sync::Arc;
 
 macro_rules! vars {
     ($($v:ident = $s:literal, $coll:literal;)*) => {
@@ -138,8 +139,10 @@ vars! {
 #[derive(Debug, Clone)]
 pub enum KeySel {
     All,
-    /// Compared case-insensitively, as ModSecurity does.
-    Name(String),
+    /// Compared case-insensitively, as ModSecurity does. Shared by every target of the rule set
+    /// that names the same key (`Ruleset::new` interns them): CRS's ~170 paranoia-level gates per
+    /// request all read `TX:detection_paranoia_level`, from one warm allocation.
+    Name(Arc<str>),
     Regex(Regex),
     /// A regex key that is a plain word, `^word` or `word.*` (CRS's `TX:/^header_name_920450_/`,
     /// `/paramcounter_.*/`, `/__utm/`): compared as the regex would match it (case-insensitively,
@@ -201,8 +204,8 @@ pub struct Target {
     /// The MATCHED_VAR_NAME of what this target selects, when it is known at load: a stored
     /// collection's named key (`TX:detection_paranoia_level`, stored lower-case). CRS's
     /// paranoia-level gates match such a target dozens of times per request, and the name then
-    /// costs nothing.
-    pub label: Option<Box<str>>,
+    /// costs nothing. Interned like `KeySel::Name`.
+    pub label: Option<Arc<str>>,
 }
 
 /// Parses `ARGS|!ARGS:foo|&TX:x|REQUEST_COOKIES:/^re/|XML:/*`.
@@ -239,7 +242,7 @@ pub fn parse_targets(s: &str) -> Result<Vec<Target>, String> {
                     i += 1;
                 }
                 key_text = s[st..i].to_string();
-                key = KeySel::Name(key_text);
+                key = KeySel::Name(key_text.into());
             } else if i < b.len() && b[i] == b'/' {
                 // A regex key ends at the '/' that is followed by '|' or the end.
                 let st = i + 1;
@@ -271,22 +274,22 @@ pub fn parse_targets(s: &str) -> Result<Vec<Target>, String> {
             } else if i < b.len() && b[i] == b'\'' {
                 let st = i + 1;
                 let end = s[st..].find('\'').ok_or("unterminated quoted key")? + st;
-                key = KeySel::Name(s[st..end].to_string());
+                key = KeySel::Name(s[st..end].into());
                 i = end + 1;
             } else {
                 let st = i;
                 while i < b.len() && b[i] != b'|' {
                     i += 1;
                 }
-                key = KeySel::Name(s[st..i].trim().to_string());
+                key = KeySel::Name(s[st..i].trim().into());
             }
         }
         // Collection keys are case-insensitive and stored lower-case: lower-case the name once
         // here rather than at every lookup.
         if var.is_stored_collection()
-            && let KeySel::Name(n) = &mut key
+            && let KeySel::Name(n) = &key
         {
-            n.make_ascii_lowercase();
+            key = KeySel::Name(n.to_ascii_lowercase().into());
         }
         if i < b.len() {
             if b[i] != b'|' {
@@ -296,7 +299,7 @@ pub fn parse_targets(s: &str) -> Result<Vec<Target>, String> {
         }
         let label = match &key {
             KeySel::Name(n) if var.is_stored_collection() && !count => {
-                Some(format!("{}:{n}", var.name()).into_boxed_str())
+                Some(format!("{}:{n}", var.name()).into())
             }
             _ => None,
         };
@@ -324,7 +327,7 @@ mod tests {
         assert_eq!(t.len(), 5);
         assert!(t[1].exclude && matches!(t[1].key, KeySel::Literal { anchored: false, .. }));
         assert!(t[2].count);
-        assert!(matches!(&t[3].key, KeySel::Name(n) if n == "/*"));
+        assert!(matches!(&t[3].key, KeySel::Name(n) if &**n == "/*"));
         assert!(parse_targets("NOPE").is_err());
         let t = parse_targets("TX:/MULTIPART_HEADERS_CONTENT_TYPES_*/|ARGS:/^a.b/").unwrap();
         assert!(t.iter().all(|t| matches!(t.key, KeySel::Regex(_))));
