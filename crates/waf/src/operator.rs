@@ -13,13 +13,21 @@ use std::sync::Arc;
 const REGEX_SIZE_LIMIT: usize = 64 << 20;
 const REGEX_DFA_LIMIT: usize = 16 << 20;
 
+/// Fields in declaration order (`repr(C)`): see `Rule`'s layout.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Operator {
     pub negated: bool,
     pub kind: OpKind,
-    /// The operator as written, for logs.
-    pub name: Arc<str>,
-    pub arg: Arc<str>,
+    /// The operator as written, for logs (one pointer: read only for a logged match).
+    pub text: Arc<OperatorText>,
+}
+
+/// `Operator::text`.
+#[derive(Debug)]
+pub struct OperatorText {
+    pub name: Box<str>,
+    pub arg: Box<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -481,8 +489,10 @@ impl Operator {
         Ok(Operator {
             negated,
             kind,
-            name: name.into(),
-            arg: arg.into(),
+            text: Arc::new(OperatorText {
+                name: name.into(),
+                arg: arg.into(),
+            }),
         })
     }
 }

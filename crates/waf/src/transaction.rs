@@ -69,10 +69,10 @@ impl<'r> MatchedRule<'r> {
     }
     /// The operator's name (`rx`, `pm`...).
     pub fn operator(&self) -> &'r str {
-        &self.link.operator.name
+        &self.link.operator.text.name
     }
     pub fn operator_arg(&self) -> &'r str {
-        &self.link.operator.arg
+        &self.link.operator.text.arg
     }
     pub fn file(&self) -> &'r str {
         &self.starter.file
