@@ -231,6 +231,12 @@ pub(crate) fn value_bytes_slot(var: Var) -> Option<usize> {
     })
 }
 
+/// Whether `bytes` holds a byte of each of `needs`: without, a pattern that needs them cannot
+/// match (`Rule::skip_needs`).
+fn holds_a_byte_of_each(bytes: &ByteSet, needs: &[ByteSet]) -> bool {
+    needs.iter().all(|n| n.intersects(bytes))
+}
+
 /// `Var::store_index` of TX and ENV.
 const TX: usize = 0;
 const ENV: usize = 6;
@@ -1151,9 +1157,7 @@ impl<'r> Transaction<'r> {
         slots
             .iter()
             .all(|&slot| match self.images.get(usize::from(slot)) {
-                Some(&(epoch, bytes)) if epoch == self.image_epoch => {
-                    !needs.iter().all(|n| n.intersects(&bytes))
-                }
+                Some(&(epoch, bytes)) if epoch == self.image_epoch => !holds_a_byte_of_each(&bytes, needs),
                 _ => false,
             })
     }
@@ -1166,7 +1170,7 @@ impl<'r> Transaction<'r> {
     /// The last stage's image is kept in `images[image]` for the other rules that read `var`
     /// through the same transformations.
     fn target_may_match(&mut self, var: Var, image: u16, rule: &Rule, needs: &[ByteSet]) -> bool {
-        let holds_needs = |b: &ByteSet| needs.iter().all(|n| n.intersects(b));
+        let holds_needs = |b: &ByteSet| holds_a_byte_of_each(b, needs);
         if let Some(&(epoch, bytes)) = self.images.get(usize::from(image))
             && epoch == self.image_epoch
         {
