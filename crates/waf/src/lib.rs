@@ -301,7 +301,7 @@ impl Ruleset {
             phases[p]
                 .iter()
                 .map(|e| match e {
-                    // Four billion rules would not fit in memory (a rule takes 424 bytes).
+                    // Four billion rules would not fit in memory (a rule takes 448 bytes).
                     Entry::Rule(i) => u32::try_from(*i).unwrap_or(MARKER),
                     Entry::Marker(_) => MARKER,
                 })
