@@ -75,6 +75,21 @@ pub struct ServeArgs {
     /// Requests handled at once; more get 503 with Retry-After (load shedding) [default: 1024].
     #[arg(long, value_name = "N")]
     pub max_in_flight: Option<usize>,
+    /// How connections are spread over threads: `per-core` gives each worker thread its own
+    /// event loop and keeps a connection on the worker that accepted it (its buffers and the
+    /// engine's working set stay in that core's cache); `work-stealing` lets idle workers take
+    /// over any connection's work (evens out a few busy long-lived connections).
+    #[arg(long, value_enum, default_value_t = Scheduling::PerCore)]
+    pub scheduling: Scheduling,
+    /// Worker threads [default: one per CPU the process may use].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduling {
+    PerCore,
+    WorkStealing,
 }
 
 impl ServeArgs {
@@ -247,29 +262,124 @@ fn serve(args: ServeArgs) -> Result<u8> {
     let mut proxy = palisade_proxy::Proxy::new(routes, logs, limits)?;
     proxy.trusted_proxies = trusted;
     let proxy = Arc::new(proxy);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        if let Some(admin) = &admin {
-            let admin_listener = tokio::net::TcpListener::bind(admin)
-                .await
-                .with_context(|| format!("cannot listen on {admin} (admin)"))?;
-            eprintln!("palisade waf: admin on http://{}", admin_listener.local_addr()?);
-            tokio::spawn(proxy.clone().serve_admin(admin_listener, std::future::pending()));
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 1024);
+    let listener = bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let banner = format!(
+        "palisade waf: listening on {scheme}://{} for {} ({workers} {} workers)",
+        listener.local_addr()?,
+        route_names.join(", "),
+        match args.scheduling {
+            Scheduling::PerCore => "per-core",
+            Scheduling::WorkStealing => "work-stealing",
         }
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        eprintln!(
-            "palisade waf: listening on {scheme}://{} for {}",
-            listener.local_addr()?,
-            route_names.join(", ")
-        );
-        proxy
-            .serve(listener, tls, crate::admission_cmd::shutdown_signal())
-            .await?;
-        eprintln!("palisade waf: stopped");
+    );
+    let admin = match &admin {
+        Some(admin) => {
+            let l = bind(admin).with_context(|| format!("cannot listen on {admin} (admin)"))?;
+            eprintln!("palisade waf: admin on http://{}", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
+    match args.scheduling {
+        Scheduling::WorkStealing => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                if let Some(admin) = admin {
+                    let admin = tokio::net::TcpListener::from_std(admin)?;
+                    tokio::spawn(proxy.clone().serve_admin(admin, std::future::pending()));
+                }
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                eprintln!("{banner}");
+                proxy
+                    .serve(listener, tls, crate::admission_cmd::shutdown_signal())
+                    .await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+        }
+        Scheduling::PerCore => serve_per_core(proxy, listener, tls, admin, workers, &banner)?,
+    }
+    eprintln!("palisade waf: stopped");
+    Ok(0)
+}
+
+/// One single-threaded runtime per worker, each accepting from its own duplicate of the listening
+/// socket: the kernel hands a new connection to whichever worker's `accept` comes first (an idle
+/// one, under load), and the connection stays there. The main thread waits for the shutdown
+/// signal, serves the admin endpoints and tells every worker to stop.
+fn serve_per_core(
+    proxy: Arc<palisade_proxy::Proxy>,
+    listener: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    admin: Option<std::net::TcpListener>,
+    workers: usize,
+    banner: &str,
+) -> Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::with_capacity(workers);
+    for index in 0..workers {
+        let listener = listener
+            .try_clone()
+            .context("cannot share the listening socket")?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (proxy, tls, mut stopped) = (proxy.clone(), tls.clone(), stopped.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("palisade-waf-{index}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    let shutdown = async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    };
+                    proxy.serve(listener, tls, shutdown).await?;
+                    Ok::<_, anyhow::Error>(())
+                })
+            })
+            .context("cannot start a worker thread")?;
+        threads.push(thread);
+    }
+    drop(listener);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        if let Some(admin) = admin {
+            let admin = tokio::net::TcpListener::from_std(admin)?;
+            tokio::spawn(proxy.clone().serve_admin(admin, std::future::pending()));
+        }
+        eprintln!("{banner}");
+        crate::admission_cmd::shutdown_signal().await;
         Ok::<_, anyhow::Error>(())
     })?;
-    Ok(0)
+    let _ = stop.send(true);
+    let mut result = Ok(());
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(_) => result = Err(anyhow::anyhow!("a worker thread panicked")),
+        }
+    }
+    result
+}
+
+/// A listening socket as tokio makes it (address resolution, SO_REUSEADDR, a backlog of 1,024
+/// where the standard library's is 128), handed back as a non-blocking std socket that any
+/// runtime can adopt.
+fn bind(address: &str) -> Result<std::net::TcpListener> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(address))?;
+    let _guard = runtime.enter();
+    Ok(listener.into_std()?)
 }

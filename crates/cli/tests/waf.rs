@@ -1503,9 +1503,18 @@ fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
 
 #[test]
 fn sigterm_lets_requests_in_flight_finish() {
+    sigterm_lets_requests_in_flight_finish_with(&[]);
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish_with_work_stealing() {
+    sigterm_lets_requests_in_flight_finish_with(&["--scheduling", "work-stealing", "--workers", "3"]);
+}
+
+fn sigterm_lets_requests_in_flight_finish_with(scheduling: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let upstream = backend();
-    let mut waf = start_proxy(dir.path(), &[engine_only(dir.path())], &upstream, &[]);
+    let mut waf = start_proxy(dir.path(), &[engine_only(dir.path())], &upstream, scheduling);
     // A request whose body is still on its way when the signal comes.
     let mut s = TcpStream::connect(&waf.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -1520,11 +1529,8 @@ fn sigterm_lets_requests_in_flight_finish() {
         .unwrap();
     assert!(killed.success());
     std::thread::sleep(Duration::from_millis(300));
-    // New connections are no longer accepted ...
-    assert!(
-        TcpStream::connect(&waf.addr).is_err() || waf.child.try_wait().unwrap().is_none(),
-        "the listener closes"
-    );
+    // New connections are refused: the listening socket is closed, not left to fill its backlog ...
+    assert!(TcpStream::connect(&waf.addr).is_err(), "the listener closes");
     // ... and the request in flight completes.
     s.write_all(b"56789").unwrap();
     let mut out = Vec::new();
@@ -1534,4 +1540,57 @@ fn sigterm_lets_requests_in_flight_finish() {
     assert_eq!(header_value(&raw, "x-seen-body-bytes").as_deref(), Some("10"));
     let status = waf.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_caps_hold_across_worker_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let waf = start_proxy(
+        dir.path(),
+        &[engine_only(dir.path())],
+        &upstream,
+        &["--workers", "3", "--max-connections-per-ip", "2"],
+    );
+    let addr: std::net::SocketAddr = waf.addr.parse().unwrap();
+    let mut held = vec![
+        connect_from([127, 0, 0, 9], addr).await,
+        connect_from([127, 0, 0, 9], addr).await,
+    ];
+    // Whichever worker accepts them, more connections from that address are over the cap.
+    for _ in 0..6 {
+        let mut over = connect_from([127, 0, 0, 9], addr).await;
+        assert!(
+            closed_within(&mut over, Duration::from_secs(10)).await,
+            "connection over the process-wide cap closed"
+        );
+    }
+    for s in &mut held {
+        assert!(
+            !closed_within(s, Duration::from_millis(200)).await,
+            "connections under the cap stay"
+        );
+    }
+    // Other addresses are served meanwhile, and once the two close their address is served again.
+    let (status, _) = get_async(&waf.addr, "/other").await;
+    assert_eq!(status, 200);
+    drop(held);
+    let started = std::time::Instant::now();
+    loop {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = connect_from([127, 0, 0, 9], addr).await;
+        s.write_all(b"GET /again HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        if statuses(&String::from_utf8_lossy(&out)) == vec![200] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the address is served again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -208,10 +208,12 @@ impl Default for Limits {
 pub struct Proxy {
     /// Most specific first: routes with a host before those without, longer prefixes first.
     routes: Vec<Route>,
-    client: Client<HttpConnector, ProxyBody>,
     logs: Logs,
     limits: Limits,
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Open client connections, in total and per address, across every `serve` call: with one
+    /// runtime per core each worker serves the same listener, and the caps are the process's.
+    connections: Arc<ConnectionLimiter>,
     pub metrics: Metrics,
     limiter: limiter::Limiter,
     /// Load balancers and proxies in front whose `X-Forwarded-For` is believed.
@@ -256,20 +258,12 @@ impl Proxy {
             }
         }
         routes.sort_by_key(|r| (r.host.is_none(), std::cmp::Reverse(r.path_prefix.len())));
-        let mut connector = HttpConnector::new();
-        // Small requests and responses go in one segment each way; without NODELAY, Nagle holds
-        // a request's last segment until the upstream's delayed ACK (tens of milliseconds).
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         Ok(Proxy {
             routes,
-            client,
             logs,
             limits,
             in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
+            connections: ConnectionLimiter::new(limits.max_connections, limits.max_connections_per_ip),
             metrics: Metrics::new(),
             // A million keys: about 100 MB at worst, and the store evicts beyond it.
             limiter: limiter::Limiter::new(Arc::new(palisade_waf::ratelimit::MemoryStore::new(1 << 20))),
@@ -283,6 +277,10 @@ impl Proxy {
 
     /// Accepts connections on `listener` (TLS when `tls` is given) until `shutdown` resolves, then
     /// stops accepting and lets open connections finish their requests for up to 10 seconds.
+    ///
+    /// Several calls may serve the same listening socket (one per worker runtime, each with its
+    /// own duplicate of the descriptor): each keeps its own pool of upstream connections, so a
+    /// request and the upstream connection it uses run on the same runtime.
     pub async fn serve(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
@@ -294,14 +292,14 @@ impl Proxy {
             source: e,
         })?;
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-        let limiter = ConnectionLimiter::new(self.limits.max_connections, self.limits.max_connections_per_ip);
+        let upstream = Arc::new(upstream_client());
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
             let Some((stream, peer)) = accept_until(&listener, &mut shutdown).await else {
                 break;
             };
-            let permit = match limiter.admit(peer.ip()) {
+            let permit = match self.connections.admit(peer.ip()) {
                 Ok(p) => p,
                 Err(refusal) => {
                     self.metrics.connection_refused(match refusal {
@@ -316,13 +314,14 @@ impl Proxy {
             let proxy = self.clone();
             let watcher = graceful.watcher();
             let acceptor = acceptor.clone();
+            let upstream = upstream.clone();
             tokio::spawn(async move {
                 proxy.metrics.connections_open.inc();
                 match acceptor {
                     None => {
                         proxy
                             .clone()
-                            .serve_connection(stream, peer, local, false, watcher)
+                            .serve_connection(stream, peer, local, false, watcher, upstream)
                             .await
                     }
                     Some(acceptor) => {
@@ -331,7 +330,7 @@ impl Proxy {
                         if let Ok(Ok(tls)) = handshake.await {
                             proxy
                                 .clone()
-                                .serve_connection(tls, peer, local, true, watcher)
+                                .serve_connection(tls, peer, local, true, watcher, upstream)
                                 .await;
                         } else {
                             proxy.metrics.connection_refused("tls_handshake");
@@ -342,6 +341,10 @@ impl Proxy {
                 drop(permit);
             });
         }
+        // Closed now, not after the drain: new connections are refused at once instead of waiting
+        // in the backlog of a socket nobody accepts from (with several workers, the socket closes
+        // when the last of them lets go).
+        drop(listener);
         self.ready.store(false, Ordering::Relaxed);
         let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
         Ok(())
@@ -355,6 +358,7 @@ impl Proxy {
         local: SocketAddr,
         https: bool,
         watcher: hyper_util::server::graceful::Watcher,
+        upstream: Arc<Upstream>,
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -369,6 +373,7 @@ impl Proxy {
         let service = hyper::service::service_fn(move |req| {
             let proxy = proxy.clone();
             let shared = shared.clone();
+            let upstream = upstream.clone();
             async move {
                 let client = ClientSide {
                     peer,
@@ -376,7 +381,7 @@ impl Proxy {
                     https,
                     ip: peer.ip(),
                 };
-                Ok::<_, std::convert::Infallible>(proxy.handle(req, client, shared).await)
+                Ok::<_, std::convert::Infallible>(proxy.handle(req, client, shared, &upstream).await)
             }
         });
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -458,7 +463,13 @@ impl Proxy {
     }
 
     /// One request, start to end: the exchange itself, then its metrics and audit record.
-    async fn handle(&self, req: Request<Incoming>, client: ClientSide, shared: SharedConn) -> Answer {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        client: ClientSide,
+        shared: SharedConn,
+        upstream: &Upstream,
+    ) -> Answer {
         let started = std::time::Instant::now();
         let _in_flight = InFlight::new(&shared);
         let client = ClientSide {
@@ -478,7 +489,7 @@ impl Proxy {
             request_host(&req),
             header(hyper::header::USER_AGENT),
         );
-        let mut response = self.exchange(req, &client, &shared, &mut record).await;
+        let mut response = self.exchange(req, &client, &shared, upstream, &mut record).await;
         if let Some(t) = &record.rate {
             limiter::add_headers(response.headers_mut(), t);
         }
@@ -625,6 +636,7 @@ impl Proxy {
         req: Request<Incoming>,
         client: &ClientSide,
         shared: &SharedConn,
+        upstream_client: &Upstream,
         record: &mut Record,
     ) -> Answer {
         // The framing guard's word on this request's head (HTTP/1 only: HTTP/2 frames its own).
@@ -850,7 +862,8 @@ impl Proxy {
             return self.refuse(&mut tx, record, StatusCode::BAD_REQUEST, "bad request");
         };
         let response =
-            match tokio::time::timeout(self.limits.upstream_timeout, self.client.request(upstream)).await {
+            match tokio::time::timeout(self.limits.upstream_timeout, upstream_client.request(upstream)).await
+            {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
                     // The streamed rest of the request body may be what failed.
@@ -1131,6 +1144,20 @@ impl Proxy {
         }
         response
     }
+}
+
+/// Pooled keep-alive connections to the upstreams.
+type Upstream = Client<HttpConnector, ProxyBody>;
+
+fn upstream_client() -> Upstream {
+    let mut connector = HttpConnector::new();
+    // Small requests and responses go in one segment each way; without NODELAY, Nagle holds a
+    // request's last segment until the upstream's delayed ACK (tens of milliseconds).
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
 }
 
 /// The next connection, or None once `shutdown` resolves. Accept errors (out of descriptors and
