@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use palisade_proxy::config::{MAX_WORKERS, Scheduling};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,18 +79,12 @@ pub struct ServeArgs {
     /// How connections are spread over threads: `per-core` gives each worker thread its own
     /// event loop and keeps a connection on the worker that accepted it (its buffers and the
     /// engine's working set stay in that core's cache); `work-stealing` lets idle workers take
-    /// over any connection's work (evens out a few busy long-lived connections).
-    #[arg(long, value_enum, default_value_t = Scheduling::PerCore)]
-    pub scheduling: Scheduling,
+    /// over any connection's work (evens out a few busy long-lived connections) [default: per-core].
+    #[arg(long, value_parser = Scheduling::NAMES)]
+    pub scheduling: Option<String>,
     /// Worker threads [default: one per CPU the process may use].
-    #[arg(long, value_name = "N")]
-    pub workers: Option<usize>,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheduling {
-    PerCore,
-    WorkStealing,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS as i64))]
+    pub workers: Option<u16>,
 }
 
 impl ServeArgs {
@@ -192,6 +187,8 @@ fn log_sink(path: Option<&PathBuf>, what: &str) -> Result<Option<palisade_proxy:
 
 fn serve(args: ServeArgs) -> Result<u8> {
     use palisade_proxy::config::{AuditChoice, ServeConfig};
+    let mut workers = args.workers.map(usize::from);
+    let mut scheduling = args.scheduling.as_deref().and_then(Scheduling::parse);
     let config = match &args.config {
         Some(path) => {
             let text =
@@ -219,6 +216,8 @@ fn serve(args: ServeArgs) -> Result<u8> {
         error_log = error_log.or(config.error_log.clone());
         audit_log = audit_log.or(config.audit_log.clone());
         audit_all = config.audit == AuditChoice::All;
+        workers = workers.or(config.workers);
+        scheduling = scheduling.or(config.scheduling);
     } else {
         let rules = cache.get(&args.rules)?;
         let upstream = args.upstream.as_deref().unwrap_or_default();
@@ -262,20 +261,17 @@ fn serve(args: ServeArgs) -> Result<u8> {
     let mut proxy = palisade_proxy::Proxy::new(routes, logs, limits)?;
     proxy.trusted_proxies = trusted;
     let proxy = Arc::new(proxy);
-    let workers = args
-        .workers
+    let workers = workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, 1024);
+        .clamp(1, MAX_WORKERS);
+    let scheduling = scheduling.unwrap_or_default();
     let listener = bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let banner = format!(
         "palisade waf: listening on {scheme}://{} for {} ({workers} {} workers)",
         listener.local_addr()?,
         route_names.join(", "),
-        match args.scheduling {
-            Scheduling::PerCore => "per-core",
-            Scheduling::WorkStealing => "work-stealing",
-        }
+        scheduling.name()
     );
     let admin = match &admin {
         Some(admin) => {
@@ -285,7 +281,7 @@ fn serve(args: ServeArgs) -> Result<u8> {
         }
         None => None,
     };
-    match args.scheduling {
+    match scheduling {
         Scheduling::WorkStealing => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(workers)

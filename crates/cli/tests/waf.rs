@@ -634,7 +634,7 @@ async fn config_file_routes_tls_admin_and_audit_log() {
     let (waf, _) = start_config(
         dir.path(),
         format!(
-            "tls: {{cert: tls.crt, key: tls.key}}\nadmin: 127.0.0.1:0\nrules: [block-attack.conf]\naudit_log: audit.jsonl\nlimits: {{header_timeout: 5s}}\nroutes:\n  - {{name: api, path_prefix: /api, upstream: 'http://{api}', rules: []}}\n  - {{name: internal, host: '*.internal.example', upstream: 'http://{api}'}}\n  - {{name: shop, upstream: 'http://{shop}'}}\n"
+            "tls: {{cert: tls.crt, key: tls.key}}\nadmin: 127.0.0.1:0\nrules: [block-attack.conf]\naudit_log: audit.jsonl\nlimits: {{header_timeout: 5s}}\nworkers: 2\nscheduling: work-stealing\nroutes:\n  - {{name: api, path_prefix: /api, upstream: 'http://{api}', rules: []}}\n  - {{name: internal, host: '*.internal.example', upstream: 'http://{api}'}}\n  - {{name: shop, upstream: 'http://{shop}'}}\n"
         ),
     );
     assert!(!waf.admin.is_empty(), "admin address printed");
@@ -713,6 +713,32 @@ fn config_mistakes_stop_the_start_with_the_file_and_key() {
     .unwrap();
     let err = start_error(&["--config", config.to_str().unwrap()]);
     assert!(err.contains("waf.yaml") && err.contains("path_prefx"), "{err}");
+    std::fs::write(
+        &config,
+        "workers: 0\nroutes: [{name: a, upstream: 'http://127.0.0.1:9'}]\n",
+    )
+    .unwrap();
+    let err = start_error(&["--config", config.to_str().unwrap()]);
+    assert!(err.contains("waf.yaml") && err.contains("workers: 0"), "{err}");
+    // The flags are checked the same way.
+    let err = start_error(&[
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--rules",
+        ".",
+        "--workers",
+        "0",
+    ]);
+    assert!(err.contains("--workers"), "{err}");
+    let err = start_error(&[
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--rules",
+        ".",
+        "--scheduling",
+        "fifo",
+    ]);
+    assert!(err.contains("per-core") && err.contains("work-stealing"), "{err}");
 }
 
 /// Sends one GET with extra header lines and returns the raw response.

@@ -40,8 +40,43 @@ pub struct ServeConfig {
     pub audit: AuditChoice,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Worker threads (default: one per CPU the process may use).
+    pub workers: Option<usize>,
+    /// How connections are spread over the workers (default: per-core).
+    pub scheduling: Option<Scheduling>,
     pub routes: Vec<RouteConfig>,
 }
+
+/// How the proxy spreads connections over its worker threads (design note 24).
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheduling {
+    /// Each worker has its own event loop; a connection stays on the worker that accepted it,
+    /// with its buffers and the engine's working set in that core's cache.
+    #[default]
+    PerCore,
+    /// Idle workers take over any connection's work: evens out a few busy long-lived connections.
+    WorkStealing,
+}
+
+impl Scheduling {
+    pub const NAMES: [&'static str; 2] = ["per-core", "work-stealing"];
+
+    pub fn parse(name: &str) -> Option<Scheduling> {
+        match name {
+            "per-core" => Some(Scheduling::PerCore),
+            "work-stealing" => Some(Scheduling::WorkStealing),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        Scheduling::NAMES[self as usize]
+    }
+}
+
+/// The most worker threads a proxy starts, whatever the machine or the configuration says.
+pub const MAX_WORKERS: usize = 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -368,6 +403,11 @@ impl ServeConfig {
         if config.routes.is_empty() {
             return Err(error("routes: at least one route is needed".into()));
         }
+        if let Some(n) = config.workers
+            && !(1..=MAX_WORKERS).contains(&n)
+        {
+            return Err(error(format!("workers: {n} is not between 1 and {MAX_WORKERS}")));
+        }
         let base = file.parent().unwrap_or(Path::new("."));
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -502,6 +542,10 @@ routes:
         assert!(e.contains("waf.yaml") && e.contains("path_prefx"), "{e}");
         let e = err("limits: {header_timeout: 10 parsecs}\nroutes: [{name: a, upstream: 'http://x:1'}]\n");
         assert!(e.contains("not a duration"), "{e}");
+        let e = err("workers: 0\nroutes: [{name: a, upstream: 'http://x:1'}]\n");
+        assert!(e.contains("workers: 0 is not between 1 and 1024"), "{e}");
+        let e = err("scheduling: round-robin\nroutes: [{name: a, upstream: 'http://x:1'}]\n");
+        assert!(e.contains("round-robin") && e.contains("per-core"), "{e}");
         let e = err("routes: []\n");
         assert!(e.contains("at least one route"), "{e}");
         let e = err("listen: [\n");
@@ -519,6 +563,16 @@ routes:
         }
         assert!(c.routes[0].api.as_ref().unwrap().openapi.ends_with("orders.yaml"));
         assert_eq!(c.limits(Limits::default()).max_in_flight, 1024);
+        assert_eq!(c.scheduling, Some(Scheduling::PerCore));
+        assert_eq!(c.workers, None);
+    }
+
+    #[test]
+    fn scheduling_names_round_trip() {
+        for name in Scheduling::NAMES {
+            assert_eq!(Scheduling::parse(name).unwrap().name(), name);
+        }
+        assert_eq!(Scheduling::parse("PerCore"), None);
     }
 
     #[test]
