@@ -82,6 +82,12 @@ pub struct ServeArgs {
     /// over any connection's work (evens out a few busy long-lived connections) [default: per-core].
     #[arg(long, value_parser = Scheduling::NAMES)]
     pub scheduling: Option<String>,
+    /// Per-core workers keep polling their sockets without sleeping for this many microseconds
+    /// after a client's last read (like HAProxy's busy-polling). On a virtual machine an idle
+    /// vCPU is halted or given away and the next request finds the caches cold; this trades CPU
+    /// for latency and throughput at low concurrency. 0 (the default) turns it off.
+    #[arg(long, value_name = "MICROSECONDS", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub busy_poll: Option<u32>,
     /// Worker threads [default: one per CPU the process may use].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS as i64))]
     pub workers: Option<u16>,
@@ -189,6 +195,7 @@ fn serve(args: ServeArgs) -> Result<u8> {
     use palisade_proxy::config::{AuditChoice, ServeConfig};
     let mut workers = args.workers.map(usize::from);
     let mut scheduling = args.scheduling.as_deref().and_then(Scheduling::parse);
+    let mut busy_poll = args.busy_poll.map(|us| Duration::from_micros(us.into()));
     let config = match &args.config {
         Some(path) => {
             let text =
@@ -218,6 +225,7 @@ fn serve(args: ServeArgs) -> Result<u8> {
         audit_all = config.audit == AuditChoice::All;
         workers = workers.or(config.workers);
         scheduling = scheduling.or(config.scheduling);
+        busy_poll = busy_poll.or(config.busy_poll.map(|d| d.0));
     } else {
         let rules = cache.get(&args.rules)?;
         let upstream = args.upstream.as_deref().unwrap_or_default();
@@ -260,22 +268,37 @@ fn serve(args: ServeArgs) -> Result<u8> {
     }
     let mut proxy = palisade_proxy::Proxy::new(routes, logs, limits)?;
     proxy.trusted_proxies = trusted;
+    let scheduling = scheduling.unwrap_or_default();
+    if let Some(window) = busy_poll.filter(|w| !w.is_zero()) {
+        if scheduling == Scheduling::WorkStealing {
+            bail!(
+                "busy polling needs per-core scheduling: a work-stealing runtime's threads share the connections"
+            );
+        }
+        proxy.busy_poll = Some(window);
+    }
     let proxy = Arc::new(proxy);
     let workers = workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, MAX_WORKERS);
-    let scheduling = scheduling.unwrap_or_default();
-    let listener = bind(&listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let shards = if scheduling == Scheduling::PerCore {
+        workers
+    } else {
+        1
+    };
+    let mut listeners = bind(&listen, shards).with_context(|| format!("cannot listen on {listen}"))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let banner = format!(
         "palisade waf: listening on {scheme}://{} for {} ({workers} {} workers)",
-        listener.local_addr()?,
+        listeners[0].local_addr()?,
         route_names.join(", "),
         scheduling.name()
     );
     let admin = match &admin {
         Some(admin) => {
-            let l = bind(admin).with_context(|| format!("cannot listen on {admin} (admin)"))?;
+            let l = bind(admin, 1)
+                .with_context(|| format!("cannot listen on {admin} (admin)"))?
+                .remove(0);
             eprintln!("palisade waf: admin on http://{}", l.local_addr()?);
             Some(l)
         }
@@ -292,7 +315,7 @@ fn serve(args: ServeArgs) -> Result<u8> {
                     let admin = tokio::net::TcpListener::from_std(admin)?;
                     tokio::spawn(proxy.clone().serve_admin(admin, std::future::pending()));
                 }
-                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let listener = tokio::net::TcpListener::from_std(listeners.remove(0))?;
                 eprintln!("{banner}");
                 proxy
                     .serve(listener, tls, crate::admission_cmd::shutdown_signal())
@@ -300,30 +323,28 @@ fn serve(args: ServeArgs) -> Result<u8> {
                 Ok::<_, anyhow::Error>(())
             })?;
         }
-        Scheduling::PerCore => serve_per_core(proxy, listener, tls, admin, workers, &banner)?,
+        Scheduling::PerCore => serve_per_core(proxy, listeners, tls, admin, &banner)?,
     }
     eprintln!("palisade waf: stopped");
     Ok(0)
 }
 
-/// One single-threaded runtime per worker, each accepting from its own duplicate of the listening
-/// socket: the kernel hands a new connection to whichever worker's `accept` comes first (an idle
-/// one, under load), and the connection stays there. The main thread waits for the shutdown
-/// signal, serves the admin endpoints and tells every worker to stop.
+/// One single-threaded runtime per worker, each accepting from its own listening socket of one
+/// `SO_REUSEPORT` group: the kernel spreads new connections over the workers by a hash of their
+/// addresses, and a connection stays on the worker that accepted it. (Sockets shared by every
+/// worker let the first worker to wake take a whole burst of connections, and under wrk's 32 that
+/// left the other core idle in two runs of eight.) The main thread waits for the shutdown signal,
+/// serves the admin endpoints and tells every worker to stop.
 fn serve_per_core(
     proxy: Arc<palisade_proxy::Proxy>,
-    listener: std::net::TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     tls: Option<Arc<rustls::ServerConfig>>,
     admin: Option<std::net::TcpListener>,
-    workers: usize,
     banner: &str,
 ) -> Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut threads = Vec::with_capacity(workers);
-    for index in 0..workers {
-        let listener = listener
-            .try_clone()
-            .context("cannot share the listening socket")?;
+    let mut threads = Vec::with_capacity(listeners.len());
+    for (index, listener) in listeners.into_iter().enumerate() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -343,7 +364,6 @@ fn serve_per_core(
             .context("cannot start a worker thread")?;
         threads.push(thread);
     }
-    drop(listener);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -368,14 +388,41 @@ fn serve_per_core(
     result
 }
 
-/// A listening socket as tokio makes it (address resolution, SO_REUSEADDR, a backlog of 1,024
-/// where the standard library's is 128), handed back as a non-blocking std socket that any
-/// runtime can adopt.
-fn bind(address: &str) -> Result<std::net::TcpListener> {
+/// `count` listening sockets on `address` as tokio makes them (address resolution, SO_REUSEADDR, a
+/// backlog of 1,024 where the standard library's is 128), handed back as non-blocking std sockets
+/// that any runtime can adopt. More than one form an `SO_REUSEPORT` group; the address is first
+/// bound alone, so that a port another process holds (even with `SO_REUSEPORT`, as a second
+/// palisade would) is still an error rather than shared.
+fn bind(address: &str, count: usize) -> Result<Vec<std::net::TcpListener>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind(address))?;
     let _guard = runtime.enter();
-    Ok(listener.into_std()?)
+    if count <= 1 {
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(address))?;
+        return Ok(vec![listener.into_std()?]);
+    }
+    let mut addr = runtime
+        .block_on(tokio::net::lookup_host(address))?
+        .next()
+        .with_context(|| format!("{address} resolves to no address"))?;
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr)?);
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(1024)?;
+        // Port 0: the others join the port the kernel chose for the first.
+        addr = listener.local_addr()?;
+        out.push(listener.into_std()?);
+    }
+    Ok(out)
 }

@@ -739,6 +739,17 @@ fn config_mistakes_stop_the_start_with_the_file_and_key() {
         "fifo",
     ]);
     assert!(err.contains("per-core") && err.contains("work-stealing"), "{err}");
+    let err = start_error(&[
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--rules",
+        engine_only(dir.path()).to_str().unwrap(),
+        "--busy-poll",
+        "200",
+        "--scheduling",
+        "work-stealing",
+    ]);
+    assert!(err.contains("busy polling needs per-core scheduling"), "{err}");
 }
 
 /// Sends one GET with extra header lines and returns the raw response.
@@ -1619,4 +1630,48 @@ async fn connection_caps_hold_across_worker_threads() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[test]
+fn busy_polling_workers_serve_and_a_taken_port_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = backend();
+    let waf = start_proxy(
+        dir.path(),
+        &[engine_only(dir.path())],
+        &upstream,
+        &["--workers", "2", "--busy-poll", "200"],
+    );
+    // Sequential requests on fresh connections, and several on one kept-alive connection.
+    for i in 0..20 {
+        let (status, body) = get(&waf.addr, &format!("/busy/{i}"), "");
+        assert_eq!(status, 200, "{body}");
+    }
+    let mut s = TcpStream::connect(&waf.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for i in 0..10 {
+        let close = if i == 9 { "Connection: close\r\n" } else { "" };
+        s.write_all(format!("GET /kept/{i} HTTP/1.1\r\nHost: shop.example\r\n{close}\r\n").as_bytes())
+            .unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert_eq!(statuses(&String::from_utf8_lossy(&out)), vec![200; 10]);
+    // The workers' sockets share the port among themselves only: a second proxy cannot take it.
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "waf",
+            "serve",
+            "--listen",
+            &waf.addr,
+            "--upstream",
+            "http://127.0.0.1:9",
+        ])
+        .arg("--rules")
+        .arg(engine_only(dir.path()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("cannot listen on"), "{err}");
 }

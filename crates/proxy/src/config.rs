@@ -44,6 +44,9 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     /// How connections are spread over the workers (default: per-core).
     pub scheduling: Option<Scheduling>,
+    /// Per-core workers keep polling without sleeping this long after a client's last read
+    /// (`200us`; default off).
+    pub busy_poll: Option<DurationText>,
     pub routes: Vec<RouteConfig>,
 }
 
@@ -381,6 +384,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().ok()?;
     match unit.trim() {
+        "us" | "µs" => Some(Duration::from_micros(n)),
         "ms" => Some(Duration::from_millis(n)),
         "s" => Some(Duration::from_secs(n)),
         "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
@@ -402,6 +406,11 @@ impl ServeConfig {
         let mut config: ServeConfig = serde_yaml_ng::from_str(text).map_err(|e| error(e.to_string()))?;
         if config.routes.is_empty() {
             return Err(error("routes: at least one route is needed".into()));
+        }
+        if let Some(d) = &config.busy_poll
+            && d.0 > Duration::from_secs(1)
+        {
+            return Err(error("busy_poll: at most 1s".into()));
         }
         if let Some(n) = config.workers
             && !(1..=MAX_WORKERS).contains(&n)
@@ -578,6 +587,7 @@ routes:
     #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("200us"), Some(Duration::from_micros(200)));
         assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_duration("s"), None);
         assert_eq!(parse_duration("5 days"), None);

@@ -131,6 +131,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
             let before = buf.filled().len();
             match Pin::new(&mut this.inner).poll_read(cx, buf) {
                 Poll::Ready(Ok(())) => {
+                    crate::busy::note_progress();
                     let new = &buf.filled()[before..];
                     if new.is_empty() {
                         return Poll::Ready(Ok(()));

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod body;
+pub mod busy;
 pub mod config;
 pub mod conn;
 pub mod framing;
@@ -216,6 +217,9 @@ pub struct Proxy {
     connections: Arc<ConnectionLimiter>,
     pub metrics: Metrics,
     limiter: limiter::Limiter,
+    /// Keep polling without blocking for this long after the last client read (`busy::busy_poll`);
+    /// only for single-threaded worker runtimes.
+    pub busy_poll: Option<Duration>,
     /// Load balancers and proxies in front whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<palisade_waf::bots::Cidr>,
     /// The origin of the monotonic nanosecond clock the bot fingerprints use.
@@ -269,6 +273,7 @@ impl Proxy {
             limiter: limiter::Limiter::new(Arc::new(palisade_waf::ratelimit::MemoryStore::new(1 << 20))),
             epoch: std::time::Instant::now(),
             trusted_proxies: Vec::new(),
+            busy_poll: None,
             next_id: AtomicU64::new(1),
             pid: std::process::id(),
             ready: std::sync::atomic::AtomicBool::new(true),
@@ -293,6 +298,7 @@ impl Proxy {
         })?;
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let upstream = Arc::new(upstream_client());
+        let spinner = self.busy_poll.map(|window| tokio::spawn(busy::busy_poll(window)));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -345,6 +351,9 @@ impl Proxy {
         // in the backlog of a socket nobody accepts from (with several workers, the socket closes
         // when the last of them lets go).
         drop(listener);
+        if let Some(spinner) = spinner {
+            spinner.abort();
+        }
         self.ready.store(false, Ordering::Relaxed);
         let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
         Ok(())
