@@ -5,7 +5,8 @@
 # backend) in a temporary directory that is removed on exit with whatever palisade runs, writes
 # the JSON POST's wrk script to $work/post.lua and sets `headers` (a browser's, benign at
 # paranoia level 1). `start_palisade BIN` serves CRS with the peer's configuration on
-# 127.0.0.1:8090 in front of the peer's nginx and sets `pid`.
+# 127.0.0.1:8090 in front of the peer's nginx and sets `pid`; PALISADE_ARGS adds flags (for
+# example PALISADE_ARGS="--busy-poll 200").
 peer=$(mktemp -d)
 work=$(mktemp -d)
 pid=
@@ -28,7 +29,7 @@ headers=(-H "Host: shop.example" -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64;
 start_palisade() { # binary
   "$1" waf serve --listen 127.0.0.1:8090 --upstream http://127.0.0.1:8082 \
     --rules "$peer/conf/modsecurity.conf" --rules "$peer/conf/crs-setup.conf" --rules "$peer/crs" \
-    --error-log "$work/palisade-error.log" 2>"$work/palisade.out" &
+    --error-log "$work/palisade-error.log" ${PALISADE_ARGS:-} 2>"$work/palisade.out" &
   pid=$!
   for _ in $(seq 50); do grep -q "listening on" "$work/palisade.out" 2>/dev/null && break; sleep 0.2; done
 }
