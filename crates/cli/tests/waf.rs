@@ -377,6 +377,13 @@ fn engine_only(dir: &Path) -> PathBuf {
     conf
 }
 
+/// A proxy with the engine on and no rules in front of the usual backend, and its address.
+fn start_engine_only(dir: &Path, extra: &[&str]) -> (Waf, std::net::SocketAddr) {
+    let waf = start_proxy(dir, &[engine_only(dir)], &backend(), extra);
+    let addr = waf.addr.parse().unwrap();
+    (waf, addr)
+}
+
 /// Every status line in a raw response stream, in order.
 fn statuses(raw: &str) -> Vec<u16> {
     raw.match_indices("HTTP/1.1 ")
@@ -520,14 +527,10 @@ async fn connect_from(ip: [u8; 4], addr: std::net::SocketAddr) -> tokio::net::Tc
 async fn a_thousand_slow_connections_do_not_starve_normal_clients() {
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
-    let upstream = backend();
-    let waf = start_proxy(
+    let (waf, addr) = start_engine_only(
         dir.path(),
-        &[engine_only(dir.path())],
-        &upstream,
         &["--header-timeout", "4", "--max-connections-per-ip", "300"],
     );
-    let addr: std::net::SocketAddr = waf.addr.parse().unwrap();
 
     // 1,000 slowloris connections from four loopback addresses, each with half a request head ...
     let mut slow = Vec::new();
@@ -1580,14 +1583,7 @@ fn sigterm_lets_requests_in_flight_finish_with(scheduling: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_caps_hold_across_worker_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let upstream = backend();
-    let waf = start_proxy(
-        dir.path(),
-        &[engine_only(dir.path())],
-        &upstream,
-        &["--workers", "3", "--max-connections-per-ip", "2"],
-    );
-    let addr: std::net::SocketAddr = waf.addr.parse().unwrap();
+    let (waf, addr) = start_engine_only(dir.path(), &["--workers", "3", "--max-connections-per-ip", "2"]);
     // Two connections, each served a request (so both are accepted, whichever worker has them).
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -1645,13 +1641,7 @@ async fn connection_caps_hold_across_worker_threads() {
 #[test]
 fn busy_polling_workers_serve_and_a_taken_port_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let upstream = backend();
-    let waf = start_proxy(
-        dir.path(),
-        &[engine_only(dir.path())],
-        &upstream,
-        &["--workers", "2", "--busy-poll", "200"],
-    );
+    let (waf, _) = start_engine_only(dir.path(), &["--workers", "2", "--busy-poll", "200"]);
     // Sequential requests on fresh connections, and several on one kept-alive connection.
     for i in 0..20 {
         let (status, body) = get(&waf.addr, &format!("/busy/{i}"), "");
