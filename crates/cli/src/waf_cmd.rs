@@ -318,7 +318,7 @@ fn serve(args: ServeArgs) -> Result<u8> {
                 let listener = tokio::net::TcpListener::from_std(listeners.remove(0))?;
                 eprintln!("{banner}");
                 proxy
-                    .serve(listener, tls, crate::admission_cmd::shutdown_signal())
+                    .serve(None, listener, tls, crate::admission_cmd::shutdown_signal())
                     .await?;
                 Ok::<_, anyhow::Error>(())
             })?;
@@ -357,7 +357,7 @@ fn serve_per_core(
                     let shutdown = async move {
                         let _ = stopped.wait_for(|stop| *stop).await;
                     };
-                    proxy.serve(listener, tls, shutdown).await?;
+                    proxy.serve(Some(index), listener, tls, shutdown).await?;
                     Ok::<_, anyhow::Error>(())
                 })
             })

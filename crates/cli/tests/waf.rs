@@ -1641,7 +1641,10 @@ async fn connection_caps_hold_across_worker_threads() {
 #[test]
 fn busy_polling_workers_serve_and_a_taken_port_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (waf, _) = start_engine_only(dir.path(), &["--workers", "2", "--busy-poll", "200"]);
+    let (waf, _) = start_engine_only(
+        dir.path(),
+        &["--workers", "2", "--busy-poll", "200", "--admin", "127.0.0.1:0"],
+    );
     // Sequential requests on fresh connections, and several on one kept-alive connection.
     for i in 0..20 {
         let (status, body) = get(&waf.addr, &format!("/busy/{i}"), "");
@@ -1657,6 +1660,12 @@ fn busy_polling_workers_serve_and_a_taken_port_is_an_error() {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     assert_eq!(statuses(&String::from_utf8_lossy(&out)), vec![200; 10]);
+    // Each worker's connections are counted on its own (both shown, whatever they hold now).
+    let (_, metrics) = get(&waf.admin, "/metrics", "");
+    for worker in ["0", "1"] {
+        let line = format!("palisade_waf_worker_connections_open{{worker=\"{worker}\"}} ");
+        assert!(metrics.contains(&line), "{metrics}");
+    }
     // The workers' sockets share the port among themselves only: a second proxy cannot take it.
     let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args([

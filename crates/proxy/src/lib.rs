@@ -282,12 +282,14 @@ impl Proxy {
 
     /// Accepts connections on `listener` (TLS when `tls` is given) until `shutdown` resolves, then
     /// stops accepting and lets open connections finish their requests for up to 10 seconds.
+    /// `worker` numbers a per-core worker for its connections gauge.
     ///
     /// Several calls may serve the same listening socket (one per worker runtime, each with its
     /// own duplicate of the descriptor): each keeps its own pool of upstream connections, so a
     /// request and the upstream connection it uses run on the same runtime.
     pub async fn serve(
         self: Arc<Self>,
+        worker: Option<usize>,
         listener: tokio::net::TcpListener,
         tls: Option<Arc<rustls::ServerConfig>>,
         shutdown: impl std::future::Future<Output = ()>,
@@ -298,6 +300,7 @@ impl Proxy {
         })?;
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let upstream = Arc::new(upstream_client());
+        let worker_connections = worker.map(|w| self.metrics.worker_connections(w));
         let spinner = self.busy_poll.map(|window| tokio::spawn(busy::busy_poll(window)));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -321,8 +324,12 @@ impl Proxy {
             let watcher = graceful.watcher();
             let acceptor = acceptor.clone();
             let upstream = upstream.clone();
+            let worker_connections = worker_connections.clone();
             tokio::spawn(async move {
                 proxy.metrics.connections_open.inc();
+                if let Some(g) = &worker_connections {
+                    g.inc();
+                }
                 match acceptor {
                     None => {
                         proxy
@@ -344,6 +351,9 @@ impl Proxy {
                     }
                 }
                 proxy.metrics.connections_open.dec();
+                if let Some(g) = &worker_connections {
+                    g.dec();
+                }
                 drop(permit);
             });
         }

@@ -16,6 +16,7 @@ pub struct Metrics {
     duration: Family<Labels, Histogram, fn() -> Histogram>,
     connections_refused: Family<Labels, Counter>,
     pub connections_open: Gauge,
+    worker_connections: Family<Labels, Gauge>,
     pub rules_matched: Counter,
 }
 
@@ -38,6 +39,7 @@ impl Metrics {
             Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let connections_refused = Family::<Labels, Counter>::default();
         let connections_open = Gauge::default();
+        let worker_connections = Family::<Labels, Gauge>::default();
         let rules_matched = Counter::default();
         registry.register(
             "requests",
@@ -60,6 +62,11 @@ impl Metrics {
             connections_open.clone(),
         );
         registry.register(
+            "worker_connections_open",
+            "Client connections open, by worker (with per-core scheduling a worker keeps its connections)",
+            worker_connections.clone(),
+        );
+        registry.register(
             "rules_matched",
             "WAF rule matches written to the error log",
             rules_matched.clone(),
@@ -70,6 +77,7 @@ impl Metrics {
             duration,
             connections_refused,
             connections_open,
+            worker_connections,
             rules_matched,
         }
     }
@@ -83,6 +91,13 @@ impl Metrics {
         self.duration
             .get_or_create(&vec![("route".to_string(), route.to_string())])
             .observe(seconds);
+    }
+
+    /// The open-connections gauge of one per-core worker (shown from the start, at 0).
+    pub fn worker_connections(&self, worker: usize) -> Gauge {
+        self.worker_connections
+            .get_or_create(&vec![("worker".to_string(), worker.to_string())])
+            .clone()
     }
 
     pub fn connection_refused(&self, reason: &str) {
