@@ -213,7 +213,8 @@ pub struct Proxy {
     limits: Limits,
     in_flight: Arc<tokio::sync::Semaphore>,
     /// Open client connections, in total and per address, across every `serve` call: with one
-    /// runtime per core each worker serves the same listener, and the caps are the process's.
+    /// runtime per core each worker serves its own socket on the same port, and the caps are the
+    /// process's.
     connections: Arc<ConnectionLimiter>,
     pub metrics: Metrics,
     limiter: limiter::Limiter,
@@ -284,9 +285,9 @@ impl Proxy {
     /// stops accepting and lets open connections finish their requests for up to 10 seconds.
     /// `worker` numbers a per-core worker for its connections gauge.
     ///
-    /// Several calls may serve the same listening socket (one per worker runtime, each with its
-    /// own duplicate of the descriptor): each keeps its own pool of upstream connections, so a
-    /// request and the upstream connection it uses run on the same runtime.
+    /// Several calls may run at once, one per worker runtime, each with its own socket of one
+    /// `SO_REUSEPORT` group: each keeps its own pool of upstream connections, so a request and
+    /// the upstream connection it uses run on the same runtime.
     pub async fn serve(
         self: Arc<Self>,
         worker: Option<usize>,
@@ -358,8 +359,8 @@ impl Proxy {
             });
         }
         // Closed now, not after the drain: new connections are refused at once instead of waiting
-        // in the backlog of a socket nobody accepts from (with several workers, the socket closes
-        // when the last of them lets go).
+        // in the backlog of a socket nobody accepts from (with several workers, the kernel stops
+        // choosing this worker's socket once it is closed).
         drop(listener);
         if let Some(spinner) = spinner {
             spinner.abort();
