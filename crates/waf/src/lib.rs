@@ -162,6 +162,41 @@ pub struct Ruleset {
     pub(crate) gate_slots: Vec<u16>,
     /// The byte sets the gates need, each gate's in one run.
     pub(crate) gate_needs: Vec<operator::ByteSet>,
+    /// Per rule (parallel to `rules`): the phrase slots and phrase ids of its phrase gate.
+    /// Most CRS rules that a benign value's bytes do not rule out (a keyword pattern on a value
+    /// with letters) need a word the value does not hold: one search of a variable's values
+    /// for the words of all the rules that read it through the same transformations rules out
+    /// all those rules together (design note 25).
+    pub(crate) phrase_gates: Vec<PhraseGate>,
+    /// Where each phrase slot looks for phrases.
+    pub(crate) phrase_slots: Vec<PhraseSource>,
+    /// By `phrase_group`: the automaton of the phrases the gates reading those variables need.
+    pub(crate) phrase_automata: Vec<Option<PhraseAutomaton>>,
+    /// The phrase slots the phrase gates name, each gate's in one run.
+    pub(crate) phrase_gate_slots: Vec<u16>,
+    /// The phrase ids each phrase gate needs one of, each gate's in one sorted run.
+    pub(crate) phrase_gate_ids: Vec<u32>,
+}
+
+/// Where a phrase slot looks for phrases: every value of `var` (by `value_bytes_slot`, so data
+/// no rule changes within a phase), through `transforms`, every stage of them with `multi_match`.
+#[derive(Debug, PartialEq, Eq, Hash, Clone)]
+pub(crate) struct PhraseSource {
+    pub var: variable::Var,
+    pub transforms: Vec<Transform>,
+    pub multi_match: bool,
+}
+
+/// The phrases of the gates that read a variable, found all at once in a value (overlapping,
+/// ASCII case-insensitively); pattern i of `automaton` is phrase `ids[i]`. One automaton per
+/// variable: a value is searched once for the phrases of every rule that reads it, whatever
+/// their transformations (those that change the value add a search of what they make). CRS's
+/// phrases all together make an automaton of about 1.8 MB, whose states a search reads from all
+/// over memory; a variable's are fewer.
+#[derive(Debug)]
+pub(crate) struct PhraseAutomaton {
+    pub automaton: aho_corasick::AhoCorasick,
+    pub ids: Vec<u32>,
 }
 
 /// A step of `Ruleset::steps` that is a marker.
@@ -231,6 +266,163 @@ impl SkipGate {
     }
 }
 
+/// See `Ruleset::phrase_gates`: a rule all of whose targets read variables a phrase slot
+/// covers, and whose operator has a phrase bound, cannot match while none of those slots found
+/// one of its phrases. `slots_len == 0`: no phrase gate.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PhraseGate {
+    slots_start: u32,
+    ids_start: u32,
+    ids_len: u32,
+    slots_len: u16,
+}
+
+impl PhraseGate {
+    /// The gate's phrase slots and (sorted) phrase ids; `None` for a rule without one.
+    pub(crate) fn parts<'a>(&self, rs: &'a Ruleset) -> Option<(&'a [u16], &'a [u32])> {
+        if self.slots_len == 0 {
+            return None;
+        }
+        let s = self.slots_start as usize;
+        let i = self.ids_start as usize;
+        Some((
+            rs.phrase_gate_slots.get(s..s + usize::from(self.slots_len))?,
+            rs.phrase_gate_ids.get(i..i + self.ids_len as usize)?,
+        ))
+    }
+}
+
+/// How many automata `Ruleset::phrase_automata` holds: one for the request's variables, one for
+/// the response's.
+pub(crate) const PHRASE_GROUPS: usize = 2;
+
+/// The automaton of `Ruleset::phrase_automata` that serves `var`. One for all the request's
+/// variables, not one each: their phrases are nearly the same (CRS's phrase lists read ARGS,
+/// their names, cookies and XML alike), and five copies of a 600 KB automaton would take five
+/// times the cache. A phrase of another variable's rules found in a value opens no gate that
+/// does not need it.
+pub(crate) fn phrase_group(var: variable::Var) -> usize {
+    use variable::Var;
+    match var {
+        Var::ResponseBody | Var::ResponseHeaders | Var::ResponseHeadersNames => 1,
+        _ => 0,
+    }
+}
+
+/// Builds the phrase gates of `rules` and what they read.
+struct PhraseGates {
+    slots: HashMap<PhraseSource, u16>,
+    ids: HashMap<Vec<u8>, u32>,
+    phrases: Vec<Vec<u8>>,
+    gate_slots: Vec<u16>,
+    gate_ids: Vec<u32>,
+}
+
+impl PhraseGates {
+    fn gate(&mut self, rule: &Rule) -> PhraseGate {
+        let Some(bound) = rule.phrase_bound() else {
+            return PhraseGate::default();
+        };
+        let mut own: Vec<u16> = Vec::new();
+        for t in &rule.targets {
+            if t.exclude {
+                continue;
+            }
+            if t.count || transaction::value_bytes_slot(t.var).is_none() {
+                return PhraseGate::default();
+            }
+            let key = PhraseSource {
+                var: t.var,
+                transforms: rule.actions.transforms.clone(),
+                multi_match: rule.actions.multi_match,
+            };
+            let next = self.slots.len();
+            let Ok(next) = u16::try_from(next) else {
+                return PhraseGate::default();
+            };
+            let slot = *self.slots.entry(key).or_insert(next);
+            if !own.contains(&slot) {
+                own.push(slot);
+            }
+        }
+        if own.is_empty() {
+            return PhraseGate::default();
+        }
+        let mut ids: Vec<u32> = Vec::with_capacity(bound.len());
+        for p in bound {
+            let id = match self.ids.get(p) {
+                Some(&id) => id,
+                None => {
+                    let Ok(id) = u32::try_from(self.phrases.len()) else {
+                        return PhraseGate::default();
+                    };
+                    self.ids.insert(p.clone(), id);
+                    self.phrases.push(p.clone());
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let (Ok(slots_start), Ok(ids_start), Ok(ids_len), Ok(slots_len)) = (
+            u32::try_from(self.gate_slots.len()),
+            u32::try_from(self.gate_ids.len()),
+            u32::try_from(ids.len()),
+            u16::try_from(own.len()),
+        ) else {
+            return PhraseGate::default();
+        };
+        let gate = PhraseGate {
+            slots_start,
+            ids_start,
+            ids_len,
+            slots_len,
+        };
+        self.gate_slots.extend(own);
+        self.gate_ids.extend(ids);
+        gate
+    }
+
+    /// The phrase slots' sources, by slot, and the automaton of each variable's phrases (by
+    /// `value_bytes_slot`). A variable whose automaton cannot be built has none, and the gates
+    /// reading it stay open (`Transaction::phrase_gate_closed`).
+    fn finish(&mut self, gates: &[PhraseGate]) -> (Vec<PhraseSource>, Vec<Option<PhraseAutomaton>>) {
+        let mut sources: Vec<(u16, PhraseSource)> = self.slots.drain().map(|(k, i)| (i, k)).collect();
+        sources.sort_unstable_by_key(|(i, _)| *i);
+        let sources: Vec<PhraseSource> = sources.into_iter().map(|(_, k)| k).collect();
+        let mut ids: Vec<Vec<u32>> = vec![Vec::new(); PHRASE_GROUPS];
+        for g in gates.iter().filter(|g| g.slots_len > 0) {
+            let s = g.slots_start as usize;
+            let i = g.ids_start as usize;
+            for &slot in &self.gate_slots[s..s + usize::from(g.slots_len)] {
+                let group = phrase_group(sources[usize::from(slot)].var);
+                if let Some(var_ids) = ids.get_mut(group) {
+                    var_ids.extend_from_slice(&self.gate_ids[i..i + g.ids_len as usize]);
+                }
+            }
+        }
+        let automata = ids
+            .into_iter()
+            .map(|mut ids| {
+                if ids.is_empty() {
+                    return None;
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                let automaton = aho_corasick::AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    // Overlapping, so that a phrase inside a longer one is reported too.
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(ids.iter().map(|&id| &self.phrases[id as usize]))
+                    .ok()?;
+                Some(PhraseAutomaton { automaton, ids })
+            })
+            .collect();
+        (sources, automata)
+    }
+}
+
 impl Ruleset {
     pub(crate) fn new(config: Config, mut rules: Vec<Rule>, order: Vec<Entry>) -> Ruleset {
         // CRS reads the same few variables through a few dozen transformation chains (ARGS
@@ -297,6 +489,15 @@ impl Ruleset {
             .iter()
             .map(|r| SkipGate::of(r, &mut gate_slots, &mut gate_needs))
             .collect();
+        let mut pg = PhraseGates {
+            slots: HashMap::new(),
+            ids: HashMap::new(),
+            phrases: Vec::new(),
+            gate_slots: Vec::new(),
+            gate_ids: Vec::new(),
+        };
+        let phrase_gates: Vec<PhraseGate> = rules.iter().map(|r| pg.gate(r)).collect();
+        let (phrase_slots, phrase_automata) = pg.finish(&phrase_gates);
         let steps = std::array::from_fn(|p| {
             phases[p]
                 .iter()
@@ -318,6 +519,11 @@ impl Ruleset {
             gates,
             gate_slots,
             gate_needs,
+            phrase_gates,
+            phrase_slots,
+            phrase_automata,
+            phrase_gate_slots: pg.gate_slots,
+            phrase_gate_ids: pg.gate_ids,
         }
     }
 

@@ -34,7 +34,7 @@ pub struct OperatorText {
 pub enum OpKind {
     Rx(Arc<Rx>),
     RxMacro(Macro),
-    Pm(Arc<AhoCorasick>),
+    Pm(Arc<Pm>),
     StrEq(Macro),
     Contains(Macro),
     ContainsWord(Macro),
@@ -79,6 +79,15 @@ impl NumCmp {
     }
 }
 
+/// `@pm` and `@pmFromFile`: a match is any of the phrases, ASCII case-insensitively.
+#[derive(Debug)]
+pub struct Pm {
+    pub ac: AhoCorasick,
+    /// The phrases lower-cased, for the rule set's phrase bound (`Rule::phrase_bound`); empty
+    /// when one is shorter than `MIN_PHRASE_LEN`.
+    pub phrases: Vec<Vec<u8>>,
+}
+
 /// A compiled `@rx` pattern with two bounds read from its syntax tree at load, which answer most
 /// benign values without a search: the shortest input it can match (most values CRS inspects are
 /// short: an argument, a cookie), and bytes of which every match holds at least one (most attack
@@ -89,6 +98,10 @@ pub struct Rx {
     pub min_len: usize,
     /// Every match holds a byte of each of these sets (the few rarest the pattern implies).
     pub needs: Vec<ByteSet>,
+    /// Every match holds one of these strings (lower-case, compared ASCII case-insensitively);
+    /// empty when the pattern implies none long enough to be worth looking for. See
+    /// `necessary_phrases`.
+    pub phrases: Vec<Vec<u8>>,
 }
 
 impl Rx {
@@ -110,6 +123,7 @@ impl Rx {
                 .as_ref()
                 .map_or(0, |h| h.properties().minimum_len().unwrap_or(usize::MAX)),
             needs: hir.as_ref().map(necessary_bytes).unwrap_or_default(),
+            phrases: hir.as_ref().and_then(necessary_phrases).unwrap_or_default(),
         })
     }
 
@@ -292,6 +306,179 @@ fn necessary_bytes(hir: &regex_syntax::hir::Hir) -> Vec<ByteSet> {
     }
 }
 
+/// The most strings a phrase set keeps (`necessary_phrases`): more would mean a pattern with
+/// many short alternatives, which a bound on phrases filters poorly.
+const MAX_PHRASES: usize = 64;
+/// The shortest phrase worth a bound: shorter ones are in too many benign values.
+pub const MIN_PHRASE_LEN: usize = 3;
+/// A class of at most this many bytes (after ASCII case folding) counts as a choice of literal
+/// bytes; larger ones (`\s`, `[^a-z]`, `.`) as "any byte".
+const MAX_CLASS_CHOICES: usize = 4;
+
+/// Strings such that every match of `hir` holds one of them, compared ASCII
+/// case-insensitively (they are lower-case): the rule set looks for all of its rules' phrases in
+/// a value at once (`Ruleset::phrase_gates`) and skips the rules none of whose phrases a value
+/// holds.
+/// `None` when the pattern implies no set of at most `MAX_PHRASES` strings of at least
+/// `MIN_PHRASE_LEN` bytes. Sound by construction (`PhraseSet`): a concatenation's match holds a
+/// match of each part, and of each run of consecutive parts whose matches are finitely many
+/// strings; an alternation's match is one of its branches'.
+fn necessary_phrases(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
+    let set = contained(hir)?;
+    (set.iter().all(|p| p.len() >= MIN_PHRASE_LEN)).then_some(set)
+}
+
+/// What `contained` and `exact` compute: a set of lower-case strings, sorted and without
+/// duplicates.
+type PhraseSet = Vec<Vec<u8>>;
+
+fn normalized(mut set: PhraseSet) -> Option<PhraseSet> {
+    set.sort_unstable();
+    set.dedup();
+    (set.len() <= MAX_PHRASES).then_some(set)
+}
+
+/// The strings every match of `hir` is exactly one of (lower-cased: a match equals one of them
+/// ASCII case-insensitively), when they are few. Zero-width assertions match the empty string.
+fn exact(hir: &regex_syntax::hir::Hir) -> Option<PhraseSet> {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
+        HirKind::Literal(lit) => Some(vec![lit.0.to_ascii_lowercase()]),
+        HirKind::Class(Class::Bytes(class)) => {
+            let mut bytes = ByteSet::EMPTY;
+            let mut n = 0usize;
+            for r in class.ranges() {
+                n += usize::from(r.end() - r.start()) + 1;
+                if n > 2 * MAX_CLASS_CHOICES {
+                    return None;
+                }
+                for b in r.start()..=r.end() {
+                    bytes.insert(b.to_ascii_lowercase());
+                }
+            }
+            let choices: PhraseSet = (0..=255u8)
+                .filter(|&b| bytes.contains(b))
+                .map(|b| vec![b])
+                .collect();
+            (choices.len() <= MAX_CLASS_CHOICES).then_some(choices)
+        }
+        // Not produced without Unicode mode.
+        HirKind::Class(Class::Unicode(_)) => None,
+        HirKind::Capture(cap) => exact(&cap.sub),
+        HirKind::Repetition(rep) => match (rep.min, rep.max) {
+            (1, Some(1)) => exact(&rep.sub),
+            (0, Some(1)) => {
+                let mut set = exact(&rep.sub)?;
+                set.push(Vec::new());
+                normalized(set)
+            }
+            _ => None,
+        },
+        HirKind::Concat(parts) => {
+            let mut set: PhraseSet = vec![Vec::new()];
+            for part in parts {
+                set = cross(&set, &exact(part)?)?;
+            }
+            Some(set)
+        }
+        HirKind::Alternation(branches) => {
+            let mut set = Vec::new();
+            for b in branches {
+                set.extend(exact(b)?);
+                if set.len() > 4 * MAX_PHRASES {
+                    return None;
+                }
+            }
+            normalized(set)
+        }
+    }
+}
+
+/// Every string of `a` followed by every string of `b`, when there are few.
+fn cross(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<PhraseSet> {
+    if a.len().saturating_mul(b.len()) > MAX_PHRASES {
+        return None;
+    }
+    normalized(
+        a.iter()
+            .flat_map(|x| b.iter().map(move |y| [x.as_slice(), y].concat()))
+            .collect(),
+    )
+}
+
+/// The shortest string of a set: how selective it is (an empty string is in every value).
+fn selectivity(set: &[Vec<u8>]) -> usize {
+    set.iter().map(Vec::len).min().unwrap_or(0)
+}
+
+/// Strings every match of `hir` holds one of (lower-case), or `None`; the set whose shortest
+/// string is longest is chosen among the candidates.
+fn contained(hir: &regex_syntax::hir::Hir) -> Option<PhraseSet> {
+    use regex_syntax::hir::HirKind;
+    if let Some(set) = exact(hir) {
+        return Some(set);
+    }
+    match hir.kind() {
+        HirKind::Capture(cap) => contained(&cap.sub),
+        // The body occurs at least once in every match.
+        HirKind::Repetition(rep) if rep.min >= 1 => contained(&rep.sub),
+        HirKind::Alternation(branches) => {
+            let mut set = Vec::new();
+            for b in branches {
+                set.extend(contained(b)?);
+                if set.len() > 4 * MAX_PHRASES {
+                    return None;
+                }
+            }
+            normalized(set)
+        }
+        HirKind::Concat(parts) => {
+            let mut best: Option<PhraseSet> = None;
+            let mut consider = |set: PhraseSet| {
+                if best.as_ref().is_none_or(|b| {
+                    (selectivity(&set), std::cmp::Reverse(set.len()))
+                        > (selectivity(b), std::cmp::Reverse(b.len()))
+                }) {
+                    best = Some(set);
+                }
+            };
+            // A run of consecutive parts with exact sets: every match holds one string of their
+            // product. The run restarts where the product would grow too large.
+            let mut run: Option<PhraseSet> = None;
+            for part in parts {
+                match exact(part) {
+                    Some(e) => {
+                        run = Some(match run.take() {
+                            None => e,
+                            Some(r) => match cross(&r, &e) {
+                                Some(c) => c,
+                                None => {
+                                    consider(r);
+                                    e
+                                }
+                            },
+                        });
+                    }
+                    None => {
+                        if let Some(r) = run.take() {
+                            consider(r);
+                        }
+                        if let Some(c) = contained(part) {
+                            consider(c);
+                        }
+                    }
+                }
+            }
+            if let Some(r) = run {
+                consider(r);
+            }
+            best
+        }
+        _ => None,
+    }
+}
+
 /// Compiles a pattern with ModSecurity's PCRE flags (DOTALL, `$` only at the end) on bytes with
 /// ASCII classes. `\x{HH}` escapes are rewritten to `\xHH`, because without Unicode mode the
 /// `regex` crate refuses the braced form above 0x7F inside classes while `\xHH` means the byte.
@@ -350,7 +537,19 @@ fn build_pm(phrases: Vec<String>) -> Result<OpKind, String> {
         .match_kind(MatchKind::LeftmostLongest)
         .build(&phrases)
         .map_err(|e| e.to_string())?;
-    Ok(OpKind::Pm(Arc::new(ac)))
+    // An empty phrase is in every value: such a list gives no bound.
+    let bound = phrases.iter().all(|p| p.len() >= MIN_PHRASE_LEN);
+    Ok(OpKind::Pm(Arc::new(Pm {
+        ac,
+        phrases: if bound {
+            phrases
+                .iter()
+                .map(|p| p.as_bytes().to_ascii_lowercase())
+                .collect()
+        } else {
+            Vec::new()
+        },
+    })))
 }
 
 /// Lines of a `.data` file: blank lines and `#` comments are skipped.
@@ -603,7 +802,7 @@ pub fn eval<'m, 'v>(
             let re = compile_regex(&pat).ok()?;
             rx_eval(&re, v, capture)
         }
-        OpKind::Pm(ac) => ac.find(v).map(|m| OpMatch {
+        OpKind::Pm(pm) => pm.ac.find(v).map(|m| OpMatch {
             data: MatchData::Value(m.start()..m.end()),
             captures: if capture {
                 vec![v[m.start()..m.end()].to_vec()]
@@ -1058,6 +1257,77 @@ mod tests {
         }
         let union = Rx::new("(?i)union\\s+select").unwrap();
         assert!(!union.may_match(b"plain-words"), "{:?}", union.needs);
+    }
+
+    #[test]
+    fn the_phrase_bound_never_hides_a_match() {
+        // Every construct `exact` and `contained` read: literals, case-insensitive classes,
+        // small classes, optional parts, repetitions, anchors, word boundaries, alternations
+        // (exact and not), runs broken by a class too large to expand.
+        let patterns = [
+            "(?i)ab[cx]",
+            "a(?:bc|cb)a?",
+            "(?:abc)+",
+            "\\babc\\b",
+            "x?abc|bca",
+            "a[bB]c",
+            "(?i)a\\s*bcx",
+            "^(?:ab|ba)c$",
+            "a.bca",
+            "(?i:xab|ab?c)c",
+            "(?:abc|b+)cab",
+            "[a-c]{2}ab",
+            "c(?:a|b)(?:a|b)(?:a|b)(?:a|b)",
+            "(ab)?cab",
+        ];
+        let alphabet = b"abcAB x";
+        let strings = crate::operator::strings_up_to(alphabet, 5);
+        let holds = |s: &[u8], phrases: &[Vec<u8>]| {
+            let lower = s.to_ascii_lowercase();
+            phrases
+                .iter()
+                .any(|p| lower.windows(p.len()).any(|w| w == p.as_slice()))
+        };
+        for p in patterns {
+            let rx = Rx::new(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+            for s in &strings {
+                if !rx.phrases.is_empty() && rx.re.is_match(s) {
+                    assert!(
+                        holds(s, &rx.phrases),
+                        "{p:?} matches {s:?}, none of {:?}",
+                        rx.phrases
+                    );
+                }
+            }
+        }
+        let phrases = |p: &str| {
+            Rx::new(p)
+                .unwrap()
+                .phrases
+                .iter()
+                .map(|x| String::from_utf8_lossy(x).into_owned())
+                .collect::<Vec<_>>()
+        };
+        // What the bound keeps, where it can.
+        assert_eq!(phrases("(?i)ab[cx]"), ["abc", "abx"]);
+        assert_eq!(
+            phrases("(?:runtime|processbuilder)"),
+            ["processbuilder", "runtime"]
+        );
+        // The longer of two words a match must hold both of.
+        assert_eq!(phrases("(?i)union[\\s\\x0b]+select"), ["select"]);
+        assert_eq!(
+            phrases("(?:\\beval|new[\\s\\x0b]+Function[\\s\\x0b]*)\\("),
+            ["eval", "function"]
+        );
+        // Too short, or nothing implied: no bound.
+        assert!(
+            phrases("(?i)a\\s*bc").is_empty(),
+            "each part has at most two bytes"
+        );
+        assert!(phrases("a|bcd").is_empty());
+        assert!(phrases("(?:abc)*").is_empty());
+        assert!(phrases(".+").is_empty());
     }
 
     /// The log's `data` is what each operator matched; kept as a range of the value until a

@@ -535,6 +535,19 @@ impl Rule {
         }
     }
 
+    /// Strings (lower-case) one of which every match of the rule's operator holds, compared
+    /// ASCII case-insensitively, when a value without any can be skipped: a non-negated `@rx`
+    /// with a phrase bound (`Rx::phrases`), `@pm` or `@pmFromFile`. `None` otherwise.
+    pub(crate) fn phrase_bound(&self) -> Option<&[Vec<u8>]> {
+        use crate::operator::OpKind;
+        let phrases = match &self.operator.kind {
+            OpKind::Rx(rx) => &rx.phrases,
+            OpKind::Pm(pm) => &pm.phrases,
+            _ => return None,
+        };
+        (!self.operator.negated && !phrases.is_empty()).then_some(phrases.as_slice())
+    }
+
     pub fn has_tag(&self, re: &regex::Regex) -> bool {
         self.actions.tags.iter().any(|t| re.is_match(t))
     }

@@ -5,9 +5,9 @@
 use crate::body::{self, Pairs};
 use crate::operator::{self, ByteSet};
 use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, NO_IMAGE, Rule, SetVarOp, in_ranges, tag_bit};
-use crate::transform::ByteClasses;
+use crate::transform::{self, ByteClasses};
 use crate::variable::{KeySel, Target, Var};
-use crate::{EngineMode, MARKER, Ruleset, WafError};
+use crate::{EngineMode, MARKER, PhraseAutomaton, PhraseSource, Ruleset, WafError};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::{HashMap, hash_map};
@@ -143,6 +143,21 @@ pub struct Transaction<'r> {
     /// moving to the next epoch rather than by clearing the table.
     images: Vec<(u32, ByteSet)>,
     image_epoch: u32,
+    /// By `value_bytes_slot`: the epoch it was computed in and the range of `phrases_found` that
+    /// lists the phrase ids the variable's values hold as they are. Valid exactly as long as the
+    /// byte images; `phrases_found` is emptied with them.
+    /// With the classes of the values' bytes together (`ByteClasses`), which show for most
+    /// transformation chains that they change no value other than in case.
+    var_phrases: [(u32, u32, u32, ByteClasses); VALUE_BYTES_SLOTS],
+    /// By phrase slot (`Ruleset::phrase_slots`), as `var_phrases`: the phrases the values hold
+    /// after the slot's transformations, of the values these change other than in case.
+    phrase_hits: Vec<(u32, u32, u32)>,
+    /// The epoch of what the request line and headers hold (see `phrase_epoch`): moved on
+    /// only when they change, so that their phrases, found in phase 1, serve phase 2 as well.
+    head_epoch: u32,
+    phrases_found: Vec<u32>,
+    /// Scratch for `phrase_hits_of`: one bit per phrase, all clear between calls.
+    phrases_seen: Vec<u64>,
     /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
     /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
     /// nearly every rule.
@@ -192,7 +207,7 @@ const LINE_VARS: [Var; 5] = [
     Var::QueryString,
 ];
 /// How many variables `value_bytes_slot` numbers.
-const VALUE_BYTES_SLOTS: usize = 26;
+pub(crate) const VALUE_BYTES_SLOTS: usize = 26;
 
 /// The slot in `Transaction::value_bytes` of a variable whose values are the request's or the
 /// response's own data, which no rule can change within a phase (rules write TX and the other
@@ -236,6 +251,9 @@ pub(crate) fn value_bytes_slot(var: Var) -> Option<usize> {
 fn holds_a_byte_of_each(bytes: &ByteSet, needs: &[ByteSet]) -> bool {
     needs.iter().all(|n| n.intersects(bytes))
 }
+
+/// How long `Transaction::phrases_found` may grow before `forget_value_bytes` empties it.
+const MAX_PHRASES_FOUND: usize = 1 << 16;
 
 /// `Var::store_index` of TX and ENV.
 const TX: usize = 0;
@@ -309,6 +327,11 @@ impl<'r> Transaction<'r> {
             value_bytes: Default::default(),
             images: vec![(0, ByteSet::EMPTY); rs.image_count],
             image_epoch: 1,
+            var_phrases: [(0, 0, 0, ByteClasses::NONE); VALUE_BYTES_SLOTS],
+            phrase_hits: Vec::new(),
+            head_epoch: 1,
+            phrases_found: Vec::new(),
+            phrases_seen: Vec::new(),
             collections: Default::default(),
             flags: HashMap::new(),
             matched_var: Default::default(),
@@ -378,6 +401,7 @@ impl<'r> Transaction<'r> {
         self.req.uri = uri.to_vec();
         self.req.protocol = protocol.to_vec();
         self.line_vars = Default::default();
+        self.head_epoch += 1;
         if let Some(q) = memchr::memchr(b'?', uri) {
             self.req.args_get = body::parse_urlencoded(&uri[q + 1..], self.rs.config.argument_separator);
         }
@@ -387,6 +411,7 @@ impl<'r> Transaction<'r> {
         if self.req.headers.len() >= MAX_HEADERS {
             return;
         }
+        self.head_epoch += 1;
         if name.eq_ignore_ascii_case(b"cookie") {
             let room = body::MAX_ARGS.saturating_sub(self.req.cookies.len());
             self.req
@@ -601,6 +626,36 @@ impl<'r> Transaction<'r> {
     fn forget_value_bytes(&mut self) {
         self.value_bytes = Default::default();
         self.image_epoch += 1;
+        // Phrases found in the request line and headers stay valid (`phrase_epoch`); the list
+        // is emptied only if a rule set that forgets often has let it grow.
+        if self.phrases_found.len() > MAX_PHRASES_FOUND {
+            self.phrases_found.clear();
+            self.head_epoch += 1;
+        }
+    }
+
+    /// The epoch phrases found in `var`'s values are valid in: the request line's and headers'
+    /// variables change only when the adapter adds to them, the others (the body's, the
+    /// response's, and ARGS, which holds the body's arguments) may change from one phase to
+    /// the next.
+    fn phrase_epoch(&self, var: Var) -> u32 {
+        match var {
+            Var::ArgsGet
+            | Var::ArgsGetNames
+            | Var::RequestHeaders
+            | Var::RequestHeadersNames
+            | Var::RequestCookies
+            | Var::RequestCookiesNames
+            | Var::RequestUri
+            | Var::RequestUriRaw
+            | Var::RequestFilename
+            | Var::RequestBasename
+            | Var::RequestLine
+            | Var::RequestMethod
+            | Var::RequestProtocol
+            | Var::QueryString => self.head_epoch,
+            _ => self.image_epoch,
+        }
     }
 
     fn response_body_kept(&self) -> bool {
@@ -772,7 +827,7 @@ impl<'r> Transaction<'r> {
             }
             self.matched_vars.clear();
             // Decided without reading the rule: a rule that cannot match has no effect.
-            if self.gate_closed(idx) {
+            if self.gate_closed(idx) || self.phrase_gate_closed(idx) {
                 continue;
             }
             let rule = &rs.rules[idx];
@@ -1160,6 +1215,149 @@ impl<'r> Transaction<'r> {
                 Some(&(epoch, bytes)) if epoch == self.image_epoch => !holds_a_byte_of_each(&bytes, needs),
                 _ => false,
             })
+    }
+
+    /// True when the phrase gate of rule `idx` (`Ruleset::phrase_gates`) shows that it cannot
+    /// match: no value of any of its targets' variables, through its transformations, holds one
+    /// of the phrases every match of its operator holds. Sound for the same reasons as
+    /// `target_may_match`: all values of a variable (whatever key) include the selected ones.
+    fn phrase_gate_closed(&mut self, idx: usize) -> bool {
+        let rs = self.rs;
+        let Some((slots, ids)) = rs.phrase_gates.get(idx).and_then(|g| g.parts(rs)) else {
+            return false;
+        };
+        for &slot in slots {
+            // A slot without an automaton knows nothing: the rule is evaluated.
+            let Some(ranges) = self.phrase_hits_of(slot) else {
+                return false;
+            };
+            for (start, len) in ranges {
+                let found = &self.phrases_found[start..start + len];
+                if found.iter().any(|id| ids.binary_search(id).is_ok()) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The ranges of `phrases_found` that together list the phrases (by id) the values of phrase
+    /// slot `slot` can hold after its transformations: those the values hold as they are (a
+    /// value the transformations change only in case holds the same, as phrases are compared
+    /// ASCII case-insensitively) and those of the values the transformations change otherwise.
+    /// A superset when a transformation removes a phrase, which only opens the gate. Computed
+    /// on first use in a phase; `None` for a slot without an automaton.
+    fn phrase_hits_of(&mut self, slot: u16) -> Option<[(usize, usize); 2]> {
+        let rs = self.rs;
+        let src = rs.phrase_slots.get(usize::from(slot))?;
+        let var = value_bytes_slot(src.var)?;
+        let automaton = rs.phrase_automata.get(crate::phrase_group(src.var))?.as_ref()?;
+        let epoch = self.phrase_epoch(src.var);
+        let (e, start, len, classes) = self.var_phrases[var];
+        let (as_they_are, classes) = if e == epoch {
+            ((start, len), classes)
+        } else {
+            let (r, classes) = self.find_phrases(src, automaton, false);
+            self.var_phrases[var] = (epoch, r.0, r.1, classes);
+            (r, classes)
+        };
+        if self.phrase_hits.is_empty() {
+            self.phrase_hits = vec![(0, 0, 0); rs.phrase_slots.len()];
+        }
+        let (e, start, len) = *self.phrase_hits.get(usize::from(slot))?;
+        let transformed = if e == epoch {
+            (start, len)
+        } else {
+            // Most chains change no value of most variables (no `%` to decode, no space to
+            // remove...): the bytes' classes show it without a pass over the values.
+            let r = if transform::chain_changes_only_case_by_classes(&src.transforms, classes) {
+                (0, 0)
+            } else {
+                self.find_phrases(src, automaton, true).0
+            };
+            self.phrase_hits[usize::from(slot)] = (epoch, r.0, r.1);
+            r
+        };
+        let range = |(start, len): (u32, u32)| (start as usize, len as usize);
+        Some([range(as_they_are), range(transformed)])
+    }
+
+    /// Appends to `phrases_found` the ids of the phrases `automaton` finds in the values of
+    /// `src.var`: as they are, or (`transformed`) through `src`'s transformations (every stage
+    /// with multiMatch), for the values these change other than in case. Returns the range and
+    /// the classes of the bytes of all the values (`ByteClasses::NONE` when `transformed`).
+    fn find_phrases(
+        &mut self,
+        src: &PhraseSource,
+        automaton: &PhraseAutomaton,
+        transformed: bool,
+    ) -> ((u32, u32), ByteClasses) {
+        let ac = &automaton.automaton;
+        if self.phrases_seen.len() < ac.patterns_len().div_ceil(64) {
+            self.phrases_seen = vec![0; ac.patterns_len().div_ceil(64)];
+        }
+        let mut seen = std::mem::take(&mut self.phrases_seen);
+        let mut found = std::mem::take(&mut self.phrases_found);
+        let start = found.len();
+        let mut all_classes = ByteClasses::NONE;
+        {
+            let umap = self.rs.config.unicode_map.as_deref();
+            let mut scan = |bytes: &[u8]| {
+                for m in ac.find_overlapping_iter(bytes) {
+                    let i = m.pattern().as_usize();
+                    let (word, bit) = (i / 64, 1u64 << (i % 64));
+                    if let Some(w) = seen.get_mut(word)
+                        && *w & bit == 0
+                        && let Some(&id) = automaton.ids.get(i)
+                    {
+                        *w |= bit;
+                        found.push(id);
+                    }
+                }
+            };
+            let mut value = |v: &[u8]| {
+                if !transformed {
+                    all_classes = all_classes.union(ByteClasses::of(v));
+                    return scan(v);
+                }
+                let mut classes = Some(ByteClasses::of(v));
+                if classes.is_some_and(|c| transform::chain_changes_only_case(&src.transforms, v, c)) {
+                    return;
+                }
+                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(v);
+                for t in &src.transforms {
+                    let c = *classes.get_or_insert_with(|| ByteClasses::of(&cur));
+                    if let Some(next) = t.apply_if_changed_classes(&cur, c, umap) {
+                        cur = Cow::Owned(next);
+                        classes = None;
+                        if src.multi_match {
+                            scan(&cur);
+                        }
+                    }
+                }
+                // With multiMatch the value as it is was searched with the other values, and
+                // every changed stage just now.
+                if !src.multi_match {
+                    scan(&cur);
+                }
+            };
+            if src.var == Var::Xml {
+                // As in `target_may_match`: the text and every attribute value bound what any
+                // XPath selects.
+                if let Some(doc) = &self.req.xml {
+                    value(&doc.text);
+                    doc.attrs.iter().for_each(|a| value(a));
+                }
+            } else {
+                self.resolve(src.var, &KeySel::All, |_, v| value(&v));
+            }
+        }
+        // Every word with a bit set, cleared whole (the bits were set by pattern index).
+        seen.iter_mut().for_each(|w| *w = 0);
+        let range = (start as u32, (found.len() - start) as u32);
+        self.phrases_seen = seen;
+        self.phrases_found = found;
+        (range, all_classes)
     }
 
     /// False when no value of `var`, through `rule`'s transformations, can hold a byte of each

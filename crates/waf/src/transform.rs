@@ -96,6 +96,58 @@ impl Transform {
         self.apply_if_changed_classes(input, ByteClasses::of(input), map)
     }
 
+    /// True when the transformation returns `input` as it is (`classes` must be
+    /// `ByteClasses::of(input)`): decided from the kinds of bytes it holds, or a scan for the
+    /// few patterns that matter, without building the output.
+    pub fn leaves_unchanged(self, input: &[u8], classes: ByteClasses) -> bool {
+        use Transform::*;
+        if let Some(unchanged) = self.unchanged_by_classes(classes) {
+            return unchanged;
+        }
+        match self {
+            CompressWhitespace => memchr::memmem::find(input, b"  ").is_none(),
+            ReplaceComments => memchr::memmem::find(input, b"/*").is_none(),
+            Trim | TrimLeft | TrimRight => {
+                let edge = |c: Option<&u8>| c.is_some_and(|&c| is_space(c) || c == 0);
+                !edge(input.first()) && !edge(input.last())
+            }
+            NormalizePath | NormalizePathWin => path_is_normal(input),
+            CmdLine => cmd_line_is_normal(input, false),
+            _ => false,
+        }
+    }
+
+    /// Whether the transformation leaves every input holding only the kinds of bytes in
+    /// `classes` unchanged, when those kinds decide it; `None` when the bytes themselves do
+    /// (`leaves_unchanged` reads them then). Used alone, for the classes of several values
+    /// together, `Some(true)` holds for each of them.
+    pub fn unchanged_by_classes(self, classes: ByteClasses) -> Option<bool> {
+        use Transform::*;
+        let none = |bits: u16| classes.0 & bits == 0;
+        Some(match self {
+            Lowercase => none(UPPER),
+            Uppercase => none(LOWER),
+            UrlDecode | UrlDecodeUni => none(PERCENT_PLUS),
+            HtmlEntityDecode => none(AMPERSAND),
+            JsDecode | CssDecode | EscapeSeqDecode => none(BACKSLASH),
+            RemoveNulls | ReplaceNulls => none(NUL),
+            RemoveWhitespace => none(SPACE | OTHER_SPACE),
+            CompressWhitespace if !none(OTHER_SPACE) => false,
+            CompressWhitespace if none(SPACE) => true,
+            RemoveComments => none(SLASH | DASH | HASH | LESS_THAN),
+            ReplaceComments if none(SLASH) => true,
+            RemoveCommentsChar => none(SLASH | STAR | DASH | HASH | LESS_THAN),
+            Utf8ToUnicode => none(NON_ASCII),
+            Trim | TrimLeft | TrimRight if none(SPACE | OTHER_SPACE | NUL) => true,
+            NormalizePath if none(SLASH | DOT) => true,
+            NormalizePathWin if !none(BACKSLASH) => false,
+            NormalizePathWin if none(SLASH | DOT) => true,
+            CompressWhitespace | ReplaceComments | Trim | TrimLeft | TrimRight | NormalizePath
+            | NormalizePathWin | CmdLine => return None,
+            _ => false,
+        })
+    }
+
     /// As `apply_if_changed_with`, with the bytes of `input` already classified (`classes` must
     /// be `ByteClasses::of(input)`): a chain of transformations scans a value once, not once per
     /// transformation.
@@ -105,33 +157,7 @@ impl Transform {
         classes: ByteClasses,
         map: Option<&UnicodeMap>,
     ) -> Option<Vec<u8>> {
-        use Transform::*;
-        let none = |bits: u16| classes.0 & bits == 0;
-        let unchanged = match self {
-            Lowercase => none(UPPER),
-            Uppercase => none(LOWER),
-            UrlDecode | UrlDecodeUni => none(PERCENT_PLUS),
-            HtmlEntityDecode => none(AMPERSAND),
-            JsDecode | CssDecode | EscapeSeqDecode => none(BACKSLASH),
-            RemoveNulls | ReplaceNulls => none(NUL),
-            RemoveWhitespace => none(SPACE | OTHER_SPACE),
-            CompressWhitespace => {
-                none(OTHER_SPACE) && (none(SPACE) || memchr::memmem::find(input, b"  ").is_none())
-            }
-            RemoveComments => none(SLASH | DASH | HASH | LESS_THAN),
-            ReplaceComments => none(SLASH) || memchr::memmem::find(input, b"/*").is_none(),
-            RemoveCommentsChar => none(SLASH | STAR | DASH | HASH | LESS_THAN),
-            Utf8ToUnicode => none(NON_ASCII),
-            Trim | TrimLeft | TrimRight => {
-                let edge = |c: Option<&u8>| c.is_some_and(|&c| is_space(c) || c == 0);
-                !edge(input.first()) && !edge(input.last())
-            }
-            NormalizePath => none(SLASH | DOT) || path_is_normal(input),
-            NormalizePathWin => none(BACKSLASH) && (none(SLASH | DOT) || path_is_normal(input)),
-            CmdLine => cmd_line_is_normal(input),
-            _ => false,
-        };
-        if unchanged {
+        if self.leaves_unchanged(input, classes) {
             None
         } else if let (Transform::UrlDecodeUni, Some(map)) = (self, map) {
             Some(url_decode_mapped(input, true, Some(map)))
@@ -284,6 +310,29 @@ impl Transform {
     }
 }
 
+/// True when `chain` returns `input` changed at most in the case of ASCII letters (`classes`
+/// must be `ByteClasses::of(input)`), without running it. Sound because a case change alters no
+/// byte class the other transformations' checks read (only `lowercase` and `uppercase` read the
+/// letters' case, and they are passed over here), and `cmdLine` on an input it would otherwise
+/// leave as it is only lower-cases it.
+pub fn chain_changes_only_case(chain: &[Transform], input: &[u8], classes: ByteClasses) -> bool {
+    chain.iter().all(|&t| match t {
+        Transform::Lowercase | Transform::Uppercase => true,
+        Transform::CmdLine => cmd_line_is_normal(input, true),
+        t => t.leaves_unchanged(input, classes),
+    })
+}
+
+/// As `chain_changes_only_case`, from the classes of the bytes alone (of one value, or of
+/// several together: then it holds for each of them). False when the bytes would have to be
+/// read to tell.
+pub fn chain_changes_only_case_by_classes(chain: &[Transform], classes: ByteClasses) -> bool {
+    chain.iter().all(|&t| match t {
+        Transform::Lowercase | Transform::Uppercase => true,
+        t => t.unchanged_by_classes(classes) == Some(true),
+    })
+}
+
 /// Which kinds of bytes a value holds, as far as the transformations' no-op checks care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteClasses(u16);
@@ -341,6 +390,12 @@ static BYTE_CLASSES: [u16; 256] = {
 };
 
 impl ByteClasses {
+    pub const NONE: ByteClasses = ByteClasses(0);
+
+    pub fn union(self, other: ByteClasses) -> ByteClasses {
+        ByteClasses(self.0 | other.0)
+    }
+
     pub fn of(input: &[u8]) -> ByteClasses {
         ByteClasses(input.iter().fold(0, |acc, &c| acc | BYTE_CLASSES[c as usize]))
     }
@@ -730,13 +785,14 @@ fn path_is_normal(input: &[u8]) -> bool {
         && input.split(|&c| c == b'/').all(|seg| seg != b"." && seg != b"..")
 }
 
-/// True when `cmd_line` would return the input unchanged: lower case, none of the characters it
-/// deletes, no separator other than single spaces between words.
-fn cmd_line_is_normal(input: &[u8]) -> bool {
+/// True when `cmd_line` would return the input unchanged (with `any_case`, unchanged but for
+/// lower-casing it): lower case, none of the characters it deletes, no separator other than
+/// single spaces between words.
+fn cmd_line_is_normal(input: &[u8], any_case: bool) -> bool {
     input.iter().enumerate().all(|(i, &c)| match c {
         b'"' | b'\'' | b'\\' | b'^' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b',' | b';' => false,
         b' ' => i > 0 && input.get(i + 1).is_some_and(|n| !matches!(n, b' ' | b'/' | b'(')),
-        c => !c.is_ascii_uppercase(),
+        c => any_case || !c.is_ascii_uppercase(),
     })
 }
 

@@ -417,6 +417,63 @@ SecRule ARGS|XML:/* "@rx ou[t]" "id:5,phase:2,pass,log,t:none,t:lowercase"
 }
 
 #[test]
+fn phrase_gates_skip_only_values_without_the_words() {
+    // Rules whose every match needs one of a few words (a keyword `@rx`, `@pm`) are skipped
+    // when no value of their variables holds one after the rule's transformations: the words
+    // must be looked for in the transformed values (decoded, every multiMatch stage), in every
+    // value whatever key the rule selects, in XML attributes, and in either case.
+    let r = rs(&on(r#"
+SecRule REQUEST_HEADERS:Content-Type "^text/xml" "id:1,phase:1,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule ARGS "@rx (?:runtime|processbuilder)" "id:2,phase:2,pass,log,t:none,t:urlDecodeUni,t:lowercase"
+SecRule ARGS "@rx (?i)union[\s\x0b]+select" "id:3,phase:2,pass,log"
+SecRule ARGS:q "@pm evalfn sleepy" "id:4,phase:2,pass,log"
+SecRule ARGS "@rx ^javascript:" "id:5,phase:2,pass,log,t:none,t:base64Decode,multiMatch"
+SecRule ARGS|!ARGS:skip "@rx secret" "id:6,phase:2,pass,log"
+SecRule XML://@* "@rx (?i)xx(?:payload)" "id:7,phase:2,pass,log"
+SecRule ARGS "!@rx runtime" "id:8,phase:2,pass,log"
+"#));
+    let get = |uri: &str| run(&r, uri, &[], None).1;
+    assert_eq!(get("/?q=garden+chair"), vec![8]);
+    // 8 reads the value as it comes (`%74` is not `t` to it).
+    assert_eq!(get("/?q=Run%74ime"), vec![2, 8]);
+    assert_eq!(get("/?a=1&q=x%20UNION%20%20Select%201"), vec![3, 8]);
+    assert_eq!(get("/?q=a%20SLEEPY%20cat"), vec![4, 8]);
+    // Another key's value holds the phrase: the gate opens, and the key selection decides.
+    assert_eq!(get("/?other=sleepy&q=plain"), vec![8]);
+    // `amF2YXNjcmlwdDphbGVydCgxKQ==` is base64 for `javascript:alert(1)`; the phrase is in the
+    // decoded stage only.
+    assert_eq!(get("/?q=amF2YXNjcmlwdDphbGVydCgxKQ=="), vec![5, 8]);
+    assert_eq!(get("/?q=javascript:x"), vec![5, 8]);
+    assert_eq!(get("/?skip=secret"), vec![8]);
+    assert_eq!(get("/?skip=secret&b=secret"), vec![6, 8]);
+    let xml = [("Content-Type", "text/xml")];
+    let body = r#"<a x="XXPAYLOAD"><b>text</b></a>"#;
+    assert_eq!(run(&r, "/", &xml, Some(body)).1, vec![7]);
+    assert_eq!(
+        run(&r, "/", &xml, Some("<a x=\"no\">xxpayload</a>")).1,
+        Vec::<u64>::new()
+    );
+}
+
+#[test]
+fn phrases_found_in_phase_one_follow_headers_added_later() {
+    // The request headers' phrases are found once for phases 1 and 2, unless the adapter adds
+    // a header in between.
+    let r = rs(&on(r#"
+SecRule REQUEST_HEADERS "@rx (?i)evilbot" "id:1,phase:1,pass,log,t:none"
+SecRule REQUEST_HEADERS "@rx (?i)evilbot" "id:2,phase:2,pass,log,t:none"
+"#));
+    let mut tx = r.transaction();
+    tx.set_request_line(b"GET", b"/", b"HTTP/1.1");
+    tx.add_request_header(b"User-Agent", b"curl/8");
+    tx.process_request_headers();
+    tx.add_request_header(b"X-Agent", b"EvilBot/1.0");
+    tx.process_request_body();
+    let ids: Vec<u64> = tx.matched_rules().iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![2]);
+}
+
+#[test]
 fn hostile_inputs_do_not_panic() {
     // A deterministic byte soup through every request-facing parser.
     let r = rs(&format!(
