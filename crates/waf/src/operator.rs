@@ -324,13 +324,32 @@ const MAX_CLASS_CHOICES: usize = 4;
 /// match of each part, and of each run of consecutive parts whose matches are finitely many
 /// strings; an alternation's match is one of its branches'.
 fn necessary_phrases(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
-    let set = contained(hir)?;
+    let set = phrases_of(hir).contained?;
     (set.iter().all(|p| p.len() >= MIN_PHRASE_LEN)).then_some(set)
 }
 
-/// What `contained` and `exact` compute: a set of lower-case strings, sorted and without
-/// duplicates.
+/// A set of lower-case strings, sorted and without duplicates.
 type PhraseSet = Vec<Vec<u8>>;
+
+/// What `phrases_of` finds for a part of a pattern.
+struct Phrases {
+    /// The strings every match of the part is exactly one of (lower-cased: a match equals one
+    /// of them ASCII case-insensitively), when they are few. Zero-width assertions match the
+    /// empty string.
+    exact: Option<PhraseSet>,
+    /// Strings every match of the part holds one of: the exact set when there is one, else the
+    /// candidate whose shortest string is longest.
+    contained: Option<PhraseSet>,
+}
+
+impl Phrases {
+    fn exact(set: Option<PhraseSet>) -> Phrases {
+        Phrases {
+            contained: set.clone(),
+            exact: set,
+        }
+    }
+}
 
 fn normalized(mut set: PhraseSet) -> Option<PhraseSet> {
     set.sort_unstable();
@@ -338,20 +357,31 @@ fn normalized(mut set: PhraseSet) -> Option<PhraseSet> {
     (set.len() <= MAX_PHRASES).then_some(set)
 }
 
-/// The strings every match of `hir` is exactly one of (lower-cased: a match equals one of them
-/// ASCII case-insensitively), when they are few. Zero-width assertions match the empty string.
-fn exact(hir: &regex_syntax::hir::Hir) -> Option<PhraseSet> {
+/// The union of some sets, when it stays small; `None` when one of them is `None`.
+fn union_of<'a>(sets: impl Iterator<Item = &'a Option<PhraseSet>>) -> Option<PhraseSet> {
+    let mut all = Vec::new();
+    for set in sets {
+        all.extend(set.as_ref()?.iter().cloned());
+        if all.len() > 4 * MAX_PHRASES {
+            return None;
+        }
+    }
+    normalized(all)
+}
+
+/// `Phrases` of `hir`, in one pass over the tree (a CRS pattern has thousands of nodes).
+fn phrases_of(hir: &regex_syntax::hir::Hir) -> Phrases {
     use regex_syntax::hir::{Class, HirKind};
     match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
-        HirKind::Literal(lit) => Some(vec![lit.0.to_ascii_lowercase()]),
+        HirKind::Empty | HirKind::Look(_) => Phrases::exact(Some(vec![Vec::new()])),
+        HirKind::Literal(lit) => Phrases::exact(Some(vec![lit.0.to_ascii_lowercase()])),
         HirKind::Class(Class::Bytes(class)) => {
             let mut bytes = ByteSet::EMPTY;
             let mut n = 0usize;
             for r in class.ranges() {
                 n += usize::from(r.end() - r.start()) + 1;
                 if n > 2 * MAX_CLASS_CHOICES {
-                    return None;
+                    return Phrases::exact(None);
                 }
                 for b in r.start()..=r.end() {
                     bytes.insert(b.to_ascii_lowercase());
@@ -361,36 +391,86 @@ fn exact(hir: &regex_syntax::hir::Hir) -> Option<PhraseSet> {
                 .filter(|&b| bytes.contains(b))
                 .map(|b| vec![b])
                 .collect();
-            (choices.len() <= MAX_CLASS_CHOICES).then_some(choices)
+            Phrases::exact((choices.len() <= MAX_CLASS_CHOICES).then_some(choices))
         }
         // Not produced without Unicode mode.
-        HirKind::Class(Class::Unicode(_)) => None,
-        HirKind::Capture(cap) => exact(&cap.sub),
-        HirKind::Repetition(rep) => match (rep.min, rep.max) {
-            (1, Some(1)) => exact(&rep.sub),
-            (0, Some(1)) => {
-                let mut set = exact(&rep.sub)?;
-                set.push(Vec::new());
-                normalized(set)
-            }
-            _ => None,
-        },
-        HirKind::Concat(parts) => {
-            let mut set: PhraseSet = vec![Vec::new()];
-            for part in parts {
-                set = cross(&set, &exact(part)?)?;
-            }
-            Some(set)
+        HirKind::Class(Class::Unicode(_)) => Phrases::exact(None),
+        HirKind::Capture(cap) => phrases_of(&cap.sub),
+        HirKind::Repetition(rep) => {
+            let sub = phrases_of(&rep.sub);
+            let exact = match (rep.min, rep.max) {
+                (1, Some(1)) => sub.exact,
+                (0, Some(1)) => sub.exact.and_then(|mut set| {
+                    set.push(Vec::new());
+                    normalized(set)
+                }),
+                _ => None,
+            };
+            // The body occurs at least once in every match.
+            let contained = exact.clone().or(if rep.min >= 1 { sub.contained } else { None });
+            Phrases { exact, contained }
         }
         HirKind::Alternation(branches) => {
-            let mut set = Vec::new();
-            for b in branches {
-                set.extend(exact(b)?);
-                if set.len() > 4 * MAX_PHRASES {
-                    return None;
+            let all: Vec<Phrases> = branches.iter().map(phrases_of).collect();
+            let exact = union_of(all.iter().map(|p| &p.exact));
+            let contained = exact
+                .clone()
+                .or_else(|| union_of(all.iter().map(|p| &p.contained)));
+            Phrases { exact, contained }
+        }
+        HirKind::Concat(parts) => {
+            let all: Vec<Phrases> = parts.iter().map(phrases_of).collect();
+            let mut exact: Option<PhraseSet> = Some(vec![Vec::new()]);
+            for p in &all {
+                exact = match (&exact, &p.exact) {
+                    (Some(a), Some(b)) => cross(a, b),
+                    _ => None,
+                };
+            }
+            if exact.is_some() {
+                return Phrases::exact(exact);
+            }
+            let mut best: Option<PhraseSet> = None;
+            let mut consider = |set: PhraseSet| {
+                let key = |s: &PhraseSet| (selectivity(s), std::cmp::Reverse(s.len()));
+                if best.as_ref().is_none_or(|b| key(&set) > key(b)) {
+                    best = Some(set);
+                }
+            };
+            // A run of consecutive parts with exact sets: every match holds one string of their
+            // product. The run restarts where the product would grow too large.
+            let mut run: Option<PhraseSet> = None;
+            for p in all {
+                match p.exact {
+                    Some(e) => {
+                        run = Some(match run.take() {
+                            None => e,
+                            Some(r) => match cross(&r, &e) {
+                                Some(c) => c,
+                                None => {
+                                    consider(r);
+                                    e
+                                }
+                            },
+                        });
+                    }
+                    None => {
+                        if let Some(r) = run.take() {
+                            consider(r);
+                        }
+                        if let Some(c) = p.contained {
+                            consider(c);
+                        }
+                    }
                 }
             }
-            normalized(set)
+            if let Some(r) = run {
+                consider(r);
+            }
+            Phrases {
+                exact: None,
+                contained: best,
+            }
         }
     }
 }
@@ -410,73 +490,6 @@ fn cross(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<PhraseSet> {
 /// The shortest string of a set: how selective it is (an empty string is in every value).
 fn selectivity(set: &[Vec<u8>]) -> usize {
     set.iter().map(Vec::len).min().unwrap_or(0)
-}
-
-/// Strings every match of `hir` holds one of (lower-case), or `None`; the set whose shortest
-/// string is longest is chosen among the candidates.
-fn contained(hir: &regex_syntax::hir::Hir) -> Option<PhraseSet> {
-    use regex_syntax::hir::HirKind;
-    if let Some(set) = exact(hir) {
-        return Some(set);
-    }
-    match hir.kind() {
-        HirKind::Capture(cap) => contained(&cap.sub),
-        // The body occurs at least once in every match.
-        HirKind::Repetition(rep) if rep.min >= 1 => contained(&rep.sub),
-        HirKind::Alternation(branches) => {
-            let mut set = Vec::new();
-            for b in branches {
-                set.extend(contained(b)?);
-                if set.len() > 4 * MAX_PHRASES {
-                    return None;
-                }
-            }
-            normalized(set)
-        }
-        HirKind::Concat(parts) => {
-            let mut best: Option<PhraseSet> = None;
-            let mut consider = |set: PhraseSet| {
-                if best.as_ref().is_none_or(|b| {
-                    (selectivity(&set), std::cmp::Reverse(set.len()))
-                        > (selectivity(b), std::cmp::Reverse(b.len()))
-                }) {
-                    best = Some(set);
-                }
-            };
-            // A run of consecutive parts with exact sets: every match holds one string of their
-            // product. The run restarts where the product would grow too large.
-            let mut run: Option<PhraseSet> = None;
-            for part in parts {
-                match exact(part) {
-                    Some(e) => {
-                        run = Some(match run.take() {
-                            None => e,
-                            Some(r) => match cross(&r, &e) {
-                                Some(c) => c,
-                                None => {
-                                    consider(r);
-                                    e
-                                }
-                            },
-                        });
-                    }
-                    None => {
-                        if let Some(r) = run.take() {
-                            consider(r);
-                        }
-                        if let Some(c) = contained(part) {
-                            consider(c);
-                        }
-                    }
-                }
-            }
-            if let Some(r) = run {
-                consider(r);
-            }
-            best
-        }
-        _ => None,
-    }
 }
 
 /// Compiles a pattern with ModSecurity's PCRE flags (DOTALL, `$` only at the end) on bytes with
