@@ -47,6 +47,21 @@ const REQUESTS: &[Req] = &[
         content_type: Some("application/json"),
         body: r#"{"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"note":"leave at the door","express":false}"#,
     },
+    // The requests of the proxy benchmark (`scripts/bench/waf-setup.sh`), for the engine alone.
+    Req {
+        name: "proxy GET",
+        method: "GET",
+        uri: "/api/items?id=42&sort=name",
+        content_type: None,
+        body: "",
+    },
+    Req {
+        name: "proxy JSON POST",
+        method: "POST",
+        uri: "/api/items",
+        content_type: Some("application/json"),
+        body: r#"{"name":"garden chair","quantity":3,"tags":["outdoor","wood"],"price":49.90}"#,
+    },
     Req {
         name: "SQLi GET",
         method: "GET",
