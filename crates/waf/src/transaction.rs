@@ -143,11 +143,10 @@ pub struct Transaction<'r> {
     /// moving to the next epoch rather than by clearing the table.
     images: Vec<(u32, ByteSet)>,
     image_epoch: u32,
-    /// By `value_bytes_slot`: the epoch it was computed in and the range of `phrases_found` that
-    /// lists the phrase ids the variable's values hold as they are. Valid exactly as long as the
-    /// byte images; `phrases_found` is emptied with them.
-    /// With the classes of the values' bytes together (`ByteClasses`), which show for most
-    /// transformation chains that they change no value other than in case.
+    /// By `value_bytes_slot`: the epoch it was computed in (`phrase_epoch`), the range of
+    /// `phrases_found` that lists the phrase ids the variable's values hold as they are, and the
+    /// classes of the values' bytes together (`ByteClasses`), which show for most transformation
+    /// chains that they change no value other than in case.
     var_phrases: [(u32, u32, u32, ByteClasses); VALUE_BYTES_SLOTS],
     /// By phrase slot (`Ruleset::phrase_slots`), as `var_phrases`: the phrases the values hold
     /// after the slot's transformations, of the values these change other than in case.
@@ -155,6 +154,7 @@ pub struct Transaction<'r> {
     /// The epoch of what the request line and headers hold (see `phrase_epoch`): moved on
     /// only when they change, so that their phrases, found in phase 1, serve phase 2 as well.
     head_epoch: u32,
+    /// The phrase ids `var_phrases` and `phrase_hits` list, in runs.
     phrases_found: Vec<u32>,
     /// Scratch for `phrase_hits_of`: one bit per phrase, all clear between calls.
     phrases_seen: Vec<u64>,
