@@ -1315,7 +1315,7 @@ impl<'r> Transaction<'r> {
                     }
                 }
             };
-            let mut value = |v: &[u8]| {
+            let value = |v: &[u8]| {
                 if !transformed {
                     all_classes = all_classes.union(ByteClasses::of(v));
                     return scan(v);
@@ -1341,16 +1341,7 @@ impl<'r> Transaction<'r> {
                     scan(&cur);
                 }
             };
-            if src.var == Var::Xml {
-                // As in `target_may_match`: the text and every attribute value bound what any
-                // XPath selects.
-                if let Some(doc) = &self.req.xml {
-                    value(&doc.text);
-                    doc.attrs.iter().for_each(|a| value(a));
-                }
-            } else {
-                self.resolve(src.var, &KeySel::All, |_, v| value(&v));
-            }
+            self.each_value_of(src.var, value);
         }
         // Every word with a bit set, cleared whole (the bits were set by pattern index).
         seen.iter_mut().for_each(|w| *w = 0);
@@ -1379,16 +1370,7 @@ impl<'r> Transaction<'r> {
         };
         let mut bytes = *self.value_bytes[slot].get_or_init(|| {
             let mut all = ByteSet::EMPTY;
-            if var == Var::Xml {
-                // `XML:` yields the text with any XPath but one naming attributes, which yields
-                // the attribute values: all of them bound what any key selects.
-                if let Some(doc) = &self.req.xml {
-                    all.extend(&doc.text);
-                    doc.attrs.iter().for_each(|a| all.extend(a));
-                }
-            } else {
-                self.resolve(var, &KeySel::All, |_, v| all.extend(&v));
-            }
+            self.each_value_of(var, |v| all.extend(v));
             all
         });
         let multi = rule.actions.multi_match;
@@ -1405,6 +1387,20 @@ impl<'r> Transaction<'r> {
             *entry = (self.image_epoch, bytes);
         }
         holds_needs(&bytes)
+    }
+
+    /// Passes every value of `var`, whatever key, to `f`: what any target of `var` selects is
+    /// among them. `XML:` yields the text with any XPath but one naming attributes, which yields
+    /// the attribute values: both are passed.
+    fn each_value_of(&self, var: Var, mut f: impl FnMut(&[u8])) {
+        if var == Var::Xml {
+            if let Some(doc) = &self.req.xml {
+                f(&doc.text);
+                doc.attrs.iter().for_each(|a| f(a));
+            }
+        } else {
+            self.resolve(var, &KeySel::All, |_, v| f(&v));
+        }
     }
 
     /// Scalars that can be borrowed (large buffers) come first; the rest are computed.
