@@ -371,6 +371,7 @@ impl RulesetBuilder {
             file: d.file.as_str().into(),
             line: d.line,
             image_slots: Box::default(),
+            memo_bit: crate::memo::NO_MEMO,
         };
         self.chain.push(rule);
         if !chain {

@@ -40,6 +40,7 @@ mod config;
 mod error;
 pub mod fs;
 mod log;
+mod memo;
 mod operator;
 mod parser;
 pub mod ratelimit;
@@ -176,6 +177,9 @@ pub struct Ruleset {
     pub(crate) phrase_gate_slots: Vec<u16>,
     /// The phrase ids each phrase gate needs one of, each gate's in one sorted run.
     pub(crate) phrase_gate_ids: Vec<u32>,
+    /// The rule links that do not match a request header or cookie value, by the value, for
+    /// later transactions (design note 26).
+    pub(crate) memo: memo::ValueMemo,
 }
 
 /// Where a phrase slot looks for phrases: every value of `var` (by `value_bytes_slot`, so data
@@ -436,9 +440,14 @@ impl Ruleset {
                 names.insert(Arc::clone(s));
             }
         };
+        let mut memo_bits = 0u32;
         for rule in &mut rules {
             let mut link = Some(rule);
             while let Some(r) = link {
+                if r.verdict_is_pure() && memo_bits < memo::NO_MEMO {
+                    r.memo_bit = memo_bits;
+                    memo_bits += 1;
+                }
                 for t in &mut r.targets {
                     if let variable::KeySel::Name(n) = &mut t.key {
                         intern(n);
@@ -524,6 +533,7 @@ impl Ruleset {
             phrase_automata,
             phrase_gate_slots: pg.gate_slots,
             phrase_gate_ids: pg.gate_ids,
+            memo: memo::ValueMemo::new(memo_bits as usize),
         }
     }
 

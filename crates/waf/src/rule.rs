@@ -510,6 +510,9 @@ pub struct Rule {
     /// transformations, shared by every rule that reads the same variable through the same
     /// transformations; `NO_IMAGE` for a target that is never skipped. Set by `Ruleset::new`.
     pub image_slots: Box<[u16]>,
+    /// This link's bit in `MemoEntry` (`memo::NO_MEMO` if none): links whose verdict on a
+    /// header or cookie value is a function of the value's bytes. Set by `Ruleset::new`.
+    pub memo_bit: u32,
     pub operator: Operator,
     pub actions: Actions,
     pub id: u64,
@@ -523,6 +526,39 @@ pub struct Rule {
 pub const NO_IMAGE: u16 = u16::MAX;
 
 impl Rule {
+    /// Whether this link's verdict on a value of `var` can be remembered by the value
+    /// (`crate::memo`): it reads a header or cookie value or name, and whether it matches one
+    /// depends on the value's bytes alone: a non-negated operator without a macro.
+    pub(crate) fn verdict_is_pure(&self) -> bool {
+        use crate::operator::OpKind as K;
+        let pure_operator = match &self.operator.kind {
+            K::Rx(_)
+            | K::Pm(_)
+            | K::NumConst(..)
+            | K::IpMatch(_)
+            | K::ValidateByteRange(_)
+            | K::ValidateUrlEncoding
+            | K::ValidateUtf8Encoding
+            | K::DetectSqli
+            | K::DetectXss => true,
+            K::StrEq(m)
+            | K::Contains(m)
+            | K::ContainsWord(m)
+            | K::BeginsWith(m)
+            | K::EndsWith(m)
+            | K::Within(m)
+            | K::StrMatch(m)
+            | K::Num(_, m) => m.as_literal().is_some(),
+            K::RxMacro(_) | K::Unconditional | K::NoMatch => false,
+        };
+        !self.operator.negated
+            && pure_operator
+            && self
+                .targets
+                .iter()
+                .any(|t| !t.exclude && !t.count && crate::memo::remembers(t.var))
+    }
+
     /// The byte sets every match of the rule's operator holds a byte of, when a target without
     /// them can be skipped: a non-negated `@rx` with a byte bound. `None` for every other
     /// operator (a negated one matches exactly where the pattern does not).

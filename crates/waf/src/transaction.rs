@@ -3,6 +3,7 @@
 //! bounded by a time budget and by limits on body sizes and argument counts.
 
 use crate::body::{self, Pairs};
+use crate::memo::{self, MemoEntry, NO_MEMO};
 use crate::operator::{self, ByteSet};
 use crate::rule::{Ctl, Disruptive, Effect, Macro, MacroPart, NO_IMAGE, Rule, SetVarOp, in_ranges, tag_bit};
 use crate::transform::{self, ByteClasses};
@@ -11,7 +12,7 @@ use crate::{EngineMode, MARKER, PhraseAutomaton, PhraseSource, Ruleset, WafError
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::{HashMap, hash_map};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What the adapter must do with the exchange.
@@ -158,6 +159,9 @@ pub struct Transaction<'r> {
     phrases_found: Vec<u32>,
     /// Scratch for `phrase_hits_of`: one bit per phrase, all clear between calls.
     phrases_seen: Vec<u64>,
+    /// (address, length, entry): the memo entries of the stored request header and cookie
+    /// names and values (`memo_entry`).
+    memo_values: Vec<(usize, usize, Arc<MemoEntry>)>,
     /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
     /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
     /// nearly every rule.
@@ -332,6 +336,7 @@ impl<'r> Transaction<'r> {
             head_epoch: 1,
             phrases_found: Vec::new(),
             phrases_seen: Vec::new(),
+            memo_values: Vec::new(),
             collections: Default::default(),
             flags: HashMap::new(),
             matched_var: Default::default(),
@@ -412,6 +417,7 @@ impl<'r> Transaction<'r> {
             return;
         }
         self.head_epoch += 1;
+        let cookies_before = self.req.cookies.len();
         if name.eq_ignore_ascii_case(b"cookie") {
             let room = body::MAX_ARGS.saturating_sub(self.req.cookies.len());
             self.req
@@ -426,6 +432,39 @@ impl<'r> Transaction<'r> {
                 .map_or(v.clone(), |(h, _)| h.to_string());
         }
         self.req.headers.push((name.to_vec(), value.to_vec()));
+        if self.rs.memo.enabled() {
+            self.remember_values(cookies_before);
+        }
+    }
+
+    /// Takes the memo entries (design note 26) of the header just added, its name, and the
+    /// cookies it brought from `cookies_from` on.
+    fn remember_values(&mut self, cookies_from: usize) {
+        let Some((name, value)) = self.req.headers.last() else {
+            return;
+        };
+        let cookies = self.req.cookies.get(cookies_from..).unwrap_or_default();
+        let values: SmallVec<[&[u8]; 8]> = [name.as_slice(), value.as_slice()]
+            .into_iter()
+            .chain(cookies.iter().flat_map(|(k, v)| [k.as_slice(), v.as_slice()]))
+            .collect();
+        let entries = self.rs.memo.entries(values.iter().copied());
+        for (v, e) in values.iter().zip(entries) {
+            if let Some(e) = e {
+                self.memo_values.push((v.as_ptr() as usize, v.len(), e));
+            }
+        }
+    }
+
+    /// The memo entry of `value` if it is one of the stored header or cookie names or values
+    /// (the same bytes at the same address: storage only grows during a transaction, so a
+    /// stored value never changes).
+    fn memo_entry(&self, value: &[u8]) -> Option<&MemoEntry> {
+        let at = value.as_ptr() as usize;
+        self.memo_values
+            .iter()
+            .find(|(p, len, _)| *p == at && *len == value.len())
+            .map(|(_, _, e)| &**e)
     }
 
     fn request_header(&self, name: &[u8]) -> Option<&[u8]> {
@@ -959,6 +998,16 @@ impl<'r> Transaction<'r> {
             // Each value is inspected as its target yields it: nothing is gathered first (a
             // JSON request's rules see a dozen or more values each).
             let mut inspect = |var: Var, key: &[u8], value: &[u8], fixed_label: Option<&'r str>| {
+                // A header or cookie value this link did not match before (design note 26).
+                let memo = if rule.memo_bit != NO_MEMO && memo::remembers(var) {
+                    this.memo_entry(value)
+                } else {
+                    None
+                };
+                if memo.is_some_and(|e| e.known_no_match(rule.memo_bit)) {
+                    return;
+                }
+                let hits_before = hits.len();
                 // Without multiMatch only the final value is inspected (no list to allocate).
                 let mut stages: Vec<Cow<'_, [u8]>> = Vec::new();
                 let mut cur: Cow<'_, [u8]> = Cow::Borrowed(value);
@@ -1005,6 +1054,11 @@ impl<'r> Transaction<'r> {
                         // One match per value is enough (multiMatch stages of the same value too).
                         break;
                     }
+                }
+                if let Some(e) = memo
+                    && hits.len() == hits_before
+                {
+                    e.set_no_match(rule.memo_bit);
                 }
             };
             if rule.targets.is_empty() {
@@ -1257,7 +1311,7 @@ impl<'r> Transaction<'r> {
         let (as_they_are, classes) = if e == epoch {
             ((start, len), classes)
         } else {
-            let (r, classes) = self.find_phrases(src, automaton, false);
+            let (r, classes) = self.find_phrases(src, automaton, None);
             self.var_phrases[var] = (epoch, r.0, r.1, classes);
             (r, classes)
         };
@@ -1273,7 +1327,7 @@ impl<'r> Transaction<'r> {
             let r = if transform::chain_changes_only_case_by_classes(&src.transforms, classes) {
                 (0, 0)
             } else {
-                self.find_phrases(src, automaton, true).0
+                self.find_phrases(src, automaton, Some(slot)).0
             };
             self.phrase_hits[usize::from(slot)] = (epoch, r.0, r.1);
             r
@@ -1283,14 +1337,16 @@ impl<'r> Transaction<'r> {
     }
 
     /// Appends to `phrases_found` the ids of the phrases `automaton` finds in the values of
-    /// `src.var`: as they are, or (`transformed`) through `src`'s transformations (every stage
-    /// with multiMatch), for the values these change other than in case. Returns the range and
-    /// the classes of the bytes of all the values (`ByteClasses::NONE` when `transformed`).
+    /// `src.var`: as they are, or (`transformed`: the phrase slot `src` is) through `src`'s
+    /// transformations (every stage with multiMatch), for the values these change other than in
+    /// case. Returns the range and the classes of the bytes of all the values
+    /// (`ByteClasses::NONE` when `transformed`). A header or cookie value's search is
+    /// remembered in its memo entry and read from there by later transactions (design note 26).
     fn find_phrases(
         &mut self,
         src: &PhraseSource,
         automaton: &PhraseAutomaton,
-        transformed: bool,
+        transformed: Option<u16>,
     ) -> ((u32, u32), ByteClasses) {
         let ac = &automaton.automaton;
         if self.phrases_seen.len() < ac.patterns_len().div_ceil(64) {
@@ -1301,54 +1357,79 @@ impl<'r> Transaction<'r> {
         let start = found.len();
         let mut all_classes = ByteClasses::NONE;
         {
-            let umap = self.rs.config.unicode_map.as_deref();
-            let mut scan = |bytes: &[u8]| {
-                for m in ac.find_overlapping_iter(bytes) {
-                    let i = m.pattern().as_usize();
-                    let (word, bit) = (i / 64, 1u64 << (i % 64));
-                    if let Some(w) = seen.get_mut(word)
-                        && *w & bit == 0
-                        && let Some(&id) = automaton.ids.get(i)
-                    {
-                        *w |= bit;
-                        found.push(id);
-                    }
+            let this = &*self;
+            let umap = this.rs.config.unicode_map.as_deref();
+            // Header and cookie values remember what was found in them (design note 26).
+            let remember = memo::remembers(src.var) && !this.memo_values.is_empty();
+            let key = transformed.map_or(memo::AS_IT_IS, u32::from);
+            let mut note = |i: u32| {
+                let i = i as usize;
+                let (word, bit) = (i / 64, 1u64 << (i % 64));
+                if let Some(w) = seen.get_mut(word)
+                    && *w & bit == 0
+                    && let Some(&id) = automaton.ids.get(i)
+                {
+                    *w |= bit;
+                    found.push(id);
                 }
             };
             let value = |v: &[u8]| {
-                if !transformed {
-                    all_classes = all_classes.union(ByteClasses::of(v));
-                    return scan(v);
-                }
-                let mut classes = Some(ByteClasses::of(v));
-                if classes.is_some_and(|c| transform::chain_changes_only_case(&src.transforms, v, c)) {
+                let entry = if remember { this.memo_entry(v) } else { None };
+                if let Some((classes, hits)) = entry.and_then(|e| e.phrases(key)) {
+                    all_classes = all_classes.union(classes);
+                    hits.iter().for_each(|&i| note(i));
                     return;
                 }
-                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(v);
-                for t in &src.transforms {
-                    let c = *classes.get_or_insert_with(|| ByteClasses::of(&cur));
-                    if let Some(next) = t.apply_if_changed_classes(&cur, c, umap) {
-                        cur = Cow::Owned(next);
-                        classes = None;
-                        if src.multi_match {
-                            scan(&cur);
+                let mut hits: SmallVec<[u32; 16]> = SmallVec::new();
+                let mut scan = |bytes: &[u8]| {
+                    hits.extend(ac.find_overlapping_iter(bytes).map(|m| m.pattern().as_u32()));
+                };
+                let of_value = ByteClasses::of(v);
+                if transformed.is_none() {
+                    scan(v);
+                } else if !transform::chain_changes_only_case(&src.transforms, v, of_value) {
+                    let mut classes = Some(of_value);
+                    let mut cur: Cow<'_, [u8]> = Cow::Borrowed(v);
+                    for t in &src.transforms {
+                        let c = *classes.get_or_insert_with(|| ByteClasses::of(&cur));
+                        if let Some(next) = t.apply_if_changed_classes(&cur, c, umap) {
+                            cur = Cow::Owned(next);
+                            classes = None;
+                            if src.multi_match {
+                                scan(&cur);
+                            }
                         }
                     }
+                    // With multiMatch the value as it is was searched with the other values,
+                    // and every changed stage just now.
+                    if !src.multi_match {
+                        scan(&cur);
+                    }
                 }
-                // With multiMatch the value as it is was searched with the other values, and
-                // every changed stage just now.
-                if !src.multi_match {
-                    scan(&cur);
+                hits.sort_unstable();
+                hits.dedup();
+                all_classes = all_classes.union(of_value);
+                hits.iter().for_each(|&i| note(i));
+                if let Some(e) = entry {
+                    e.remember_phrases(key, of_value, &hits);
                 }
             };
-            self.each_value_of(src.var, value);
+            this.each_value_of(src.var, value);
         }
         // Every word with a bit set, cleared whole (the bits were set by pattern index).
         seen.iter_mut().for_each(|w| *w = 0);
         let range = (start as u32, (found.len() - start) as u32);
         self.phrases_seen = seen;
         self.phrases_found = found;
-        (range, all_classes)
+        // Only the values as they are have their classes reported.
+        (
+            range,
+            if transformed.is_none() {
+                all_classes
+            } else {
+                ByteClasses::NONE
+            },
+        )
     }
 
     /// False when no value of `var`, through `rule`'s transformations, can hold a byte of each

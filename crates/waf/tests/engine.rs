@@ -474,6 +474,57 @@ SecRule REQUEST_HEADERS "@rx (?i)evilbot" "id:2,phase:2,pass,log,t:none"
 }
 
 #[test]
+fn header_verdicts_remembered_across_transactions_stay_exact() {
+    // Header and cookie values remember which rules did not match them and the phrases found
+    // in them, for later transactions on the same rule set (design note 26). Each request is
+    // sent twice, so that the second reads what the first remembered, and the answers must not
+    // change: a match is never remembered, a rule whose argument is a macro reads this
+    // transaction's TX, a negated rule is evaluated, and each chain of transformations and each
+    // header name keeps its own verdict.
+    let r = rs(&on(r#"
+SecRule ARGS:want "@rx ^(.*)$" "id:1,phase:1,pass,nolog,capture,setvar:tx.want=%{tx.1}"
+SecRule REQUEST_HEADERS:User-Agent "@rx (?i)evilbot" "id:2,phase:1,pass,log"
+SecRule REQUEST_HEADERS:User-Agent "@pm scanner" "id:3,phase:1,pass,log,t:none,t:urlDecodeUni"
+SecRule REQUEST_HEADERS:User-Agent "@streq %{tx.want}" "id:4,phase:1,pass,log"
+SecRule REQUEST_HEADERS:User-Agent "!@rx mozilla" "id:5,phase:1,pass,log,t:lowercase"
+SecRule REQUEST_HEADERS_NAMES "@rx ^x-evil" "id:6,phase:1,pass,log,t:lowercase"
+SecRule REQUEST_COOKIES "@rx (?i)select.+from" "id:7,phase:2,pass,log"
+SecRule REQUEST_HEADERS|REQUEST_COOKIES "@detectXSS" "id:8,phase:2,pass,log,t:none,t:htmlEntityDecode"
+"#));
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<u64>);
+    let cases: &[Case] = &[
+        ("/", &[("User-Agent", "Mozilla/5.0")], vec![]),
+        ("/", &[("User-Agent", "EvilBot/2 Mozilla")], vec![2]),
+        ("/", &[("User-Agent", "my%20SCANNER mozilla")], vec![3]),
+        ("/", &[("User-Agent", "curl/8")], vec![5]),
+        // The same value against a macro that reads TX: matched or not by this transaction's.
+        ("/?want=Mozilla/5.0", &[("User-Agent", "Mozilla/5.0")], vec![4]),
+        ("/?want=other", &[("User-Agent", "Mozilla/5.0")], vec![]),
+        (
+            "/",
+            &[("X-Evil-Header", "Mozilla/5.0"), ("User-Agent", "Mozilla")],
+            vec![6],
+        ),
+        ("/", &[("Cookie", "q=1 select * from t; theme=dark")], vec![7]),
+        ("/", &[("Cookie", "theme=dark")], vec![]),
+        (
+            "/",
+            &[("User-Agent", "mozilla &lt;script&gt;alert(1)&lt;/script&gt;")],
+            vec![8],
+        ),
+    ];
+    for round in 0..3 {
+        for (uri, headers, want) in cases {
+            assert_eq!(
+                &run(&r, uri, headers, None).1,
+                want,
+                "round {round}: {uri} {headers:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn hostile_inputs_do_not_panic() {
     // A deterministic byte soup through every request-facing parser.
     let r = rs(&format!(
