@@ -735,6 +735,11 @@ impl MatchData {
 }
 
 fn to_num(s: &[u8]) -> i64 {
+    // Nearly every value compared is a TX score or level of a few digits: read at once (18
+    // digits cannot overflow).
+    if !s.is_empty() && s.len() <= 18 && s.iter().all(u8::is_ascii_digit) {
+        return s.iter().fold(0, |n, &d| n * 10 + i64::from(d - b'0'));
+    }
     // atoi semantics: optional sign and leading digits, anything else is 0. Input that is not
     // UTF-8 is 0; around the number, whitespace is what `str::trim` removes (ASCII 9-13 and 32
     // on ASCII input, which is all CRS compares).
@@ -1523,6 +1528,8 @@ mod tests {
             "\u{a0}5",
             "00017",
             "1 2",
+            "999999999999999999",
+            "1234567890123456789",
         ] {
             assert_eq!(to_num(s.as_bytes()), to_num_unicode(s.as_bytes()), "{s:?}");
         }
