@@ -68,7 +68,7 @@ pub enum NumCmp {
 
 impl NumCmp {
     /// Whether `x` compares so with `a` (the value, then the operand).
-    fn holds(self, x: i64, a: i64) -> bool {
+    pub(crate) fn holds(self, x: i64, a: i64) -> bool {
         match self {
             NumCmp::Eq => x == a,
             NumCmp::Ge => x >= a,
@@ -734,7 +734,7 @@ impl MatchData {
     }
 }
 
-fn to_num(s: &[u8]) -> i64 {
+pub(crate) fn to_num(s: &[u8]) -> i64 {
     // Nearly every value compared is a TX score or level of a few digits: read at once (18
     // digits cannot overflow).
     if !s.is_empty() && s.len() <= 18 && s.iter().all(u8::is_ascii_digit) {

@@ -271,6 +271,14 @@ struct Hit<'r> {
     captures: Vec<Vec<u8>>,
 }
 
+/// What `Transaction::lookup_check` decided.
+enum LookupCheck<'r> {
+    Fails,
+    Holds(Hit<'r>),
+    /// Not a rule it decides.
+    General,
+}
+
 #[derive(Debug, Clone)]
 enum RemoveSel {
     Ids(Vec<(u64, u64)>),
@@ -929,62 +937,17 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// Evaluates `rule` and, if it matches, the rest of its chain. Records the match on the
-    /// starter when the whole chain matched.
-    fn eval_chain(&mut self, starter: &'r Rule, rule: &'r Rule) -> bool {
-        self.current_rule = Some(starter);
-        if !self.eval_rule(starter, rule) {
-            return false;
-        }
-        if let Some(next) = &rule.chained {
-            return self.eval_chain(starter, next);
-        }
-        // The whole chain matched: log on behalf of the starter.
-        let a = &starter.actions;
-        let log = a.log.unwrap_or(true);
-        // A `nolog` match is recorded but never reported: nothing is expanded or copied for it
-        // (CRS's setup and paranoia-level rules are most of the matches of a benign request).
-        let (msg, data, matched_var_name, matched_var, matched_data) = if log {
-            let expand = |m: &Option<Macro>| m.as_ref().map(|m| lossy(&self.expand(m))).unwrap_or_default();
-            let (name, value) = self.last_match();
-            (
-                expand(&a.msg),
-                expand(&a.logdata),
-                name.to_string(),
-                value.clone(),
-                // Read only here; the next match overwrites it.
-                std::mem::take(&mut self.matched_data),
-            )
-        } else {
-            Default::default()
-        };
-        self.matched.push(MatchedRule {
-            id: starter.id,
-            phase: starter.phase,
-            msg,
-            data,
-            severity: a.severity,
-            matched_var_name,
-            matched_var,
-            matched_data,
-            log,
-            interrupted: None,
-            starter,
-            link: rule,
-        });
-        true
-    }
-
-    /// One link of a chain: targets, transformations, operator, and per-match actions (as
-    /// ModSecurity 2 runs non-disruptive actions for each matching value). Values are borrowed
-    /// from the transaction while the operator runs; only matches are copied.
-    fn eval_rule(&mut self, starter: &Rule, rule: &'r Rule) -> bool {
+    /// The general path of `eval_rule`: each value of each target through the rule's
+    /// transformations and operator, the hits appended to `hits`.
+    fn inspect_values(
+        &mut self,
+        starter: &Rule,
+        rule: &'r Rule,
+        keep_data: bool,
+        hits: &mut SmallVec<[Hit<'r>; 2]>,
+    ) {
         let negated = rule.operator.negated;
         let capture = rule.actions.capture && !negated;
-        // What the operator matched is read only for a logged match (`MatchedRule::matched_data`),
-        // and whether the chain logs is its starter's.
-        let keep_data = starter.actions.log.unwrap_or(true);
-        let mut hits: SmallVec<[Hit<'r>; 2]> = SmallVec::new();
         // Computed first: it memoizes byte images, and values are then inspected while the
         // transaction is only borrowed.
         let skip = if rule.targets.is_empty() {
@@ -1066,7 +1029,7 @@ impl<'r> Transaction<'r> {
             } else if let [t] = rule.targets.as_slice()
                 && !t.exclude
                 && skip == 0
-                && this.removed_targets.is_empty()
+                && !this.removes_targets_of(t.var)
                 && let KeySel::Name(name) = &t.key
                 && let Some(c) = this.collection(t.var)
             {
@@ -1083,6 +1046,123 @@ impl<'r> Transaction<'r> {
             } else {
                 this.for_each_target_value(starter, rule, skip, &mut inspect);
             }
+        }
+    }
+
+    /// Whether a `ctl:ruleRemoveTarget*` of this transaction names a target of `var` (for some
+    /// rules): CRS's 941010 removes REQUEST_FILENAME from its XSS rules on nearly every
+    /// request, which must not send every TX lookup down the general path.
+    fn removes_targets_of(&self, var: Var) -> bool {
+        self.removed_targets.iter().any(|(_, t)| t.var == var)
+    }
+
+    /// `rule` decided without the general path (`inspect_values`) when it compares one named
+    /// key of a stored collection with a number: CRS's paranoia-level and score checks, about
+    /// 150 a request, each of which cost some 600 instructions there and costs a few dozen
+    /// here. Decided as the general path would: no transformation, the one value compared, no
+    /// match without a value, and the same hit.
+    fn lookup_check(&self, rule: &'r Rule, keep_data: bool) -> LookupCheck<'r> {
+        let (
+            [t],
+            operator::Operator {
+                kind: operator::OpKind::NumConst(cmp, operand),
+                negated,
+                ..
+            },
+        ) = (rule.targets.as_slice(), &rule.operator)
+        else {
+            return LookupCheck::General;
+        };
+        let KeySel::Name(name) = &t.key else {
+            return LookupCheck::General;
+        };
+        if t.exclude
+            || t.count
+            || !rule.actions.transforms.is_empty()
+            || rule.actions.multi_match
+            || self.removes_targets_of(t.var)
+        {
+            return LookupCheck::General;
+        }
+        let Some(c) = self.collection(t.var) else {
+            return LookupCheck::General;
+        };
+        let Some((k, v)) = c.get_key_value(&**name) else {
+            return LookupCheck::Fails;
+        };
+        if cmp.holds(operator::to_num(v), *operand) == *negated {
+            return LookupCheck::Fails;
+        }
+        // A match or a negated miss holds the whole value as its data (`MatchData::Value`).
+        let v: &[u8] = v;
+        LookupCheck::Holds(Hit {
+            label: var_label(t.var, k.as_bytes(), t.label.as_deref()),
+            value: v.to_vec(),
+            data: if keep_data { v.to_vec() } else { Vec::new() },
+            captures: Vec::new(),
+        })
+    }
+
+    /// Evaluates `rule` and, if it matches, the rest of its chain. Records the match on the
+    /// starter when the whole chain matched.
+    fn eval_chain(&mut self, starter: &'r Rule, rule: &'r Rule) -> bool {
+        self.current_rule = Some(starter);
+        if !self.eval_rule(starter, rule) {
+            return false;
+        }
+        if let Some(next) = &rule.chained {
+            return self.eval_chain(starter, next);
+        }
+        // The whole chain matched: log on behalf of the starter.
+        let a = &starter.actions;
+        let log = a.log.unwrap_or(true);
+        // A `nolog` match is recorded but never reported: nothing is expanded or copied for it
+        // (CRS's setup and paranoia-level rules are most of the matches of a benign request).
+        let (msg, data, matched_var_name, matched_var, matched_data) = if log {
+            let expand = |m: &Option<Macro>| m.as_ref().map(|m| lossy(&self.expand(m))).unwrap_or_default();
+            let (name, value) = self.last_match();
+            (
+                expand(&a.msg),
+                expand(&a.logdata),
+                name.to_string(),
+                value.clone(),
+                // Read only here; the next match overwrites it.
+                std::mem::take(&mut self.matched_data),
+            )
+        } else {
+            Default::default()
+        };
+        self.matched.push(MatchedRule {
+            id: starter.id,
+            phase: starter.phase,
+            msg,
+            data,
+            severity: a.severity,
+            matched_var_name,
+            matched_var,
+            matched_data,
+            log,
+            interrupted: None,
+            starter,
+            link: rule,
+        });
+        true
+    }
+
+    /// One link of a chain: targets, transformations, operator, and per-match actions (as
+    /// ModSecurity 2 runs non-disruptive actions for each matching value). Values are borrowed
+    /// from the transaction while the operator runs; only matches are copied.
+    fn eval_rule(&mut self, starter: &Rule, rule: &'r Rule) -> bool {
+        let negated = rule.operator.negated;
+        let capture = rule.actions.capture && !negated;
+        // What the operator matched is read only for a logged match (`MatchedRule::matched_data`),
+        // and whether the chain logs is its starter's.
+        let keep_data = starter.actions.log.unwrap_or(true);
+        let mut hits: SmallVec<[Hit<'r>; 2]> = SmallVec::new();
+        match self.lookup_check(rule, keep_data) {
+            LookupCheck::Fails => return false,
+            LookupCheck::Holds(hit) => hits.push(hit),
+            LookupCheck::General => self.inspect_values(starter, rule, keep_data, &mut hits),
         }
         if hits.is_empty() {
             return false;

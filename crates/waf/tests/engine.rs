@@ -525,6 +525,37 @@ SecRule REQUEST_HEADERS|REQUEST_COOKIES "@detectXSS" "id:8,phase:2,pass,log,t:no
 }
 
 #[test]
+fn numeric_checks_of_a_collection_key_match_as_the_general_path_does() {
+    // A rule comparing one TX key with a number is decided by a direct lookup (CRS's ~150
+    // paranoia-level and score checks a request): negation, a missing key, `&TX:` counts, the
+    // logged variable and value, and target removals by `ctl` must all come out as before.
+    let r = rs(&on(r#"
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.level=3,setvar:tx.score=007"
+SecRule REQUEST_FILENAME "@rx ." "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=other;REQUEST_FILENAME"
+SecRule ARGS:drop "@rx ." "id:3,phase:1,pass,nolog,ctl:ruleRemoveTargetById=14;TX:level"
+SecRule TX:LEVEL "@lt 5" "id:10,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule TX:level "@lt 2" "id:11,phase:1,pass,log"
+SecRule TX:level "!@lt 2" "id:12,phase:1,pass,log,msg:'%{MATCHED_VAR}'"
+SecRule TX:missing "!@eq 1" "id:13,phase:1,pass,log"
+SecRule TX:level "@ge 3" "id:14,phase:1,pass,log"
+SecRule &TX:missing "@eq 0" "id:15,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"
+SecRule TX:score "@eq 7" "id:16,phase:1,pass,log,msg:'%{MATCHED_VAR}'"
+SecRule TX:level "@gt 2" "id:17,phase:1,pass,log,t:none,t:length"
+"#));
+    let (tx, ids) = run(&r, "/", &[], None);
+    assert_eq!(ids, vec![10, 12, 14, 15, 16]);
+    let msgs: Vec<&str> = tx
+        .matched_rules()
+        .iter()
+        .filter(|m| m.log)
+        .map(|m| m.msg.as_str())
+        .collect();
+    assert_eq!(msgs, vec!["TX:level=3", "3", "", "TX", "007"]);
+    // The removal of `TX:level` from rule 14 applies; 10 and 12 still read it.
+    assert_eq!(run(&r, "/?drop=1", &[], None).1, vec![10, 12, 15, 16]);
+}
+
+#[test]
 fn hostile_inputs_do_not_panic() {
     // A deterministic byte soup through every request-facing parser.
     let r = rs(&format!(
