@@ -31,11 +31,18 @@ pub(crate) const MAX_ENTRIES: usize = 4096;
 /// about a dozen transformation chains).
 const MAX_PHRASE_KEYS: usize = 64;
 
-/// Whether values of `var` are remembered: request headers and cookies, values and names.
+/// Whether values of `var` are remembered: request headers and cookies, values and names, and
+/// argument names (an API's requests use the same few names; their values vary).
 pub(crate) fn remembers(var: Var) -> bool {
     matches!(
         var,
-        Var::RequestHeaders | Var::RequestHeadersNames | Var::RequestCookies | Var::RequestCookiesNames
+        Var::RequestHeaders
+            | Var::RequestHeadersNames
+            | Var::RequestCookies
+            | Var::RequestCookiesNames
+            | Var::ArgsNames
+            | Var::ArgsGetNames
+            | Var::ArgsPostNames
     )
 }
 

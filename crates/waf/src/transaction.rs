@@ -162,6 +162,8 @@ pub struct Transaction<'r> {
     /// (address, length, entry): the memo entries of the stored request header and cookie
     /// names and values (`memo_entry`).
     memo_values: Vec<(usize, usize, Arc<MemoEntry>)>,
+    /// The same for the argument names (`remember_arg_names`).
+    memo_args: Vec<(usize, usize, Arc<MemoEntry>)>,
     /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
     /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
     /// nearly every rule.
@@ -345,6 +347,7 @@ impl<'r> Transaction<'r> {
             phrases_found: Vec::new(),
             phrases_seen: Vec::new(),
             memo_values: Vec::new(),
+            memo_args: Vec::new(),
             collections: Default::default(),
             flags: HashMap::new(),
             matched_var: Default::default(),
@@ -417,6 +420,7 @@ impl<'r> Transaction<'r> {
         self.head_epoch += 1;
         if let Some(q) = memchr::memchr(b'?', uri) {
             self.req.args_get = body::parse_urlencoded(&uri[q + 1..], self.rs.config.argument_separator);
+            self.remember_arg_names();
         }
     }
 
@@ -464,13 +468,34 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// The memo entry of `value` if it is one of the stored header or cookie names or values
-    /// (the same bytes at the same address: storage only grows during a transaction, so a
-    /// stored value never changes).
+    /// Takes the memo entries of the argument names (query string and body), replacing those
+    /// of the names before: called whenever `args_get` or `args_post` is replaced, so that no
+    /// entry names storage that was freed.
+    fn remember_arg_names(&mut self) {
+        self.memo_args.clear();
+        if !self.rs.memo.enabled() {
+            return;
+        }
+        let names: Vec<&[u8]> = (self.req.args_get.iter().chain(&self.req.args_post))
+            .map(|(k, _)| k.as_slice())
+            .collect();
+        let entries = self.rs.memo.entries(names.iter().copied());
+        for (v, e) in names.iter().zip(entries) {
+            if let Some(e) = e {
+                self.memo_args.push((v.as_ptr() as usize, v.len(), e));
+            }
+        }
+    }
+
+    /// The memo entry of `value` if it is one of the stored header, cookie or argument names
+    /// or header or cookie values (the same bytes at the same address: header and cookie
+    /// storage only grows during a transaction, and argument names' entries are replaced with
+    /// their storage, so an entry's bytes never change under it).
     fn memo_entry(&self, value: &[u8]) -> Option<&MemoEntry> {
         let at = value.as_ptr() as usize;
         self.memo_values
             .iter()
+            .chain(&self.memo_args)
             .find(|(p, len, _)| *p == at && *len == value.len())
             .map(|(_, _, e)| &**e)
     }
@@ -819,6 +844,7 @@ impl<'r> Transaction<'r> {
             self.flags.insert(Var::ReqbodyErrorMsg, e.clone().into_bytes());
             self.flags.insert(Var::ReqbodyProcessorError, b"1".to_vec());
         }
+        self.remember_arg_names();
     }
 
     fn out_of_time(&mut self) -> bool {
@@ -1459,7 +1485,7 @@ impl<'r> Transaction<'r> {
             let this = &*self;
             let umap = this.rs.config.unicode_map.as_deref();
             // Header and cookie values remember what was found in them (design note 26).
-            let remember = memo::remembers(src.var) && !this.memo_values.is_empty();
+            let remember = memo::remembers(src.var);
             let key = transformed.map_or(memo::AS_IT_IS, u32::from);
             let mut note = |i: u32| {
                 let i = i as usize;

@@ -490,6 +490,8 @@ SecRule REQUEST_HEADERS:User-Agent "!@rx mozilla" "id:5,phase:1,pass,log,t:lower
 SecRule REQUEST_HEADERS_NAMES "@rx ^x-evil" "id:6,phase:1,pass,log,t:lowercase"
 SecRule REQUEST_COOKIES "@rx (?i)select.+from" "id:7,phase:2,pass,log"
 SecRule REQUEST_HEADERS|REQUEST_COOKIES "@detectXSS" "id:8,phase:2,pass,log,t:none,t:htmlEntityDecode"
+SecRule ARGS_NAMES "@rx (?i)^evil" "id:9,phase:2,pass,log"
+SecRule ARGS_NAMES|ARGS "@pm select" "id:10,phase:2,pass,log,t:none,t:urlDecodeUni"
 "#));
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<u64>);
     let cases: &[Case] = &[
@@ -512,7 +514,13 @@ SecRule REQUEST_HEADERS|REQUEST_COOKIES "@detectXSS" "id:8,phase:2,pass,log,t:no
             &[("User-Agent", "mozilla &lt;script&gt;alert(1)&lt;/script&gt;")],
             vec![8],
         ),
+        // Argument names are remembered too, from the query string and the body alike.
+        ("/?evil_x=1&sort=name", &[], vec![9]),
+        ("/?sort=name&q=selectx", &[], vec![10]),
+        ("/?sort=name&%73elect=1", &[], vec![10]),
+        ("/?sort=name", &[], vec![]),
     ];
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
     for round in 0..3 {
         for (uri, headers, want) in cases {
             assert_eq!(
@@ -521,6 +529,9 @@ SecRule REQUEST_HEADERS|REQUEST_COOKIES "@detectXSS" "id:8,phase:2,pass,log,t:no
                 "round {round}: {uri} {headers:?}"
             );
         }
+        assert_eq!(run(&r, "/?sort=name", &form, Some("Evil=1&sort=x")).1, vec![9]);
+        assert_eq!(run(&r, "/?evil=1", &form, Some("sort=x")).1, vec![9]);
+        assert_eq!(run(&r, "/?sort=1", &form, Some("sort=x")).1, Vec::<u64>::new());
     }
 }
 
