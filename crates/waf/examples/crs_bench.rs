@@ -10,6 +10,8 @@
 //!   do; each prints its own row (what they cost each other shows as CPU per request).
 //! - `RULES=FILE:FILE...`: load these files (globs allowed) instead of the built-in CRS setup,
 //!   e.g. the configuration `modsec-peer.sh` writes, to measure exactly what the proxy loads.
+//! - `UNIQUE_AGENT=1`: a different User-Agent on every request, so that the memo of header
+//!   values never hits (design note 26).
 //! - `COLD=MB`: evict the caches before each transaction (write over MB of memory) and report the
 //!   time inside transactions (both time columns): the engine as a busy proxy runs it.
 
@@ -178,6 +180,7 @@ fn measure(rs: &Ruleset, r: &Req, iterations: usize) -> (f64, f64, usize) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     let mut scratch = vec![0u8; cold_mb << 20];
+    let unique_agent = std::env::var_os("UNIQUE_AGENT").is_some();
     let mut in_tx = std::time::Duration::ZERO;
     for i in 0..iterations {
         for b in scratch.iter_mut().step_by(64) {
@@ -188,10 +191,15 @@ fn measure(rs: &Ruleset, r: &Req, iterations: usize) -> (f64, f64, usize) {
         tx.set_connection("192.0.2.10", 50000, "192.0.2.1", 443);
         tx.set_request_line(r.method.as_bytes(), r.uri.as_bytes(), b"HTTP/1.1");
         tx.add_request_header(b"Host", b"shop.example");
-        tx.add_request_header(
-            b"User-Agent",
-            b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-        );
+        let agent = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        // UNIQUE_AGENT: a User-Agent never seen before on every request (a new build number),
+        // what the engine's memo of header values (design note 26) costs when it never hits.
+        let agent = if unique_agent {
+            format!("{agent} Build/{i}")
+        } else {
+            agent.to_string()
+        };
+        tx.add_request_header(b"User-Agent", agent.as_bytes());
         tx.add_request_header(
             b"Accept",
             b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
