@@ -17,7 +17,6 @@
 
 use crate::transform::ByteClasses;
 use crate::variable::Var;
-use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -82,12 +81,13 @@ pub(crate) type PhraseKey = u32;
 pub(crate) const AS_IT_IS: PhraseKey = u32::MAX;
 
 impl MemoEntry {
-    /// The classes of the value's bytes and the phrases found under `key`, if searched before.
-    pub(crate) fn phrases(&self, key: PhraseKey) -> Option<(ByteClasses, SmallVec<[u32; 16]>)> {
+    /// If the value was searched under `key` before: hands `found` each phrase found and
+    /// returns the classes of the value's bytes.
+    pub(crate) fn phrases(&self, key: PhraseKey, found: impl FnMut(u32)) -> Option<ByteClasses> {
         let list = self.phrases.lock().unwrap_or_else(|e| e.into_inner());
-        list.iter()
-            .find(|(k, _, _)| *k == key)
-            .map(|(_, c, ids)| (*c, ids.iter().copied().collect()))
+        let (_, classes, ids) = list.iter().find(|(k, _, _)| *k == key)?;
+        ids.iter().copied().for_each(found);
+        Some(*classes)
     }
 
     pub(crate) fn remember_phrases(&self, key: PhraseKey, classes: ByteClasses, found: &[u32]) {
@@ -168,15 +168,16 @@ mod tests {
         a.set_no_match(129);
         let again = memo.entries([&b"Mozilla/5.0"[..]].into_iter()).remove(0).unwrap();
         assert!(again.known_no_match(129) && !again.known_no_match(128));
-        assert!(a.phrases(AS_IT_IS).is_none());
+        let mut ids = Vec::new();
+        assert!(a.phrases(AS_IT_IS, |i| ids.push(i)).is_none());
         a.remember_phrases(AS_IT_IS, ByteClasses::of(b"Mozilla/5.0"), &[3, 7]);
         a.remember_phrases(AS_IT_IS, ByteClasses::NONE, &[]);
-        let (c, ids) = again.phrases(AS_IT_IS).unwrap();
+        let c = again.phrases(AS_IT_IS, |i| ids.push(i));
         assert_eq!(
             (c, ids.as_slice()),
-            (ByteClasses::of(b"Mozilla/5.0"), &[3, 7][..])
+            (Some(ByteClasses::of(b"Mozilla/5.0")), &[3, 7][..])
         );
-        assert!(again.phrases(2).is_none());
+        assert!(again.phrases(2, |_| ()).is_none());
         // A bit past the last word is ignored rather than a panic.
         a.set_no_match(4000);
         assert!(!a.known_no_match(4000));

@@ -1481,6 +1481,7 @@ impl<'r> Transaction<'r> {
         let mut found = std::mem::take(&mut self.phrases_found);
         let start = found.len();
         let mut all_classes = ByteClasses::NONE;
+        let mut touched: SmallVec<[usize; 8]> = SmallVec::new();
         {
             let this = &*self;
             let umap = this.rs.config.unicode_map.as_deref();
@@ -1494,15 +1495,17 @@ impl<'r> Transaction<'r> {
                     && *w & bit == 0
                     && let Some(&id) = automaton.ids.get(i)
                 {
+                    if *w == 0 {
+                        touched.push(word);
+                    }
                     *w |= bit;
                     found.push(id);
                 }
             };
             let value = |v: &[u8]| {
                 let entry = if remember { this.memo_entry(v) } else { None };
-                if let Some((classes, hits)) = entry.and_then(|e| e.phrases(key)) {
+                if let Some(classes) = entry.and_then(|e| e.phrases(key, &mut note)) {
                     all_classes = all_classes.union(classes);
-                    hits.iter().for_each(|&i| note(i));
                     return;
                 }
                 let mut hits: SmallVec<[u32; 16]> = SmallVec::new();
@@ -1541,8 +1544,13 @@ impl<'r> Transaction<'r> {
             };
             this.each_value_of(src.var, value);
         }
-        // Every word with a bit set, cleared whole (the bits were set by pattern index).
-        seen.iter_mut().for_each(|w| *w = 0);
+        // The words with a bit set, cleared whole (most searches find a few phrases of
+        // thousands).
+        for word in touched {
+            if let Some(w) = seen.get_mut(word) {
+                *w = 0;
+            }
+        }
         let range = (start as u32, (found.len() - start) as u32);
         self.phrases_seen = seen;
         self.phrases_found = found;
