@@ -1,5 +1,5 @@
-//! What rules found in a request header or cookie value, remembered across transactions by the
-//! value's bytes (design note 26).
+//! What rules found in a request header or cookie value or an argument name, remembered across
+//! transactions by the value's bytes (design note 26).
 //!
 //! A client sends the same `User-Agent`, `Accept`, `Accept-Language`, `Host` and session cookie
 //! with every request, and browsers of one version send the same values as each other. Which
@@ -10,9 +10,9 @@
 //! transformations and the operator for it.
 //!
 //! Only "no match" is remembered: a match runs the rule's actions, which read and write the
-//! transaction, so it is evaluated every time. Request header and cookie values (and their
-//! names) are the values remembered: they repeat across requests, where arguments and bodies
-//! mostly do not. Bounded: values longer than `MAX_VALUE_LEN` are not remembered, and the map is
+//! transaction, so it is evaluated every time. Request header and cookie values and names and
+//! argument names are the values remembered: they repeat across requests, where argument
+//! values and bodies mostly do not. Bounded: values longer than `MAX_VALUE_LEN` are not remembered, and the map is
 //! emptied when it holds `MAX_ENTRIES` values (transactions keep the entries they hold).
 
 use crate::transform::ByteClasses;

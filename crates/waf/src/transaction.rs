@@ -987,7 +987,8 @@ impl<'r> Transaction<'r> {
             // Each value is inspected as its target yields it: nothing is gathered first (a
             // JSON request's rules see a dozen or more values each).
             let mut inspect = |var: Var, key: &[u8], value: &[u8], fixed_label: Option<&'r str>| {
-                // A header or cookie value this link did not match before (design note 26).
+                // A header or cookie value or an argument name this link did not match before
+                // (design note 26).
                 let memo = if rule.memo_bit != NO_MEMO && memo::remembers(var) {
                     this.memo_entry(value)
                 } else {
@@ -1465,8 +1466,9 @@ impl<'r> Transaction<'r> {
     /// `src.var`: as they are, or (`transformed`: the phrase slot `src` is) through `src`'s
     /// transformations (every stage with multiMatch), for the values these change other than in
     /// case. Returns the range and the classes of the bytes of all the values
-    /// (`ByteClasses::NONE` when `transformed`). A header or cookie value's search is
-    /// remembered in its memo entry and read from there by later transactions (design note 26).
+    /// (`ByteClasses::NONE` when `transformed`). The search of a header or cookie value or an
+    /// argument name is remembered in its memo entry and read from there by later transactions
+    /// (design note 26).
     fn find_phrases(
         &mut self,
         src: &PhraseSource,
@@ -1485,7 +1487,8 @@ impl<'r> Transaction<'r> {
         {
             let this = &*self;
             let umap = this.rs.config.unicode_map.as_deref();
-            // Header and cookie values remember what was found in them (design note 26).
+            // Header and cookie values and argument names remember what was found in them
+            // (design note 26).
             let remember = memo::remembers(src.var);
             let key = transformed.map_or(memo::AS_IT_IS, u32::from);
             let mut note = |i: u32| {
