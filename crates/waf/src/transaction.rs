@@ -273,6 +273,9 @@ struct Hit<'r> {
     captures: Vec<Vec<u8>>,
 }
 
+/// A stored collection's key and its value.
+type KeyAndValue<'a> = (&'a str, &'a [u8]);
+
 /// What `Transaction::lookup_check` decided.
 enum LookupCheck<'r> {
     Fails,
@@ -1053,17 +1056,12 @@ impl<'r> Transaction<'r> {
             };
             if rule.targets.is_empty() {
                 inspect(Var::Tx, b"", b"", None);
-            } else if let [t] = rule.targets.as_slice()
-                && !t.exclude
-                && skip == 0
-                && !this.removes_targets_of(t.var)
-                && let KeySel::Name(name) = &t.key
-                && let Some(c) = this.collection(t.var)
+            } else if skip == 0
+                && let Some((t, found)) = this.named_key_target(rule)
             {
                 // One named key of a stored collection, CRS's paranoia-level and score checks
-                // (about 180 a request): looked up directly, as `for_each_target_value` would
-                // (names are lower-cased when parsed), without its general machinery.
-                let found = c.get_key_value(&**name);
+                // (about 180 a request): looked up directly, as `for_each_target_value` would,
+                // without its general machinery.
                 if t.count {
                     let n: &[u8] = if found.is_some() { b"1" } else { b"0" };
                     inspect(t.var, b"", n, Some(t.var.name()));
@@ -1083,45 +1081,58 @@ impl<'r> Transaction<'r> {
         self.removed_targets.iter().any(|(_, t)| t.var == var)
     }
 
+    /// When `rule`'s only target is one named key of a stored collection (no exclusion, not
+    /// removed by a `ctl`): that target and the key and value it names, if present. Names are
+    /// lower-cased when parsed, so this finds what `for_each_target_value` would. Both direct
+    /// paths (`lookup_check` and the one in `inspect_values`) start here.
+    fn named_key_target(&self, rule: &'r Rule) -> Option<(&'r Target, Option<KeyAndValue<'_>>)> {
+        let [t] = rule.targets.as_slice() else {
+            return None;
+        };
+        let KeySel::Name(name) = &t.key else {
+            return None;
+        };
+        if t.exclude || self.removes_targets_of(t.var) {
+            return None;
+        }
+        let c = self.collection(t.var)?;
+        let found = c.get_key_value(&**name).map(|(k, v)| {
+            let v: &[u8] = v;
+            (k.as_ref(), v)
+        });
+        Some((t, found))
+    }
+
     /// `rule` decided without the general path (`inspect_values`) when it compares one named
     /// key of a stored collection with a number: CRS's paranoia-level and score checks, about
     /// 150 a request, each of which cost some 600 instructions there and costs a few dozen
     /// here. Decided as the general path would: no transformation, the one value compared, no
     /// match without a value, and the same hit.
     fn lookup_check(&self, rule: &'r Rule, keep_data: bool) -> LookupCheck<'r> {
-        let (
-            [t],
-            operator::Operator {
-                kind: operator::OpKind::NumConst(cmp, operand),
-                negated,
-                ..
-            },
-        ) = (rule.targets.as_slice(), &rule.operator)
+        let operator::Operator {
+            kind: operator::OpKind::NumConst(cmp, operand),
+            negated,
+            ..
+        } = &rule.operator
         else {
             return LookupCheck::General;
         };
-        let KeySel::Name(name) = &t.key else {
-            return LookupCheck::General;
-        };
-        if t.exclude
-            || t.count
-            || !rule.actions.transforms.is_empty()
-            || rule.actions.multi_match
-            || self.removes_targets_of(t.var)
-        {
+        if !rule.actions.transforms.is_empty() || rule.actions.multi_match {
             return LookupCheck::General;
         }
-        let Some(c) = self.collection(t.var) else {
+        let Some((t, found)) = self.named_key_target(rule) else {
             return LookupCheck::General;
         };
-        let Some((k, v)) = c.get_key_value(&**name) else {
+        if t.count {
+            return LookupCheck::General;
+        }
+        let Some((k, v)) = found else {
             return LookupCheck::Fails;
         };
         if cmp.holds(operator::to_num(v), *operand) == *negated {
             return LookupCheck::Fails;
         }
         // A match or a negated miss holds the whole value as its data (`MatchData::Value`).
-        let v: &[u8] = v;
         LookupCheck::Holds(Hit {
             label: var_label(t.var, k.as_bytes(), t.label.as_deref()),
             value: v.to_vec(),
