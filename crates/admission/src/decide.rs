@@ -222,6 +222,8 @@ impl Webhook {
             }
         };
         let review = policies.review(&gk_request);
+        decision.gatekeeper_remembered += review.remembered;
+        decision.gatekeeper_evaluated += review.timings.len().saturating_sub(review.remembered);
         let mut by_template: BTreeMap<String, std::time::Duration> = BTreeMap::new();
         for (template, spent) in review.timings {
             *by_template.entry(template).or_default() += spent;

@@ -14,6 +14,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
     evaluation: Family<Labels, Histogram, fn() -> Histogram>,
+    gatekeeper_decisions: Family<Labels, Counter>,
     pub in_flight: Gauge,
 }
 
@@ -35,6 +36,12 @@ impl Metrics {
         let evaluation =
             Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let in_flight = Gauge::default();
+        let gatekeeper_decisions = Family::<Labels, Counter>::default();
+        registry.register(
+            "gatekeeper_decisions",
+            "Gatekeeper constraint decisions by source: remembered (the decision cache) or evaluated",
+            gatekeeper_decisions.clone(),
+        );
         registry.register(
             "requests",
             "Admission requests by endpoint and result",
@@ -54,7 +61,18 @@ impl Metrics {
             registry,
             requests,
             evaluation,
+            gatekeeper_decisions,
             in_flight,
+        }
+    }
+
+    pub fn gatekeeper_decisions(&self, remembered: usize, evaluated: usize) {
+        for (source, n) in [("remembered", remembered), ("evaluated", evaluated)] {
+            if n > 0 {
+                self.gatekeeper_decisions
+                    .get_or_create(&vec![("source".to_string(), source.to_string())])
+                    .inc_by(n as u64);
+            }
         }
     }
 
@@ -91,7 +109,12 @@ mod tests {
         let m = Metrics::new();
         m.request("validate", "denied");
         m.evaluation("posture-catalogue", 0.001);
+        m.gatekeeper_decisions(3, 1);
         let text = m.render();
+        assert!(
+            text.contains("palisade_admission_gatekeeper_decisions_total{source=\"remembered\"} 3"),
+            "{text}"
+        );
         assert!(
             text.contains("palisade_admission_requests_total{endpoint=\"validate\",result=\"denied\"} 1"),
             "{text}"

@@ -144,6 +144,9 @@ pub struct Decision {
     pub patch: Option<Vec<Value>>,
     /// Time spent per policy (for metrics; not part of the response).
     pub timings: Vec<(String, std::time::Duration)>,
+    /// Gatekeeper constraints answered from remembered decisions, and evaluated (for metrics).
+    pub gatekeeper_remembered: usize,
+    pub gatekeeper_evaluated: usize,
 }
 
 impl Decision {

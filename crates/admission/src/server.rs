@@ -338,6 +338,9 @@ async fn review(state: &Arc<State>, req: Request<Incoming>, endpoint: Endpoint) 
                 state.metrics.evaluation(policy, spent.as_secs_f64());
             }
             state.metrics.evaluation("all", elapsed);
+            state
+                .metrics
+                .gatekeeper_decisions(decision.gatekeeper_remembered, decision.gatekeeper_evaluated);
             decision
         }
         Ok(Err(join_error)) => failed(state, &uid, name, &format!("evaluation failed: {join_error}")),

@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// comes sooner while cores are idle; 0 for one per core.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub review_threads: usize,
+    /// Gatekeeper decisions to remember, by the part of the review each template reads (the
+    /// Pods of one ReplicaSet differ only in their names, which few templates read); 0 turns
+    /// remembering off. Templates that call the clock or the network are never remembered.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub decision_cache: usize,
 }
 
 #[derive(Args, Debug)]
@@ -302,7 +307,14 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         });
+        set.set_decision_cache(args.decision_cache);
         let engines = set.template_engines();
+        eprintln!(
+            "palisade admission: decisions of {} of {} ConstraintTemplates remembered (up to {})",
+            engines.iter().filter(|t| t.rememberable).count(),
+            engines.len(),
+            args.decision_cache
+        );
         eprintln!(
             "palisade admission: {} of {} ConstraintTemplates on the Rego VM ({rego_engine:?}; {} of them \
              only for reviews whose strings are within the Basic Multilingual Plane)",

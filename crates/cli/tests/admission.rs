@@ -501,6 +501,24 @@ async fn gatekeeper_constraints_in_the_webhook() {
         );
         let resp = validate(&w, "gk2", "default", pod("openpolicyagent/opa:0.9.2")).await;
         assert_eq!(resp["allowed"], true, "{resp}");
+        // The same Pods under another name, as a ReplicaSet makes them: answered from the
+        // remembered decisions (the template reads the containers, not the name), same verdicts.
+        let renamed = |image: &str| {
+            let mut p = pod(image);
+            p["metadata"]["name"] = json!("p-2");
+            p
+        };
+        let resp = validate(&w, "gk2b", "default", renamed("openpolicyagent/opa:0.9.2")).await;
+        assert_eq!(resp["allowed"], true, "{resp}");
+        let resp = validate(&w, "gk1b", "default", renamed("nginx:1.27")).await;
+        assert_eq!(resp["allowed"], false, "{resp}");
+        assert!(
+            resp["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("[K8sAllowedRepos:repo-is-openpolicyagent]"),
+            "{resp}"
+        );
 
         // A policy that would run for hours is stopped by its budget; the failure policy decides.
         let started = Instant::now();
@@ -529,6 +547,10 @@ async fn gatekeeper_constraints_in_the_webhook() {
         let (_, metrics) = call(&w, "GET", "/metrics", "text/plain", b"").await;
         assert!(
             metrics.contains("policy=\"gatekeeper/k8sallowedrepos\""),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("palisade_admission_gatekeeper_decisions_total{source=\"remembered\"} 2"),
             "{metrics}"
         );
     }

@@ -9,6 +9,12 @@
 //! The second argument picks the Rego evaluator (default `auto`: the register VM for the
 //! templates the static check admits).
 //!
+//! `CACHE=N` remembers up to N decisions (the webhook's `--decision-cache`), and `VARY` says how
+//! the reviews differ from each other: `none` (default: one review, repeated), `name` (each Pod
+//! a new name and request uid, as a ReplicaSet's Pods are) or `spec` (also a new image tag for
+//! each, so no remembered decision about the containers applies). `FOOTPRINT=1` lists what each
+//! template's decisions are keyed by.
+//!
 //! CPU time comes from the thread's scheduler statistics, so other load on the machine inflates
 //! wall time but not the figure. Linux only.
 
@@ -60,6 +66,9 @@ fn main() {
     if let Some(n) = std::env::var("THREADS").ok().and_then(|n| n.parse().ok()) {
         set.set_review_threads(n);
     }
+    if let Some(n) = std::env::var("CACHE").ok().and_then(|n| n.parse().ok()) {
+        set.set_decision_cache(n);
+    }
     let mut constraints = 0;
     let only = std::env::var("ONLY").ok();
     for path in &templates {
@@ -86,24 +95,50 @@ fn main() {
         }
     }
 
-    let review: Value = serde_json::from_str(REVIEW).unwrap();
-    let request = AdmissionRequest::from_admission_review(&review).unwrap();
+    let vary = std::env::var("VARY").unwrap_or_else(|_| "none".into());
+    let batch = iterations.div_ceil(BATCHES);
+    // Made before the clock starts: one request per review when they vary.
+    let requests: Vec<AdmissionRequest> = (0..if vary == "none" {
+        1
+    } else {
+        WARMUP + 1 + batch * BATCHES
+    })
+        .map(|i| {
+            let mut review: Value = serde_json::from_str(REVIEW).unwrap();
+            let r = &mut review["request"];
+            match vary.as_str() {
+                "none" => {}
+                "name" | "spec" => {
+                    let name = format!("web-7d9f8-{i:05}");
+                    r["uid"] = format!("bench-{i}").into();
+                    r["name"] = name.clone().into();
+                    r["object"]["metadata"]["name"] = name.into();
+                    if vary == "spec" {
+                        r["object"]["spec"]["containers"][0]["image"] =
+                            format!("openpolicyagent/opa:0.9.{i}").into();
+                    }
+                }
+                other => panic!("VARY must be none, name or spec, not {other:?}"),
+            }
+            AdmissionRequest::from_admission_review(&review).unwrap()
+        })
+        .collect();
+    let mut next = requests.iter().cycle();
     for _ in 0..WARMUP {
-        std::hint::black_box(set.review(&request));
+        std::hint::black_box(set.review(next.next().unwrap()));
     }
-    let first = set.review(&request);
+    let first = set.review(next.next().unwrap());
     for e in &first.errors {
         eprintln!("evaluation error: {e}");
     }
     let mut per_template: BTreeMap<String, Duration> = BTreeMap::new();
     // Ten batches: the mean over all of them, and the cheapest batch, which is the steadier figure
     // when other processes compete for the cores (caches, frequency).
-    let batch = iterations.div_ceil(BATCHES);
     let mut batches = Vec::new();
     for _ in 0..BATCHES {
         let started = thread_cpu();
         for _ in 0..batch {
-            let review = set.review(&request);
+            let review = set.review(next.next().unwrap());
             for (template, spent) in review.timings {
                 *per_template.entry(template).or_default() += spent;
             }
@@ -116,6 +151,18 @@ fn main() {
 
     let on_vm = set.template_engines().iter().filter(|t| t.vm).count();
     println!("engine {engine:?}: {on_vm} templates on the VM");
+    let (hits, misses) = set.decision_cache_counts();
+    if hits + misses > 0 {
+        println!(
+            "decision cache (VARY={vary}): {hits} answered, {misses} evaluated ({:.1}% answered)",
+            hits as f64 * 100.0 / (hits + misses) as f64
+        );
+    }
+    if std::env::var_os("FOOTPRINT").is_some() {
+        for t in set.template_engines() {
+            println!("  {:<40} {}", t.name, t.remembered_by);
+        }
+    }
     if std::env::var_os("WHY").is_some() {
         for t in set.template_engines().iter().filter(|t| !t.vm) {
             println!("  interpreter: {}: {}", t.name, t.reason.as_deref().unwrap_or(""));

@@ -45,6 +45,8 @@ pub(crate) struct Constraint {
     pub parameters: regorus::Value,
     pub enforcement_action: EnforcementAction,
     pub matcher: Match,
+    /// New for every constraint read: remembered decisions of a replaced one are not used.
+    pub generation: u64,
 }
 
 impl Constraint {
@@ -126,6 +128,7 @@ impl Constraint {
             parameters: regorus::Value::from(parameters),
             enforcement_action,
             matcher,
+            generation: crate::decision_cache::next_generation(),
         })
     }
 }

@@ -26,7 +26,9 @@
 //! ```
 
 mod constraint;
+mod decision_cache;
 mod error;
+mod footprint;
 mod inventory;
 mod request;
 mod review_pool;
@@ -35,6 +37,7 @@ pub mod suite;
 mod template;
 mod util;
 mod vm_check;
+use decision_cache::DecisionCache;
 use vm_check::VmCondition;
 
 pub use constraint::EnforcementAction;
@@ -97,6 +100,11 @@ pub struct TemplateEngine {
     pub reason: Option<String>,
     /// On the VM only for some reviews: which (the interpreter takes the others).
     pub condition: Option<String>,
+    /// What of the review its remembered decisions are keyed by, or why they are not
+    /// remembered (`PolicySet::set_decision_cache`).
+    pub remembered_by: String,
+    /// Whether its decisions can be remembered at all.
+    pub rememberable: bool,
 }
 
 /// A template that was added: its name and the constraint kind it defines.
@@ -137,6 +145,8 @@ pub struct Review {
     pub errors: Vec<PolicyError>,
     /// How long each evaluated constraint took, by template name (for per-policy metrics).
     pub timings: Vec<(String, Duration)>,
+    /// How many of the evaluated constraints answered from remembered decisions.
+    pub remembered: usize,
 }
 
 /// Compiled templates, their constraints and the inventory. Compile once, review many times;
@@ -151,6 +161,8 @@ pub struct PolicySet {
     engine: RegoEngine,
     /// Threads one review may evaluate its constraints on (1: the caller's only).
     review_threads: usize,
+    /// Remembered decisions, when enabled (`set_decision_cache`); shared by clones.
+    decisions: Option<Arc<DecisionCache>>,
 }
 
 impl Default for PolicySet {
@@ -168,7 +180,21 @@ impl PolicySet {
             budget: DEFAULT_TIME_BUDGET,
             engine: RegoEngine::Auto,
             review_threads: 1,
+            decisions: None,
         }
+    }
+
+    /// Remembers up to `capacity` decisions (0: none, the default): a constraint's verdict on
+    /// the part of a review its template reads answers for the next review that agrees on that
+    /// part (design note 28). Templates that call the clock or the network are never
+    /// remembered; errors never are.
+    pub fn set_decision_cache(&mut self, capacity: usize) {
+        self.decisions = (capacity > 0).then(|| Arc::new(DecisionCache::new(capacity)));
+    }
+
+    /// Decisions answered from the cache and evaluated, since it was enabled.
+    pub fn decision_cache_counts(&self) -> (u64, u64) {
+        self.decisions.as_ref().map_or((0, 0), |c| c.counts())
     }
 
     /// Chooses the evaluator (default [`RegoEngine::Auto`]); applies to templates already added.
@@ -188,32 +214,43 @@ impl PolicySet {
     pub fn template_engines(&self) -> Vec<TemplateEngine> {
         self.templates
             .values()
-            .map(|t| match (&t.vm, self.engine) {
-                (_, RegoEngine::Interpreter) => TemplateEngine {
-                    name: t.name.clone(),
-                    vm: false,
-                    reason: None,
-                    condition: None,
-                },
-                (Ok(vm), RegoEngine::Auto) => TemplateEngine {
-                    name: t.name.clone(),
-                    vm: true,
-                    reason: None,
-                    condition: match vm.condition {
-                        VmCondition::Always => None,
-                        VmCondition::BmpStrings => Some(
-                            "every string of the review, the constraint's parameters and data is within \
-                             the Basic Multilingual Plane"
-                                .into(),
-                        ),
+            .map(|t| {
+                let mut engine = match (&t.vm, self.engine) {
+                    (_, RegoEngine::Interpreter) => TemplateEngine {
+                        name: t.name.clone(),
+                        vm: false,
+                        reason: None,
+                        condition: None,
+                        remembered_by: String::new(),
+                        rememberable: false,
                     },
-                },
-                (Err(reason), RegoEngine::Auto) => TemplateEngine {
-                    name: t.name.clone(),
-                    vm: false,
-                    reason: Some(reason.clone()),
-                    condition: None,
-                },
+                    (Ok(vm), RegoEngine::Auto) => TemplateEngine {
+                        name: t.name.clone(),
+                        vm: true,
+                        reason: None,
+                        condition: match vm.condition {
+                            VmCondition::Always => None,
+                            VmCondition::BmpStrings => Some(
+                                "every string of the review, the constraint's parameters and data is within \
+                             the Basic Multilingual Plane"
+                                    .into(),
+                            ),
+                        },
+                        remembered_by: String::new(),
+                        rememberable: false,
+                    },
+                    (Err(reason), RegoEngine::Auto) => TemplateEngine {
+                        name: t.name.clone(),
+                        vm: false,
+                        reason: Some(reason.clone()),
+                        condition: None,
+                        remembered_by: String::new(),
+                        rememberable: false,
+                    },
+                };
+                engine.remembered_by = t.footprint.describe();
+                engine.rememberable = matches!(t.footprint, footprint::Footprint::Paths(_));
+                engine
             })
             .collect()
     }
@@ -341,7 +378,10 @@ impl PolicySet {
         for (template, spent, result) in self.evaluate_all(matched_constraints, review_value) {
             out.timings.push((template.name.clone(), spent));
             match result {
-                Ok(mut violations) => out.violations.append(&mut violations),
+                Ok(verdict) => {
+                    out.remembered += usize::from(verdict.remembered);
+                    out.violations.extend(verdict.violations.iter().cloned());
+                }
                 Err(e) => out.errors.push(e),
             }
         }
@@ -370,20 +410,74 @@ impl PolicySet {
         Evaluator {
             engine: self.engine,
             budget: self.budget,
+            decisions: self.decisions.clone(),
         }
     }
 }
 
 /// What evaluating one constraint needs besides the template, the constraint and the review:
 /// copied into each review so that pool threads need no reference to the policy set.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Evaluator {
     engine: RegoEngine,
     budget: Duration,
+    decisions: Option<Arc<DecisionCache>>,
+}
+
+/// One constraint's violations of one review.
+pub(crate) struct Verdict {
+    pub violations: Arc<[Violation]>,
+    /// Answered from the decision cache.
+    pub remembered: bool,
 }
 
 impl Evaluator {
+    /// Evaluates `constraint`, or answers from a remembered decision about the same part of
+    /// the review.
     pub(crate) fn evaluate(
+        &self,
+        template: &CompiledTemplate,
+        constraint: &Constraint,
+        review: &regorus::Value,
+        review_bmp: &std::sync::OnceLock<bool>,
+        key_parts: &footprint::KeyParts,
+    ) -> Result<Verdict> {
+        let Some((cache, key)) = self
+            .decisions
+            .as_ref()
+            .and_then(|cache| Some((cache, template.footprint.key(review, key_parts)?)))
+        else {
+            return Ok(Verdict {
+                violations: self
+                    .evaluate_now(template, constraint, review, review_bmp)?
+                    .into(),
+                remembered: false,
+            });
+        };
+        match cache.get(template.generation, constraint.generation, key) {
+            Ok(violations) => Ok(Verdict {
+                violations,
+                remembered: true,
+            }),
+            Err(key) => {
+                let violations: Arc<[Violation]> = self
+                    .evaluate_now(template, constraint, review, review_bmp)?
+                    .into();
+                cache.put(
+                    template.generation,
+                    constraint.generation,
+                    key,
+                    violations.clone(),
+                );
+                Ok(Verdict {
+                    violations,
+                    remembered: false,
+                })
+            }
+        }
+    }
+
+    fn evaluate_now(
         &self,
         template: &CompiledTemplate,
         constraint: &Constraint,

@@ -4,8 +4,9 @@
 
 use crate::constraint::Constraint;
 use crate::error::Result;
+use crate::footprint::KeyParts;
 use crate::template::CompiledTemplate;
-use crate::{Evaluator, Violation};
+use crate::{Evaluator, Verdict};
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// One evaluated constraint: its template, the time it took, its outcome.
-pub(crate) type Outcome = (Arc<CompiledTemplate>, Duration, Result<Vec<Violation>>);
+pub(crate) type Outcome = (Arc<CompiledTemplate>, Duration, Result<Verdict>);
 
 /// The matched constraints of one review, taken one at a time by whichever thread is free.
 pub(crate) struct Job {
@@ -24,6 +25,7 @@ pub(crate) struct Job {
     /// Whether the review's strings are all within the BMP, computed once when a template on
     /// the VM needs it.
     review_bmp: OnceLock<bool>,
+    key_parts: KeyParts,
     next: AtomicUsize,
     state: Mutex<State>,
     finished: Condvar,
@@ -47,6 +49,7 @@ impl Job {
             review,
             evaluator,
             review_bmp: OnceLock::new(),
+            key_parts: KeyParts::default(),
             next: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
             finished: Condvar::new(),
@@ -64,8 +67,13 @@ impl Job {
             // Caught so that the review still finishes (every item counted) and the caller can
             // raise it: a panic must not leave the caller waiting.
             let result = catch_unwind(AssertUnwindSafe(|| {
-                self.evaluator
-                    .evaluate(template, constraint, &self.review, &self.review_bmp)
+                self.evaluator.evaluate(
+                    template,
+                    constraint,
+                    &self.review,
+                    &self.review_bmp,
+                    &self.key_parts,
+                )
             }));
             let mut state = self.lock();
             match result {

@@ -13,6 +13,10 @@
 //!    regorus fails. When the format is a literal and the arguments a literal array, the missing
 //!    `%v`/`%s` arguments are supplied as that very text.
 
+/// The names rewrite 3 gives the arguments it hoists (`__palisade_not_0 = x.y`): new names,
+/// so `=` there always binds (`footprint` relies on it).
+pub(crate) const HOISTED: &str = "__palisade_not_";
+
 /// Applies every rewrite; returns the source unchanged when none applies.
 pub(crate) fn for_regorus(src: &str) -> String {
     let mut text = src.to_string();
@@ -326,7 +330,7 @@ fn hoist_line(
                 .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
                 .any(|w| w == "with");
         if hoist {
-            let var = format!("__palisade_not_{counter}");
+            let var = format!("{HOISTED}{counter}");
             *counter += 1;
             prefix.push_str(&format!("{var} = {text}; "));
             args.push(var);

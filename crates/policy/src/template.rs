@@ -3,7 +3,9 @@
 //! [`crate::vm_check`] proves it gives the same answers, into a program for regorus' register VM.
 //! Nothing here evaluates a policy against an object.
 
+use crate::decision_cache::next_generation;
 use crate::error::{PolicyError, Result};
+use crate::footprint::Footprint;
 use crate::rewrite::for_regorus;
 use crate::util::{describe, str_at};
 use crate::vm_check::VmCondition;
@@ -43,6 +45,11 @@ pub(crate) struct CompiledTemplate {
     pub rule: String,
     /// The same policy compiled for the register VM, or why it must stay on the interpreter.
     pub vm: std::result::Result<VmProgram, String>,
+    /// What of the review the policy reads: the key of its remembered decisions.
+    pub footprint: Footprint,
+    /// Changes whenever what the policy decides may change (compiled, new data): remembered
+    /// decisions of another generation are not used (`decision_cache`).
+    pub generation: u64,
 }
 
 /// A template's program for regorus' register VM and the data document it reads.
@@ -187,6 +194,7 @@ impl CompiledTemplate {
         let source = rego_source(doc, &label)?;
         let (mut engine, rule) = compile_rego(&label, &source, budget, data)?;
         let vm = VmProgram::compile(&mut engine, &rule, data);
+        let footprint = Footprint::of(engine.get_modules());
         Ok(Self {
             name,
             kind: crd_kind,
@@ -194,6 +202,8 @@ impl CompiledTemplate {
             engine,
             rule,
             vm,
+            footprint,
+            generation: next_generation(),
         })
     }
 
@@ -204,6 +214,7 @@ impl CompiledTemplate {
             .add_data(data.clone())
             .map_err(|e| PolicyError::InvalidInventory(e.to_string()))?;
         prepare(&mut self.engine, &self.rule, &self.name)?;
+        self.generation = next_generation();
         if let Ok(vm) = &mut self.vm {
             match vm.machine(data.clone(), Duration::from_secs(1)) {
                 Ok(_) => {

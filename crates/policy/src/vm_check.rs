@@ -1363,48 +1363,7 @@ fn makes_no_astral_strings(modules: &[Ref<Module>], program: &Program) -> Result
             }
             _ => {}
         };
-        for rule in &module.policy {
-            match rule.as_ref() {
-                Rule::Spec { head, bodies, .. } => {
-                    match head {
-                        RuleHead::Func {
-                            refr, args, assign, ..
-                        } => {
-                            walk(refr, &mut check);
-                            args.iter().for_each(|a| walk(a, &mut check));
-                            if let Some(a) = assign {
-                                walk(&a.value, &mut check);
-                            }
-                        }
-                        RuleHead::Compr { refr, assign, .. } => {
-                            walk(refr, &mut check);
-                            if let Some(a) = assign {
-                                walk(&a.value, &mut check);
-                            }
-                        }
-                        RuleHead::Set { refr, key, .. } => {
-                            walk(refr, &mut check);
-                            if let Some(k) = key {
-                                walk(k, &mut check);
-                            }
-                        }
-                    }
-                    for body in bodies {
-                        if let Some(a) = &body.assign {
-                            walk(&a.value, &mut check);
-                        }
-                        walk_query(&body.query, &mut check);
-                    }
-                }
-                Rule::Default {
-                    refr, args, value, ..
-                } => {
-                    walk(refr, &mut check);
-                    args.iter().for_each(|a| walk(a, &mut check));
-                    walk(value, &mut check);
-                }
-            }
-        }
+        walk_module(module, &mut check);
     }
     if problems.is_empty() {
         Ok(())
@@ -1435,6 +1394,53 @@ fn plain_format(format: &str) -> bool {
 /// UTF-8 starts the others, and only them, with a byte of 0xF0 or more.
 pub(crate) fn is_bmp(s: &str) -> bool {
     !s.bytes().any(|b| b >= 0xF0)
+}
+
+/// Calls `f` on every expression of every rule of `module` (heads, bodies, defaults) and every
+/// expression inside them.
+fn walk_module(module: &Ref<Module>, f: &mut impl FnMut(&Ref<Expr>)) {
+    for rule in &module.policy {
+        match rule.as_ref() {
+            Rule::Spec { head, bodies, .. } => {
+                match head {
+                    RuleHead::Func {
+                        refr, args, assign, ..
+                    } => {
+                        walk(refr, f);
+                        args.iter().for_each(|a| walk(a, f));
+                        if let Some(a) = assign {
+                            walk(&a.value, f);
+                        }
+                    }
+                    RuleHead::Compr { refr, assign, .. } => {
+                        walk(refr, f);
+                        if let Some(a) = assign {
+                            walk(&a.value, f);
+                        }
+                    }
+                    RuleHead::Set { refr, key, .. } => {
+                        walk(refr, f);
+                        if let Some(k) = key {
+                            walk(k, f);
+                        }
+                    }
+                }
+                for body in bodies {
+                    if let Some(a) = &body.assign {
+                        walk(&a.value, f);
+                    }
+                    walk_query(&body.query, f);
+                }
+            }
+            Rule::Default {
+                refr, args, value, ..
+            } => {
+                walk(refr, f);
+                args.iter().for_each(|a| walk(a, f));
+                walk(value, f);
+            }
+        }
+    }
 }
 
 /// Calls `f` on `expr` and every expression inside it, comprehensions' queries included.
@@ -1520,7 +1526,7 @@ fn is_assignment(expr: &Ref<Expr>) -> bool {
 }
 
 /// The value of an expression made only of literals.
-fn constant(expr: &Expr) -> Option<Value> {
+pub(crate) fn constant(expr: &Expr) -> Option<Value> {
     match expr {
         Expr::String { value, .. }
         | Expr::RawString { value, .. }
@@ -1556,7 +1562,7 @@ fn free_vars(expr: &Ref<Expr>, out: &mut BTreeSet<String>) {
 
 /// Calls `f` on each expression directly inside `expr`, comprehensions excepted (their parts
 /// are bound by their own query); a call's target only when `call_targets`.
-fn for_each_child(expr: &Ref<Expr>, call_targets: bool, f: &mut impl FnMut(&Ref<Expr>)) {
+pub(crate) fn for_each_child(expr: &Ref<Expr>, call_targets: bool, f: &mut impl FnMut(&Ref<Expr>)) {
     match expr.as_ref() {
         Expr::Array { items, .. } | Expr::Set { items, .. } => items.iter().for_each(&mut *f),
         Expr::Object { fields, .. } => fields.iter().for_each(|(_, k, v)| {
@@ -1604,13 +1610,13 @@ fn vars_in(expr: &Ref<Expr>, out: &mut BTreeSet<String>) {
     out.remove("_");
 }
 
-fn package_path(module: &Ref<Module>) -> String {
+pub(crate) fn package_path(module: &Ref<Module>) -> String {
     module.package.refr.span().text().to_string()
 }
 
 /// A rule head's path (`a.b`, `a["b"]` → `a.b`), or `None` when an index is not a string (a
 /// partial object rule).
-fn rule_path(refr: &Ref<Expr>) -> Option<String> {
+pub(crate) fn rule_path(refr: &Ref<Expr>) -> Option<String> {
     match refr.as_ref() {
         Expr::Var { span, .. } => Some(span.text().to_string()),
         Expr::RefDot { refr, field, .. } => Some(format!("{}.{}", rule_path(refr)?, field.0.text())),

@@ -413,3 +413,91 @@ fn cost_of_one_pod_review_through_the_library() {
     );
     assert!(per_review < Duration::from_millis(500), "{per_review:?}");
 }
+
+fn pod_with(name: &str, spec: serde_json::Value) -> AdmissionRequest {
+    AdmissionRequest::from_object(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "a"}, "spec": spec
+    }))
+    .unwrap()
+}
+
+/// Remembered decisions (design note 28): a Pod that differs only where the template does not
+/// read is answered from memory; a difference where it reads, the kind of an aliased value, a
+/// replaced template, constraint or inventory, or an error are never answered from memory.
+#[test]
+fn remembered_decisions_answer_only_for_what_the_template_reads() {
+    let mut set = PolicySet::new();
+    set.set_decision_cache(64);
+    set.add_template(&template(
+        "K8sNoX",
+        r#"package k8snox
+violation[{"msg": msg}] {
+  spec := input.review.object.spec
+  not spec.x
+  msg := sprintf("no x (%v)", [input.parameters.note])
+}"#,
+    ))
+    .unwrap();
+    set.add_constraint(&constraint("K8sNoX", "c", json!({"parameters": {"note": "one"}})))
+        .unwrap();
+    let msgs = |set: &PolicySet, req: &AdmissionRequest| {
+        let r = set.review(req);
+        (
+            r.violations.into_iter().map(|v| v.msg).collect::<Vec<_>>(),
+            r.remembered,
+        )
+    };
+    assert_eq!(
+        msgs(&set, &pod_with("p1", json!({}))),
+        (vec!["no x (one)".to_string()], 0)
+    );
+    // Another name: remembered.
+    assert_eq!(
+        msgs(&set, &pod_with("p2", json!({}))),
+        (vec!["no x (one)".to_string()], 1)
+    );
+    // A value the template reads.
+    assert_eq!(msgs(&set, &pod_with("p3", json!({"x": true}))), (vec![], 0));
+    assert_eq!(msgs(&set, &pod_with("p4", json!({"x": true}))), (vec![], 1));
+    // A spec that is not an object: `spec.x` is as absent as in `{}`, but the kind of the
+    // aliased value is in the key.
+    let mut fresh = set.clone();
+    fresh.set_decision_cache(0);
+    for spec in [json!(null), json!("s"), json!([])] {
+        let req = pod_with("p5", spec);
+        assert_eq!(msgs(&set, &req), (msgs(&fresh, &req).0, 0));
+    }
+    // A new constraint (other parameters) and a new template are decided afresh.
+    set.add_constraint(&constraint("K8sNoX", "c", json!({"parameters": {"note": "two"}})))
+        .unwrap();
+    assert_eq!(
+        msgs(&set, &pod_with("p6", json!({}))),
+        (vec!["no x (two)".to_string()], 0)
+    );
+    set.set_inventory(vec![]).unwrap();
+    assert_eq!(
+        msgs(&set, &pod_with("p7", json!({}))),
+        (vec!["no x (two)".to_string()], 0)
+    );
+    assert_eq!(
+        msgs(&set, &pod_with("p8", json!({}))),
+        (vec!["no x (two)".to_string()], 1)
+    );
+    // Errors are evaluated every time.
+    set.add_template(&template(
+        "K8sNoX",
+        r#"package k8snox
+violation[{"msg": "bad"}] { x := input.review.object.spec.n + 1; x > 0 }
+violation[{"msg": m}] { m := f(1) }
+f(a) = 1 { a == 1 }
+f(a) = 2 { a == 1 }"#,
+    ))
+    .unwrap();
+    set.set_rego_engine(RegoEngine::Interpreter);
+    for name in ["e1", "e2"] {
+        let r = set.review(&pod_with(name, json!({"n": 1})));
+        assert_eq!((r.errors.len(), r.remembered), (1, 0), "{:?}", r.errors);
+    }
+    let (hits, misses) = set.decision_cache_counts();
+    assert_eq!((hits, misses), (3, 9));
+}

@@ -185,6 +185,20 @@ fn gatekeeper_library_suites_all_pass() {
     assert_eq!((passed, failed, skipped), (270, 0, 0));
 }
 
+/// Values of every type, to put in place of a node of a test object.
+fn replacements() -> Vec<Value> {
+    vec![
+        serde_json::json!(false),
+        serde_json::json!("\u{1F600}k"),
+        serde_json::json!(-1),
+        serde_json::json!([]),
+        serde_json::json!({}),
+        Value::Null,
+        serde_json::json!("100m"),
+        serde_json::json!(true),
+    ]
+}
+
 /// Every node of `v` under `spec` and `metadata` (JSON pointers), at most `limit`.
 fn node_paths(v: &Value, at: String, out: &mut Vec<String>, limit: usize) {
     if out.len() >= limit {
@@ -223,16 +237,7 @@ fn mutated_library_objects_get_the_same_answer_on_both_evaluators() {
         eprintln!("\n\n*** SKIPPED: Gatekeeper library not found ***\n\n");
         return;
     }
-    let replacements = [
-        serde_json::json!(false),
-        serde_json::json!("\u{1F600}k"),
-        serde_json::json!(-1),
-        serde_json::json!([]),
-        serde_json::json!({}),
-        Value::Null,
-        serde_json::json!("100m"),
-        serde_json::json!(true),
-    ];
+    let replacements = replacements();
     let mut suites = Vec::new();
     find_named(&library, "suite.yaml", &mut suites);
     let (mut reviews, mut differences) = (0, Vec::new());
@@ -319,5 +324,138 @@ fn mutated_library_objects_get_the_same_answer_on_both_evaluators() {
     }
     eprintln!("{reviews} mutated reviews on both evaluators");
     assert!(reviews > 10_000, "{reviews}");
+    assert!(differences.is_empty(), "{} differences", differences.len());
+}
+
+/// Remembered decisions (design note 28) against fresh ones: every case object of every library
+/// test, then each with one node at a time replaced (as above, plus another string and another
+/// number, and the request's operation, user and old object when the case is an AdmissionReview),
+/// reviewed by a set that remembers decisions across all of them and by one that remembers
+/// none. A path a template reads but its footprint leaves out shows up here as a remembered
+/// verdict that a fresh evaluation contradicts.
+#[test]
+fn remembered_decisions_agree_with_fresh_ones_on_mutated_library_objects() {
+    let library = shared_dir().join("data/gatekeeper-library/library");
+    if !library.is_dir() {
+        eprintln!("\n\n*** SKIPPED: Gatekeeper library not found ***\n\n");
+        return;
+    }
+    let mut replacements = replacements();
+    replacements.extend([serde_json::json!("another"), serde_json::json!(7)]);
+    let mut suites = Vec::new();
+    find_named(&library, "suite.yaml", &mut suites);
+    let (mut reviews, mut remembered, mut differences) = (0, 0, Vec::new());
+    for path in &suites {
+        let dir = path.parent().unwrap();
+        let read = |p: &str| -> Vec<Value> {
+            let text = std::fs::read_to_string(dir.join(p)).unwrap();
+            palisade_k8s::parse_documents(&text).unwrap()
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        let suite = palisade_k8s::parse_documents(&text)
+            .unwrap()
+            .into_iter()
+            .find(is_suite)
+            .unwrap();
+        for test in suite["tests"].as_array().into_iter().flatten() {
+            let (Some(template), Some(constraint)) = (test["template"].as_str(), test["constraint"].as_str())
+            else {
+                continue;
+            };
+            let mut fresh = PolicySet::new();
+            if fresh.add_template(&read(template)[0]).is_err()
+                || fresh.add_constraint(&read(constraint)[0]).is_err()
+            {
+                continue;
+            }
+            let mut cached = fresh.clone();
+            cached.set_decision_cache(1 << 16);
+            for case in test["cases"].as_array().into_iter().flatten() {
+                let Some(object) = case["object"].as_str() else {
+                    continue;
+                };
+                let original = read(object).remove(0);
+                let review_root = original["kind"] == "AdmissionReview";
+                let target = if review_root {
+                    original
+                        .pointer("/request/object")
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                } else {
+                    original.clone()
+                };
+                let mut paths = Vec::new();
+                node_paths(&target, String::new(), &mut paths, 80);
+                let mut pointers: Vec<String> = paths
+                    .iter()
+                    .map(|p| {
+                        if review_root {
+                            format!("/request/object{p}")
+                        } else {
+                            p.clone()
+                        }
+                    })
+                    .collect();
+                if review_root {
+                    pointers.extend(
+                        [
+                            "/request/operation",
+                            "/request/userInfo/username",
+                            "/request/oldObject",
+                            "/request/name",
+                        ]
+                        .map(String::from),
+                    );
+                }
+                // The original first and last: a decision remembered from a mutation must not
+                // answer for it either.
+                let variants = std::iter::once(None)
+                    .chain(
+                        pointers
+                            .iter()
+                            .flat_map(|p| replacements.iter().map(move |r| Some((p, r)))),
+                    )
+                    .chain(std::iter::once(None));
+                for variant in variants {
+                    let mut mutated = original.clone();
+                    if let Some((p, r)) = variant {
+                        match mutated.pointer_mut(p) {
+                            Some(node) => *node = r.clone(),
+                            None => continue,
+                        }
+                    }
+                    let request = if review_root {
+                        AdmissionRequest::from_admission_review(&mutated)
+                    } else {
+                        AdmissionRequest::from_object(&mutated)
+                    };
+                    let Ok(request) = request else { continue };
+                    let a = cached.review(&request);
+                    let b = fresh.review(&request);
+                    reviews += 1;
+                    remembered += a.remembered;
+                    let kinds = |r: &palisade_policy::Review| {
+                        r.errors.iter().map(std::mem::discriminant).collect::<Vec<_>>()
+                    };
+                    if a.violations != b.violations || kinds(&a) != kinds(&b) {
+                        differences.push(format!(
+                            "{template} {object} {variant:?}: remembered {:?} {:?} / fresh {:?} {:?}",
+                            a.violations.iter().map(|v| &v.msg).collect::<Vec<_>>(),
+                            a.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                            b.violations.iter().map(|v| &v.msg).collect::<Vec<_>>(),
+                            b.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for d in differences.iter().take(50) {
+        eprintln!("DIFF {d}");
+    }
+    eprintln!("{reviews} reviews, {remembered} decisions answered from the cache");
+    assert!(reviews > 20_000, "{reviews}");
+    // Most mutations touch something the template does not read: the cache must have answered.
+    assert!(remembered > reviews / 4, "{remembered} of {reviews}");
     assert!(differences.is_empty(), "{} differences", differences.len());
 }
