@@ -5,6 +5,10 @@
 #
 # Usage: scripts/bench/admission.sh [SECONDS_PER_RUN]   (default 10)
 #   LOAD_TOOL=oha (default) or hey.
+#   DECISION_CACHE=N: the webhook's --decision-cache (default 4096; 0 evaluates every
+#   constraint of every request). The load tools send one body over and over, so with the cache
+#   every decision but the first is remembered: the figure for a ReplicaSet's identical Pods.
+#   DECISION_CACHE=0 is the figure for Pods that are all different (review_bench VARY=spec).
 #
 # oha (crates.io; installed into target/bench-tools on first use, about 5 minutes) sends at an even
 # pace across its connections and measures latency from when each request was due
@@ -72,6 +76,7 @@ for n in 1 10 ${#templates[@]}; do
   dir=$(make_set "$n")
   printf 'admission:\n  gatekeeper:\n    paths: ["%s"]\n' "$dir" > "$work/palisade.yaml"
   "$bin" admission serve --self-signed --listen 127.0.0.1:0 --config "$work/palisade.yaml" \
+    --decision-cache "${DECISION_CACHE:-4096}" \
     >/dev/null 2>"$work/server.log" &
   server=$!
   for _ in $(seq 100); do grep -q "listening on" "$work/server.log" && break; sleep 0.1; done

@@ -1,10 +1,11 @@
-//! Remembered verdicts: what a constraint decided about the part of a review its template reads
+//! Remembered decisions: what a constraint decided about the part of a review its template reads
 //! (`footprint`), for the next review that agrees on that part (design note 28). The Pods of one
 //! ReplicaSet differ in their names, which few templates read; a rollout of a hundred replicas
 //! is then one evaluation per constraint instead of a hundred.
 //!
-//! Only verdicts are kept, never errors (a time budget spent under load says nothing about the
-//! next review). Bounded: keys over `footprint::MAX_KEY_BYTES` are not kept, and the whole map
+//! Verdicts are kept, and evaluation errors (a conflict between rule values is as much a
+//! function of the review as a violation is), never a spent time budget or the memory limit:
+//! those depend on the load, and say nothing about the next review. Bounded: keys over `footprint::MAX_KEY_BYTES` are not kept, and the whole map
 //! empties when it holds `capacity` entries or `MAX_BYTES` of keys and results.
 
 use crate::Violation;
@@ -32,8 +33,29 @@ struct Key {
 struct Entries {
     // Keys are a review's bytes: foldhash reads them several times faster than SipHash, and
     // its seed is random per process.
-    map: HashMap<Key, Arc<[Violation]>, foldhash::fast::RandomState>,
+    map: HashMap<Key, Remembered, foldhash::fast::RandomState>,
     bytes: usize,
+}
+
+/// What a constraint decided.
+#[derive(Clone)]
+pub(crate) enum Remembered {
+    Violations(Arc<[Violation]>),
+    /// The message of a `PolicyError::Evaluation`.
+    EvaluationError(Arc<str>),
+}
+
+impl Remembered {
+    /// What holding it costs, roughly, in bytes.
+    fn size(&self) -> usize {
+        match self {
+            Self::Violations(v) => v
+                .iter()
+                .map(|v| std::mem::size_of::<Violation>() + v.msg.len() + v.details.to_string().len())
+                .sum(),
+            Self::EvaluationError(m) => m.len(),
+        }
+    }
 }
 
 /// Verdicts by (template generation, constraint generation, footprint key).
@@ -62,12 +84,7 @@ impl DecisionCache {
     }
 
     /// The remembered verdict, if any.
-    pub(crate) fn get(
-        &self,
-        template: u64,
-        constraint: u64,
-        review: Vec<u8>,
-    ) -> Result<Arc<[Violation]>, Vec<u8>> {
+    pub(crate) fn get(&self, template: u64, constraint: u64, review: Vec<u8>) -> Result<Remembered, Vec<u8>> {
         let key = Key {
             template,
             constraint,
@@ -87,12 +104,8 @@ impl DecisionCache {
     }
 
     /// Remembers a verdict.
-    pub(crate) fn put(&self, template: u64, constraint: u64, review: Vec<u8>, verdict: Arc<[Violation]>) {
-        let size = review.len()
-            + verdict
-                .iter()
-                .map(|v| std::mem::size_of::<Violation>() + v.msg.len() + v.details.to_string().len())
-                .sum::<usize>();
+    pub(crate) fn put(&self, template: u64, constraint: u64, review: Vec<u8>, verdict: Remembered) {
+        let size = review.len() + verdict.size();
         let mut entries = self.lock();
         if entries.map.len() >= self.capacity || entries.bytes + size > MAX_BYTES {
             entries.map.clear();

@@ -37,7 +37,7 @@ pub mod suite;
 mod template;
 mod util;
 mod vm_check;
-use decision_cache::DecisionCache;
+use decision_cache::{DecisionCache, Remembered};
 use vm_check::VmCondition;
 
 pub use constraint::EnforcementAction;
@@ -375,13 +375,11 @@ impl PolicySet {
             }
             matched_constraints.push((template.clone(), constraint.clone()));
         }
-        for (template, spent, result) in self.evaluate_all(matched_constraints, review_value) {
+        for (template, spent, verdict) in self.evaluate_all(matched_constraints, review_value) {
             out.timings.push((template.name.clone(), spent));
-            match result {
-                Ok(verdict) => {
-                    out.remembered += usize::from(verdict.remembered);
-                    out.violations.extend(verdict.violations.iter().cloned());
-                }
+            out.remembered += usize::from(verdict.remembered);
+            match verdict.outcome {
+                Ok(violations) => out.violations.extend(violations.iter().cloned()),
                 Err(e) => out.errors.push(e),
             }
         }
@@ -424,9 +422,9 @@ pub(crate) struct Evaluator {
     decisions: Option<Arc<DecisionCache>>,
 }
 
-/// One constraint's violations of one review.
+/// One constraint's answer about one review.
 pub(crate) struct Verdict {
-    pub violations: Arc<[Violation]>,
+    pub outcome: Result<Arc<[Violation]>>,
     /// Answered from the decision cache.
     pub remembered: bool,
 }
@@ -441,38 +439,50 @@ impl Evaluator {
         review: &regorus::Value,
         review_bmp: &std::sync::OnceLock<bool>,
         key_parts: &footprint::KeyParts,
-    ) -> Result<Verdict> {
+    ) -> Verdict {
+        let evaluate = || {
+            self.evaluate_now(template, constraint, review, review_bmp)
+                .map(Arc::from)
+        };
         let Some((cache, key)) = self
             .decisions
             .as_ref()
             .and_then(|cache| Some((cache, template.footprint.key(review, key_parts)?)))
         else {
-            return Ok(Verdict {
-                violations: self
-                    .evaluate_now(template, constraint, review, review_bmp)?
-                    .into(),
+            return Verdict {
+                outcome: evaluate(),
                 remembered: false,
-            });
+            };
         };
-        match cache.get(template.generation, constraint.generation, key) {
-            Ok(violations) => Ok(Verdict {
-                violations,
+        let error = |message: &str| PolicyError::Evaluation {
+            template: template.name.clone(),
+            constraint: format!("{}/{}", constraint.kind, constraint.name),
+            message: message.to_string(),
+        };
+        let (t, c) = (template.generation, constraint.generation);
+        match cache.get(t, c, key) {
+            Ok(Remembered::Violations(violations)) => Verdict {
+                outcome: Ok(violations),
                 remembered: true,
-            }),
+            },
+            Ok(Remembered::EvaluationError(message)) => Verdict {
+                outcome: Err(error(&message)),
+                remembered: true,
+            },
             Err(key) => {
-                let violations: Arc<[Violation]> = self
-                    .evaluate_now(template, constraint, review, review_bmp)?
-                    .into();
-                cache.put(
-                    template.generation,
-                    constraint.generation,
-                    key,
-                    violations.clone(),
-                );
-                Ok(Verdict {
-                    violations,
+                let outcome = evaluate();
+                match &outcome {
+                    Ok(violations) => cache.put(t, c, key, Remembered::Violations(violations.clone())),
+                    Err(PolicyError::Evaluation { message, .. }) => {
+                        cache.put(t, c, key, Remembered::EvaluationError(message.as_str().into()))
+                    }
+                    // A spent budget or the memory limit depends on the load, not the review.
+                    Err(_) => {}
+                }
+                Verdict {
+                    outcome,
                     remembered: false,
-                })
+                }
             }
         }
     }

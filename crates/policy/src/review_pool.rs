@@ -3,7 +3,6 @@
 //! saved (a thread start and a fresh allocator heap, about 0.5 ms per review, measured).
 
 use crate::constraint::Constraint;
-use crate::error::Result;
 use crate::footprint::KeyParts;
 use crate::template::CompiledTemplate;
 use crate::{Evaluator, Verdict};
@@ -15,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// One evaluated constraint: its template, the time it took, its outcome.
-pub(crate) type Outcome = (Arc<CompiledTemplate>, Duration, Result<Verdict>);
+pub(crate) type Outcome = (Arc<CompiledTemplate>, Duration, Verdict);
 
 /// The matched constraints of one review, taken one at a time by whichever thread is free.
 pub(crate) struct Job {
