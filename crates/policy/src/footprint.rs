@@ -168,11 +168,12 @@ impl Footprint {
         Self::Paths(vec![PathRead::new(Vec::new(), Need::Value)])
     }
 
-    /// The cache key of `review` for this footprint: for each path, the kind of value there
-    /// and, where the whole value is needed, its canonical JSON (objects are ordered maps).
+    /// The cache key of `review` (`input.review` as JSON) for this footprint: for each path, the
+    /// kind of value there and, where the whole value is needed, its JSON (fields in the
+    /// request's order: the same object written in another order is only a miss).
     /// `None` when not remembered, or when the key would exceed [`MAX_KEY_BYTES`]. `parts`
     /// holds the pieces already made for this review (templates share most of their paths).
-    pub(crate) fn key(&self, review: &Value, parts: &KeyParts) -> Option<Vec<u8>> {
+    pub(crate) fn key(&self, review: &serde_json::Value, parts: &KeyParts) -> Option<Vec<u8>> {
         let Self::Paths(paths) = self else {
             return None;
         };
@@ -212,28 +213,28 @@ impl Footprint {
     }
 }
 
-/// The part of a key for one path of a review; `None` when over [`MAX_KEY_BYTES`].
-fn key_part(review: &Value, path: &[String], need: Need) -> KeyPart {
+/// The part of a key for one path of a review; `None` when over [`MAX_KEY_BYTES`]. Read from
+/// the review's JSON, which Rego's value is made from: equal JSON, equal value.
+fn key_part(review: &serde_json::Value, path: &[String], need: Need) -> KeyPart {
+    use serde_json::Value as Json;
     let mut key = Vec::new();
-    let mut at = review;
+    let mut at = Some(review);
     let mut whole = need == Need::Value;
     for part in path {
         at = match at {
-            Value::Object(fields) => fields
-                .get(&Value::from(part.as_str()))
-                .unwrap_or(&Value::Undefined),
-            Value::Undefined => break,
+            Some(Json::Object(fields)) => fields.get(part.as_str()),
+            None => break,
             // What a path into an array or a scalar yields is Rego's business: the key holds the
             // whole value, whatever the lookup makes of it.
-            _ => {
+            Some(_) => {
                 key.push(NOT_AN_OBJECT);
                 whole = true;
                 break;
             }
         };
     }
-    key.push(kind_tag(at));
-    if whole && !matches!(at, Value::Undefined) {
+    key.push(at.map_or(0, kind_tag));
+    if whole && let Some(at) = at {
         let start = key.len();
         key.extend_from_slice(&[0; 4]);
         serde_json::to_writer(&mut key, at).ok()?;
@@ -273,17 +274,15 @@ impl KeyParts {
 /// In a key: the path runs through a value that is not an object, which follows whole.
 const NOT_AN_OBJECT: u8 = 0xFF;
 
-/// A value's kind as one byte of a key.
-fn kind_tag(v: &Value) -> u8 {
+/// A value's kind as one byte of a key (0 is absent).
+fn kind_tag(v: &serde_json::Value) -> u8 {
     match v {
-        Value::Undefined => 0,
-        Value::Null => 1,
-        Value::Bool(_) => 2,
-        Value::Number(_) => 3,
-        Value::String(_) => 4,
-        Value::Array(_) => 5,
-        Value::Set(_) => 6,
-        Value::Object(_) => 7,
+        serde_json::Value::Null => 1,
+        serde_json::Value::Bool(_) => 2,
+        serde_json::Value::Number(_) => 3,
+        serde_json::Value::String(_) => 4,
+        serde_json::Value::Array(_) => 5,
+        serde_json::Value::Object(_) => 7,
     }
 }
 
@@ -887,7 +886,7 @@ g { input.a }"#,
             PathRead::new(vec!["object".into()], Need::Kind),
             PathRead::new(vec!["object".into(), "spec".into(), "x".into()], Need::Value),
         ]);
-        let key = |j: serde_json::Value| fp.key(&Value::from(j), &KeyParts::default()).unwrap();
+        let key = |j: serde_json::Value| fp.key(&j, &KeyParts::default()).unwrap();
         let base = key(serde_json::json!({"object": {"spec": {"x": 1}, "metadata": {"name": "a"}}}));
         // What the footprint does not read does not change the key.
         assert_eq!(
@@ -906,7 +905,7 @@ g { input.a }"#,
         let big = "a".repeat(MAX_KEY_BYTES);
         assert!(
             fp.key(
-                &Value::from(serde_json::json!({"object": {"spec": {"x": big}}})),
+                &serde_json::json!({"object": {"spec": {"x": big}}}),
                 &KeyParts::default()
             )
             .is_none()

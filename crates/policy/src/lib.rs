@@ -341,7 +341,6 @@ impl PolicySet {
                 namespace.cloned().unwrap_or(Value::Null),
             );
         }
-        let review_value = regorus::Value::from(review_json);
         let mut matched_constraints = Vec::new();
         for constraint in self.constraints.values() {
             let Some(template) = self.templates.get(&constraint.kind) else {
@@ -375,7 +374,7 @@ impl PolicySet {
             }
             matched_constraints.push((template.clone(), constraint.clone()));
         }
-        for (template, spent, verdict) in self.evaluate_all(matched_constraints, review_value) {
+        for (template, spent, verdict) in self.evaluate_all(matched_constraints, review_json) {
             out.timings.push((template.name.clone(), spent));
             out.remembered += usize::from(verdict.remembered);
             match verdict.outcome {
@@ -391,7 +390,7 @@ impl PolicySet {
     fn evaluate_all(
         &self,
         matched: Vec<(Arc<CompiledTemplate>, Arc<Constraint>)>,
-        review: regorus::Value,
+        review: Value,
     ) -> Vec<review_pool::Outcome> {
         // Spreading pays only while cores are idle: with other reviews in progress (a webhook
         // under load) CPU is already the bottleneck and a helper would only queue.
@@ -436,18 +435,13 @@ impl Evaluator {
         &self,
         template: &CompiledTemplate,
         constraint: &Constraint,
-        review: &regorus::Value,
-        review_bmp: &std::sync::OnceLock<bool>,
-        key_parts: &footprint::KeyParts,
+        review: &review_pool::ReviewInput,
     ) -> Verdict {
-        let evaluate = || {
-            self.evaluate_now(template, constraint, review, review_bmp)
-                .map(Arc::from)
-        };
+        let evaluate = || self.evaluate_now(template, constraint, review).map(Arc::from);
         let Some((cache, key)) = self
             .decisions
             .as_ref()
-            .and_then(|cache| Some((cache, template.footprint.key(review, key_parts)?)))
+            .and_then(|cache| Some((cache, template.footprint.key(&review.json, &review.key_parts)?)))
         else {
             return Verdict {
                 outcome: evaluate(),
@@ -491,20 +485,16 @@ impl Evaluator {
         &self,
         template: &CompiledTemplate,
         constraint: &Constraint,
-        review: &regorus::Value,
-        review_bmp: &std::sync::OnceLock<bool>,
+        review: &review_pool::ReviewInput,
     ) -> Result<Vec<Violation>> {
         let mut input = BTreeMap::new();
-        input.insert(regorus::Value::from("review"), review.clone());
+        input.insert(regorus::Value::from("review"), review.value().clone());
         input.insert(regorus::Value::from("parameters"), constraint.parameters.clone());
         let input = regorus::Value::from(input);
         let label = || format!("{}/{}", constraint.kind, constraint.name);
         let result = match (&template.vm, self.engine) {
             (Ok(vm), RegoEngine::Auto)
-                if vm.applies(|| {
-                    *review_bmp.get_or_init(|| template::value_is_bmp(review))
-                        && template::value_is_bmp(&constraint.parameters)
-                }) =>
+                if vm.applies(|| review.bmp() && template::value_is_bmp(&constraint.parameters)) =>
             {
                 vm.evaluate(input, self.budget).map_err(|failure| match failure {
                     template::VmFailure::Budget => PolicyError::Budget {

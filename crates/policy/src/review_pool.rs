@@ -16,15 +16,45 @@ use std::time::{Duration, Instant};
 /// One evaluated constraint: its template, the time it took, its outcome.
 pub(crate) type Outcome = (Arc<CompiledTemplate>, Duration, Verdict);
 
+/// One review as the evaluations of its constraints read it, each form made once, when first
+/// needed: with every decision remembered, the review is never converted for Rego at all.
+pub(crate) struct ReviewInput {
+    /// `input.review`, as the request holds it.
+    pub json: serde_json::Value,
+    value: OnceLock<regorus::Value>,
+    /// Whether the review's strings are all within the BMP (for templates on the VM).
+    bmp: OnceLock<bool>,
+    /// Parts of decision-cache keys, shared by the templates that read the same paths.
+    pub key_parts: KeyParts,
+}
+
+impl ReviewInput {
+    pub(crate) fn new(json: serde_json::Value) -> Self {
+        Self {
+            json,
+            value: OnceLock::new(),
+            bmp: OnceLock::new(),
+            key_parts: KeyParts::default(),
+        }
+    }
+
+    /// The review as Rego reads it.
+    pub(crate) fn value(&self) -> &regorus::Value {
+        self.value.get_or_init(|| regorus::Value::from(self.json.clone()))
+    }
+
+    pub(crate) fn bmp(&self) -> bool {
+        *self
+            .bmp
+            .get_or_init(|| crate::template::value_is_bmp(self.value()))
+    }
+}
+
 /// The matched constraints of one review, taken one at a time by whichever thread is free.
 pub(crate) struct Job {
     items: Vec<(Arc<CompiledTemplate>, Arc<Constraint>)>,
-    review: regorus::Value,
+    review: ReviewInput,
     evaluator: Evaluator,
-    /// Whether the review's strings are all within the BMP, computed once when a template on
-    /// the VM needs it.
-    review_bmp: OnceLock<bool>,
-    key_parts: KeyParts,
     next: AtomicUsize,
     state: Mutex<State>,
     finished: Condvar,
@@ -40,15 +70,13 @@ struct State {
 impl Job {
     pub(crate) fn new(
         items: Vec<(Arc<CompiledTemplate>, Arc<Constraint>)>,
-        review: regorus::Value,
+        review: serde_json::Value,
         evaluator: Evaluator,
     ) -> Self {
         Self {
             items,
-            review,
+            review: ReviewInput::new(review),
             evaluator,
-            review_bmp: OnceLock::new(),
-            key_parts: KeyParts::default(),
             next: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
             finished: Condvar::new(),
@@ -66,13 +94,7 @@ impl Job {
             // Caught so that the review still finishes (every item counted) and the caller can
             // raise it: a panic must not leave the caller waiting.
             let result = catch_unwind(AssertUnwindSafe(|| {
-                self.evaluator.evaluate(
-                    template,
-                    constraint,
-                    &self.review,
-                    &self.review_bmp,
-                    &self.key_parts,
-                )
+                self.evaluator.evaluate(template, constraint, &self.review)
             }));
             let mut state = self.lock();
             match result {
