@@ -429,55 +429,58 @@ pub(crate) struct Verdict {
 }
 
 impl Evaluator {
-    /// Evaluates `constraint`, or answers from a remembered decision about the same part of
-    /// the review.
+    /// The remembered decision of `constraint` about this review, if any; otherwise the key to
+    /// remember its decision by (`None`: not to be remembered).
+    pub(crate) fn remembered(
+        &self,
+        template: &CompiledTemplate,
+        constraint: &Constraint,
+        review: &review_pool::ReviewInput,
+    ) -> Result<Verdict, Option<Vec<u8>>> {
+        let cache = self.decisions.as_ref().ok_or(None)?;
+        let key = template
+            .footprint
+            .key(&review.json, &review.key_parts)
+            .ok_or(None)?;
+        let outcome = match cache.get(template.generation, constraint.generation, key) {
+            Ok(Remembered::Violations(violations)) => Ok(violations),
+            Ok(Remembered::EvaluationError(message)) => Err(PolicyError::Evaluation {
+                template: template.name.clone(),
+                constraint: format!("{}/{}", constraint.kind, constraint.name),
+                message: message.to_string(),
+            }),
+            Err(key) => return Err(Some(key)),
+        };
+        Ok(Verdict {
+            outcome,
+            remembered: true,
+        })
+    }
+
+    /// Evaluates `constraint` and remembers its decision under `key`, if given.
     pub(crate) fn evaluate(
         &self,
         template: &CompiledTemplate,
         constraint: &Constraint,
         review: &review_pool::ReviewInput,
+        key: Option<Vec<u8>>,
     ) -> Verdict {
-        let evaluate = || self.evaluate_now(template, constraint, review).map(Arc::from);
-        let Some((cache, key)) = self
-            .decisions
-            .as_ref()
-            .and_then(|cache| Some((cache, template.footprint.key(&review.json, &review.key_parts)?)))
-        else {
-            return Verdict {
-                outcome: evaluate(),
-                remembered: false,
-            };
-        };
-        let error = |message: &str| PolicyError::Evaluation {
-            template: template.name.clone(),
-            constraint: format!("{}/{}", constraint.kind, constraint.name),
-            message: message.to_string(),
-        };
-        let (t, c) = (template.generation, constraint.generation);
-        match cache.get(t, c, key) {
-            Ok(Remembered::Violations(violations)) => Verdict {
-                outcome: Ok(violations),
-                remembered: true,
-            },
-            Ok(Remembered::EvaluationError(message)) => Verdict {
-                outcome: Err(error(&message)),
-                remembered: true,
-            },
-            Err(key) => {
-                let outcome = evaluate();
-                match &outcome {
-                    Ok(violations) => cache.put(t, c, key, Remembered::Violations(violations.clone())),
-                    Err(PolicyError::Evaluation { message, .. }) => {
-                        cache.put(t, c, key, Remembered::EvaluationError(message.as_str().into()))
-                    }
-                    // A spent budget or the memory limit depends on the load, not the review.
-                    Err(_) => {}
+        let outcome: Result<Arc<[Violation]>> =
+            self.evaluate_now(template, constraint, review).map(Arc::from);
+        if let (Some(cache), Some(key)) = (&self.decisions, key) {
+            let (t, c) = (template.generation, constraint.generation);
+            match &outcome {
+                Ok(violations) => cache.put(t, c, key, Remembered::Violations(violations.clone())),
+                Err(PolicyError::Evaluation { message, .. }) => {
+                    cache.put(t, c, key, Remembered::EvaluationError(message.as_str().into()))
                 }
-                Verdict {
-                    outcome,
-                    remembered: false,
-                }
+                // A spent budget or the memory limit depends on the load, not the review.
+                Err(_) => {}
             }
+        }
+        Verdict {
+            outcome,
+            remembered: false,
         }
     }
 

@@ -55,6 +55,9 @@ pub(crate) struct Job {
     items: Vec<(Arc<CompiledTemplate>, Arc<Constraint>)>,
     review: ReviewInput,
     evaluator: Evaluator,
+    /// The items to evaluate (not answered from remembered decisions) and the keys to remember
+    /// their decisions by.
+    pending: Vec<(usize, Option<Vec<u8>>)>,
     next: AtomicUsize,
     state: Mutex<State>,
     finished: Condvar,
@@ -77,6 +80,7 @@ impl Job {
             items,
             review: ReviewInput::new(review),
             evaluator,
+            pending: Vec::new(),
             next: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
             finished: Condvar::new(),
@@ -86,15 +90,18 @@ impl Job {
     /// Evaluates constraints until none is left to take.
     fn work(&self) {
         loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some((template, constraint)) = self.items.get(i) else {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some((i, key)) = self.pending.get(n) else {
                 return;
             };
+            let i = *i;
+            let (template, constraint) = &self.items[i];
             let started = Instant::now();
             // Caught so that the review still finishes (every item counted) and the caller can
             // raise it: a panic must not leave the caller waiting.
             let result = catch_unwind(AssertUnwindSafe(|| {
-                self.evaluator.evaluate(template, constraint, &self.review)
+                self.evaluator
+                    .evaluate(template, constraint, &self.review, key.clone())
             }));
             let mut state = self.lock();
             match result {
@@ -118,9 +125,25 @@ impl Job {
 
     /// Runs the job on this thread and up to `helpers` pool threads; the outcomes in the items'
     /// order. A panic in any evaluation is raised here once the others are done.
-    pub(crate) fn run(self, helpers: usize) -> Vec<Outcome> {
+    pub(crate) fn run(mut self, helpers: usize) -> Vec<Outcome> {
+        // Remembered decisions first, on this thread: when all are, no helper is woken.
+        {
+            let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            for (i, (template, constraint)) in self.items.iter().enumerate() {
+                let started = Instant::now();
+                match self.evaluator.remembered(template, constraint, &self.review) {
+                    Ok(verdict) => {
+                        state
+                            .outcomes
+                            .push((i, (template.clone(), started.elapsed(), verdict)));
+                        state.done += 1;
+                    }
+                    Err(key) => self.pending.push((i, key)),
+                }
+            }
+        }
         let job = Arc::new(self);
-        if helpers > 0 {
+        if helpers > 0 && job.pending.len() > 1 {
             let pool = pool();
             for _ in 0..helpers.min(pool.threads) {
                 pool.submit(job.clone());
