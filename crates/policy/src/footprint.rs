@@ -120,6 +120,14 @@ impl Footprint {
         let names = Names::new(modules);
         let mut summaries: BTreeMap<String, Summary> = names.initial_summaries();
         let mut refusals = BTreeSet::new();
+        // `import input.review.object as o` reads through another name everywhere in its
+        // module: taken as the whole review rather than followed.
+        let imports_input = modules
+            .iter()
+            .any(|m| m.imports.iter().any(|i| root_name(&i.refr) == Some("input")));
+        if imports_input {
+            return Self::Paths(vec![PathRead::new(Vec::new(), Need::Value)]);
+        }
         for _ in 0..MAX_ROUNDS {
             let mut reads = BTreeSet::new();
             let mut next = names.initial_summaries();
@@ -857,6 +865,14 @@ mod tests {
                 &[]
             ),
             "review.object"
+        );
+        // Imported input: the whole review.
+        assert_eq!(
+            footprint(
+                "import input.review.object as o\nviolation[{\"msg\": \"x\"}] { o.spec.x }",
+                &[]
+            ),
+            "review"
         );
         // Input that is not the review or the parameters: the whole review.
         assert_eq!(
