@@ -28,7 +28,7 @@
 //!   more than `MAX_ROUNDS` rounds the key is the whole review.
 
 use crate::rewrite::HOISTED;
-use crate::vm_check::{constant, for_each_child, package_path, rule_path};
+use crate::vm_check::{constant, for_each_child, import_names, package_path, rule_path};
 use regorus::Value;
 use regorus::unstable::{AssignOp, Expr, Literal, Module, Query, Ref, Rule, RuleHead};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -412,16 +412,7 @@ impl Names {
         for rule in self.rules_by_package.get(&package).into_iter().flatten() {
             names.insert(rule.clone(), format!("data.{package}.{rule}"));
         }
-        for import in &module.imports {
-            let path = import.refr.span().text().to_string();
-            let alias = match &import.r#as {
-                Some(span) => span.text().to_string(),
-                None => path.rsplit('.').next().unwrap_or("").to_string(),
-            };
-            if !alias.is_empty() && !path.starts_with("future.") && path != "rego.v1" {
-                names.insert(alias, path);
-            }
-        }
+        names.extend(import_names(module));
         names
     }
 }

@@ -576,18 +576,22 @@ impl Program {
         for rule in self.rules_by_package.get(&package).into_iter().flatten() {
             names.insert(rule.clone(), format!("data.{package}.{rule}"));
         }
-        for import in &module.imports {
-            let path = import.refr.span().text().to_string();
-            let alias = match &import.r#as {
-                Some(span) => span.text().to_string(),
-                None => path.rsplit('.').next().unwrap_or("").to_string(),
-            };
-            if !alias.is_empty() && !path.starts_with("future.") && path != "rego.v1" {
-                names.insert(alias, path);
-            }
-        }
+        names.extend(import_names(module));
         Globals { names }
     }
+}
+
+/// The names `module`'s imports bind, and the paths they stand for (`import data.lib.x.f` binds
+/// `f`; `import data.lib.x as y` binds `y`); `future.*` and `rego.v1` bind none.
+pub(crate) fn import_names(module: &Ref<Module>) -> impl Iterator<Item = (String, String)> + '_ {
+    module.imports.iter().filter_map(|import| {
+        let path = import.refr.span().text().to_string();
+        let alias = match &import.r#as {
+            Some(span) => span.text().to_string(),
+            None => path.rsplit('.').next().unwrap_or("").to_string(),
+        };
+        (!alias.is_empty() && !path.starts_with("future.") && path != "rego.v1").then_some((alias, path))
+    })
 }
 
 struct Globals {

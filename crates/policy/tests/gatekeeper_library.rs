@@ -226,21 +226,26 @@ fn node_paths(v: &Value, at: String, out: &mut Vec<String>, limit: usize) {
     }
 }
 
-/// Beyond the suites: every case object of every test whose template runs on the VM, with one
-/// node at a time replaced by a value of another type (`false`, an astral-character string, a
-/// negative number, empty collections, null), reviewed on both evaluators. Inputs like these are
-/// where the two could part (a `false` field, a string where a number was); they must not.
-#[test]
-fn mutated_library_objects_get_the_same_answer_on_both_evaluators() {
+/// One case of a library suite: its test's template and constraint, and its object.
+struct LibraryCase {
+    template: Value,
+    constraint: Value,
+    /// `<suite dir> <object file>`, for messages.
+    name: String,
+    object: Value,
+}
+
+/// Every case of every library suite whose test names a template and a constraint, grouped by
+/// test (the template's name and constraint's position stay the same within a group).
+fn library_tests() -> Option<Vec<Vec<LibraryCase>>> {
     let library = shared_dir().join("data/gatekeeper-library/library");
     if !library.is_dir() {
         eprintln!("\n\n*** SKIPPED: Gatekeeper library not found ***\n\n");
-        return;
+        return None;
     }
-    let replacements = replacements();
     let mut suites = Vec::new();
     find_named(&library, "suite.yaml", &mut suites);
-    let (mut reviews, mut differences) = (0, Vec::new());
+    let mut tests = Vec::new();
     for path in &suites {
         let dir = path.parent().unwrap();
         let read = |p: &str| -> Vec<Value> {
@@ -258,63 +263,119 @@ fn mutated_library_objects_get_the_same_answer_on_both_evaluators() {
             else {
                 continue;
             };
-            let mut auto = PolicySet::new();
-            if auto.add_template(&read(template)[0]).is_err()
-                || auto.add_constraint(&read(constraint)[0]).is_err()
-                || !auto.template_engines()[0].vm
-            {
-                continue;
+            let (template, constraint) = (read(template).remove(0), read(constraint).remove(0));
+            let cases = test["cases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|case| case["object"].as_str())
+                .map(|object| LibraryCase {
+                    template: template.clone(),
+                    constraint: constraint.clone(),
+                    name: format!("{} {object}", dir.display()),
+                    object: read(object).remove(0),
+                })
+                .collect();
+            tests.push(cases);
+        }
+    }
+    Some(tests)
+}
+
+/// The case's object with one node at a time (its `spec` and `metadata`, and `extra` pointers
+/// into the whole document) replaced by each of `replacements`, as requests, with a label.
+fn mutated_requests<'a>(
+    original: &'a Value,
+    extra: &'a [&'a str],
+    replacements: &'a [Value],
+) -> impl Iterator<Item = (String, AdmissionRequest)> + 'a {
+    let review_root = original["kind"] == "AdmissionReview";
+    let target = if review_root {
+        original
+            .pointer("/request/object")
+            .cloned()
+            .unwrap_or(Value::Null)
+    } else {
+        original.clone()
+    };
+    let mut paths = Vec::new();
+    node_paths(&target, String::new(), &mut paths, 80);
+    let mut pointers: Vec<String> = paths
+        .into_iter()
+        .map(|p| {
+            if review_root {
+                format!("/request/object{p}")
+            } else {
+                p
             }
-            let mut interpreter = auto.clone();
-            interpreter.set_rego_engine(RegoEngine::Interpreter);
-            for case in test["cases"].as_array().into_iter().flatten() {
-                let Some(object) = case["object"].as_str() else {
-                    continue;
-                };
-                let original = read(object).remove(0);
-                let review_root = original["kind"] == "AdmissionReview";
-                let target = if review_root {
-                    original
-                        .pointer("/request/object")
-                        .cloned()
-                        .unwrap_or(Value::Null)
-                } else {
-                    original.clone()
-                };
-                let mut paths = Vec::new();
-                node_paths(&target, String::new(), &mut paths, 80);
-                for p in &paths {
-                    for r in &replacements {
-                        let mut mutated = original.clone();
-                        let node = if review_root {
-                            mutated.pointer_mut(&format!("/request/object{p}"))
-                        } else {
-                            mutated.pointer_mut(p)
-                        };
-                        let Some(node) = node else { continue };
-                        *node = r.clone();
-                        let request = if review_root {
-                            AdmissionRequest::from_admission_review(&mutated)
-                        } else {
-                            AdmissionRequest::from_object(&mutated)
-                        };
-                        let Ok(request) = request else { continue };
-                        let a = auto.review(&request);
-                        let b = interpreter.review(&request);
-                        reviews += 1;
-                        let kinds = |r: &palisade_policy::Review| {
-                            r.errors.iter().map(std::mem::discriminant).collect::<Vec<_>>()
-                        };
-                        if a.violations != b.violations || kinds(&a) != kinds(&b) {
-                            differences.push(format!(
-                                "{template} {object} {p} = {r}: vm {:?} {:?} / interpreter {:?} {:?}",
-                                a.violations.iter().map(|v| &v.msg).collect::<Vec<_>>(),
-                                a.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                                b.violations.iter().map(|v| &v.msg).collect::<Vec<_>>(),
-                                b.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                            ));
-                        }
-                    }
+        })
+        .collect();
+    if review_root {
+        pointers.extend(extra.iter().map(|p| p.to_string()));
+    }
+    pointers.into_iter().flat_map(move |p| {
+        replacements.iter().filter_map(move |r| {
+            let mut mutated = original.clone();
+            *mutated.pointer_mut(&p)? = r.clone();
+            let request = if review_root {
+                AdmissionRequest::from_admission_review(&mutated)
+            } else {
+                AdmissionRequest::from_object(&mutated)
+            };
+            Some((format!("{p} = {r}"), request.ok()?))
+        })
+    })
+}
+
+fn request_of(object: &Value) -> Option<AdmissionRequest> {
+    if object["kind"] == "AdmissionReview" {
+        AdmissionRequest::from_admission_review(object).ok()
+    } else {
+        AdmissionRequest::from_object(object).ok()
+    }
+}
+
+/// How two reviews of one request differ in what a caller sees: violations, and errors by kind.
+fn disagreement(a: &palisade_policy::Review, b: &palisade_policy::Review) -> Option<String> {
+    let kinds = |r: &palisade_policy::Review| r.errors.iter().map(std::mem::discriminant).collect::<Vec<_>>();
+    if a.violations == b.violations && kinds(a) == kinds(b) {
+        return None;
+    }
+    let show = |r: &palisade_policy::Review| {
+        format!(
+            "{:?} {:?}",
+            r.violations.iter().map(|v| &v.msg).collect::<Vec<_>>(),
+            r.errors.iter().map(ToString::to_string).collect::<Vec<_>>()
+        )
+    };
+    Some(format!("{} / {}", show(a), show(b)))
+}
+
+/// Beyond the suites: every case object of every test whose template runs on the VM, with one
+/// node at a time replaced by a value of another type (`false`, an astral-character string, a
+/// negative number, empty collections, null), reviewed on both evaluators. Inputs like these are
+/// where the two could part (a `false` field, a string where a number was); they must not.
+#[test]
+fn mutated_library_objects_get_the_same_answer_on_both_evaluators() {
+    let Some(tests) = library_tests() else { return };
+    let replacements = replacements();
+    let (mut reviews, mut differences) = (0, Vec::new());
+    for cases in &tests {
+        let Some(first) = cases.first() else { continue };
+        let mut auto = PolicySet::new();
+        if auto.add_template(&first.template).is_err()
+            || auto.add_constraint(&first.constraint).is_err()
+            || !auto.template_engines()[0].vm
+        {
+            continue;
+        }
+        let mut interpreter = auto.clone();
+        interpreter.set_rego_engine(RegoEngine::Interpreter);
+        for case in cases {
+            for (label, request) in mutated_requests(&case.object, &[], &replacements) {
+                reviews += 1;
+                if let Some(d) = disagreement(&auto.review(&request), &interpreter.review(&request)) {
+                    differences.push(format!("{} {label}: vm / interpreter {d}", case.name));
                 }
             }
         }
@@ -335,117 +396,39 @@ fn mutated_library_objects_get_the_same_answer_on_both_evaluators() {
 /// verdict that a fresh evaluation contradicts.
 #[test]
 fn remembered_decisions_agree_with_fresh_ones_on_mutated_library_objects() {
-    let library = shared_dir().join("data/gatekeeper-library/library");
-    if !library.is_dir() {
-        eprintln!("\n\n*** SKIPPED: Gatekeeper library not found ***\n\n");
-        return;
-    }
+    let Some(tests) = library_tests() else { return };
     let mut replacements = replacements();
     replacements.extend([serde_json::json!("another"), serde_json::json!(7)]);
-    let mut suites = Vec::new();
-    find_named(&library, "suite.yaml", &mut suites);
+    let extra = [
+        "/request/operation",
+        "/request/userInfo/username",
+        "/request/oldObject",
+        "/request/name",
+    ];
     let (mut reviews, mut remembered, mut differences) = (0, 0, Vec::new());
-    for path in &suites {
-        let dir = path.parent().unwrap();
-        let read = |p: &str| -> Vec<Value> {
-            let text = std::fs::read_to_string(dir.join(p)).unwrap();
-            palisade_k8s::parse_documents(&text).unwrap()
-        };
-        let text = std::fs::read_to_string(path).unwrap();
-        let suite = palisade_k8s::parse_documents(&text)
-            .unwrap()
-            .into_iter()
-            .find(is_suite)
-            .unwrap();
-        for test in suite["tests"].as_array().into_iter().flatten() {
-            let (Some(template), Some(constraint)) = (test["template"].as_str(), test["constraint"].as_str())
-            else {
+    for cases in &tests {
+        let Some(first) = cases.first() else { continue };
+        let mut fresh = PolicySet::new();
+        if fresh.add_template(&first.template).is_err() || fresh.add_constraint(&first.constraint).is_err() {
+            continue;
+        }
+        let mut cached = fresh.clone();
+        cached.set_decision_cache(1 << 16);
+        for case in cases {
+            let Some(original) = request_of(&case.object) else {
                 continue;
             };
-            let mut fresh = PolicySet::new();
-            if fresh.add_template(&read(template)[0]).is_err()
-                || fresh.add_constraint(&read(constraint)[0]).is_err()
-            {
-                continue;
-            }
-            let mut cached = fresh.clone();
-            cached.set_decision_cache(1 << 16);
-            for case in test["cases"].as_array().into_iter().flatten() {
-                let Some(object) = case["object"].as_str() else {
-                    continue;
-                };
-                let original = read(object).remove(0);
-                let review_root = original["kind"] == "AdmissionReview";
-                let target = if review_root {
-                    original
-                        .pointer("/request/object")
-                        .cloned()
-                        .unwrap_or(Value::Null)
-                } else {
-                    original.clone()
-                };
-                let mut paths = Vec::new();
-                node_paths(&target, String::new(), &mut paths, 80);
-                let mut pointers: Vec<String> = paths
-                    .iter()
-                    .map(|p| {
-                        if review_root {
-                            format!("/request/object{p}")
-                        } else {
-                            p.clone()
-                        }
-                    })
-                    .collect();
-                if review_root {
-                    pointers.extend(
-                        [
-                            "/request/operation",
-                            "/request/userInfo/username",
-                            "/request/oldObject",
-                            "/request/name",
-                        ]
-                        .map(String::from),
-                    );
-                }
-                // The original first and last: a decision remembered from a mutation must not
-                // answer for it either.
-                let variants = std::iter::once(None)
-                    .chain(
-                        pointers
-                            .iter()
-                            .flat_map(|p| replacements.iter().map(move |r| Some((p, r)))),
-                    )
-                    .chain(std::iter::once(None));
-                for variant in variants {
-                    let mut mutated = original.clone();
-                    if let Some((p, r)) = variant {
-                        match mutated.pointer_mut(p) {
-                            Some(node) => *node = r.clone(),
-                            None => continue,
-                        }
-                    }
-                    let request = if review_root {
-                        AdmissionRequest::from_admission_review(&mutated)
-                    } else {
-                        AdmissionRequest::from_object(&mutated)
-                    };
-                    let Ok(request) = request else { continue };
-                    let a = cached.review(&request);
-                    let b = fresh.review(&request);
-                    reviews += 1;
-                    remembered += a.remembered;
-                    let kinds = |r: &palisade_policy::Review| {
-                        r.errors.iter().map(std::mem::discriminant).collect::<Vec<_>>()
-                    };
-                    if a.violations != b.violations || kinds(&a) != kinds(&b) {
-                        differences.push(format!(
-                            "{template} {object} {variant:?}: remembered {:?} {:?} / fresh {:?} {:?}",
-                            a.violations.iter().map(|v| &v.msg).collect::<Vec<_>>(),
-                            a.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                            b.violations.iter().map(|v| &v.msg).collect::<Vec<_>>(),
-                            b.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                        ));
-                    }
+            // The original first and last: a decision remembered from a mutation must not
+            // answer for it either.
+            let variants = std::iter::once(("original".to_string(), original.clone()))
+                .chain(mutated_requests(&case.object, &extra, &replacements))
+                .chain(std::iter::once(("original again".to_string(), original)));
+            for (label, request) in variants {
+                let a = cached.review(&request);
+                reviews += 1;
+                remembered += a.remembered;
+                if let Some(d) = disagreement(&a, &fresh.review(&request)) {
+                    differences.push(format!("{} {label}: remembered / fresh {d}", case.name));
                 }
             }
         }
