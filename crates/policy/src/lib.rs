@@ -187,7 +187,7 @@ impl PolicySet {
     /// Remembers up to `capacity` decisions (0: none, the default): a constraint's verdict on
     /// the part of a review its template reads answers for the next review that agrees on that
     /// part (design note 28). Templates that call the clock or the network are never
-    /// remembered; errors never are.
+    /// remembered, nor a spent time budget or the memory limit.
     pub fn set_decision_cache(&mut self, capacity: usize) {
         self.decisions = (capacity > 0).then(|| Arc::new(DecisionCache::new(capacity)));
     }
@@ -215,42 +215,30 @@ impl PolicySet {
         self.templates
             .values()
             .map(|t| {
-                let mut engine = match (&t.vm, self.engine) {
-                    (_, RegoEngine::Interpreter) => TemplateEngine {
-                        name: t.name.clone(),
-                        vm: false,
-                        reason: None,
-                        condition: None,
-                        remembered_by: String::new(),
-                        rememberable: false,
-                    },
-                    (Ok(vm), RegoEngine::Auto) => TemplateEngine {
-                        name: t.name.clone(),
-                        vm: true,
-                        reason: None,
-                        condition: match vm.condition {
+                let (vm, reason, condition) = match (&t.vm, self.engine) {
+                    (_, RegoEngine::Interpreter) => (false, None, None),
+                    (Ok(vm), RegoEngine::Auto) => (
+                        true,
+                        None,
+                        match vm.condition {
                             VmCondition::Always => None,
                             VmCondition::BmpStrings => Some(
-                                "every string of the review, the constraint's parameters and data is within \
-                             the Basic Multilingual Plane"
+                                "every string of the review, the constraint's parameters and data is \
+                                 within the Basic Multilingual Plane"
                                     .into(),
                             ),
                         },
-                        remembered_by: String::new(),
-                        rememberable: false,
-                    },
-                    (Err(reason), RegoEngine::Auto) => TemplateEngine {
-                        name: t.name.clone(),
-                        vm: false,
-                        reason: Some(reason.clone()),
-                        condition: None,
-                        remembered_by: String::new(),
-                        rememberable: false,
-                    },
+                    ),
+                    (Err(reason), RegoEngine::Auto) => (false, Some(reason.clone()), None),
                 };
-                engine.remembered_by = t.footprint.describe();
-                engine.rememberable = matches!(t.footprint, footprint::Footprint::Paths(_));
-                engine
+                TemplateEngine {
+                    name: t.name.clone(),
+                    vm,
+                    reason,
+                    condition,
+                    remembered_by: t.footprint.describe(),
+                    rememberable: matches!(t.footprint, footprint::Footprint::Paths(_)),
+                }
             })
             .collect()
     }
