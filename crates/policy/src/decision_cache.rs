@@ -106,13 +106,14 @@ impl DecisionCache {
     /// Remembers a verdict.
     pub(crate) fn put(&self, template: u64, constraint: u64, review: Vec<u8>, verdict: Remembered) {
         let size = review.len() + verdict.size();
+        // An entry that could never fit is not kept, and empties nothing.
+        if self.capacity == 0 || size > MAX_BYTES {
+            return;
+        }
         let mut entries = self.lock();
         if entries.map.len() >= self.capacity || entries.bytes + size > MAX_BYTES {
             entries.map.clear();
             entries.bytes = 0;
-        }
-        if self.capacity == 0 || size > MAX_BYTES {
-            return;
         }
         let key = Key {
             template,
