@@ -58,45 +58,302 @@ pub fn trim(s: &[u8]) -> &[u8] {
 /// libmodsecurity 3 names them), and array elements repeat their array's key, as ModSecurity 2
 /// does (`{"a":[1,2]}` gives `json.a.a=1`, `json.a.a=2`), so rules anchored on a key's end still
 /// see it (CRS 934210 looks for names ending in `__contained_by`).
+///
+/// Read in one pass without building a document, as ModSecurity's streaming parser (yajl) does,
+/// and with the same results: every member in order, a repeated key as often as it appears (an
+/// attacker's second `"q"` is inspected too), numbers as written (`49.90`, not `49.9`), `true`
+/// and `false` as words and `null` as an empty value. Strict RFC 8259: anything else, invalid
+/// UTF-8, a lone surrogate escape or content after the document is a parsing error. Nesting
+/// deeper than `depth_limit` containers is an error too, found without recursion (the limit is
+/// the administrator's, and a proxy worker's stack is small).
 pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("JSON parsing error: {e}"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("JSON parsing error: invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let mut r = JsonReader {
+        s: text.as_bytes(),
+        at: 0,
+    };
     let mut out = Vec::new();
-    flatten_json("json", &v, &mut out, depth_limit)?;
+    let mut name = b"json".to_vec();
+    let mut open: Vec<JsonFrame> = Vec::new();
+    'value: loop {
+        r.skip_space();
+        match r.peek() {
+            Some(c @ (b'{' | b'[')) => {
+                if open.len() >= depth_limit {
+                    return Err("JSON depth limit exceeded".into());
+                }
+                r.at += 1;
+                let base = name.len();
+                if c == b'{' {
+                    open.push(JsonFrame::Object { base });
+                    r.skip_space();
+                    if !r.eat(b'}') {
+                        r.member_name(&mut name)?;
+                        continue 'value;
+                    }
+                    open.pop();
+                } else {
+                    // Elements are named after their array's own key: `json.a` -> `json.a.a`.
+                    let key_at = name.iter().rposition(|&b| b == b'.').map_or(0, |p| p + 1);
+                    name.push(b'.');
+                    name.extend_from_within(key_at..base);
+                    open.push(JsonFrame::Array {
+                        base,
+                        element: name.len(),
+                    });
+                    r.skip_space();
+                    if !r.eat(b']') {
+                        continue 'value;
+                    }
+                    open.pop();
+                    name.truncate(base);
+                }
+            }
+            Some(b'"') => {
+                let v = r.string()?;
+                push_json_arg(&mut out, &name, v);
+            }
+            Some(b't') => {
+                r.word(b"true")?;
+                push_json_arg(&mut out, &name, b"true".to_vec());
+            }
+            Some(b'f') => {
+                r.word(b"false")?;
+                push_json_arg(&mut out, &name, b"false".to_vec());
+            }
+            Some(b'n') => {
+                r.word(b"null")?;
+                push_json_arg(&mut out, &name, Vec::new());
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let v = r.number()?.to_vec();
+                push_json_arg(&mut out, &name, v);
+            }
+            _ => return Err(r.error("expected a value")),
+        }
+        // A value is complete: close what ends here, or go on to the next member or element.
+        while let Some(&frame) = open.last() {
+            r.skip_space();
+            match frame {
+                JsonFrame::Object { base } => {
+                    name.truncate(base);
+                    if r.eat(b',') {
+                        r.skip_space();
+                        r.member_name(&mut name)?;
+                        continue 'value;
+                    }
+                    if !r.eat(b'}') {
+                        return Err(r.error("expected ',' or '}'"));
+                    }
+                }
+                JsonFrame::Array { base, element } => {
+                    if r.eat(b',') {
+                        name.truncate(element);
+                        continue 'value;
+                    }
+                    if !r.eat(b']') {
+                        return Err(r.error("expected ',' or ']'"));
+                    }
+                    name.truncate(base);
+                }
+            }
+            open.pop();
+        }
+        break;
+    }
+    r.skip_space();
+    if r.at < r.s.len() {
+        return Err(r.error("trailing characters after the document"));
+    }
     Ok(out)
 }
 
-fn flatten_json(
-    prefix: &str,
-    v: &serde_json::Value,
-    out: &mut Pairs,
-    depth_left: usize,
-) -> Result<(), String> {
-    use serde_json::Value;
-    if out.len() >= MAX_ARGS {
-        return Ok(());
+/// An open container while a JSON body is read: where its name ends in the name being built,
+/// and for an array where its elements' name ends.
+#[derive(Clone, Copy)]
+enum JsonFrame {
+    Object { base: usize },
+    Array { base: usize, element: usize },
+}
+
+fn push_json_arg(out: &mut Pairs, name: &[u8], value: Vec<u8>) {
+    if out.len() < MAX_ARGS {
+        out.push((name.to_vec(), value));
     }
-    if matches!(v, Value::Object(_) | Value::Array(_)) && depth_left == 0 {
-        return Err("JSON depth limit exceeded".into());
+}
+
+/// The cursor of `parse_json` over a body already known to be UTF-8.
+struct JsonReader<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl JsonReader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.at).copied()
     }
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                flatten_json(&format!("{prefix}.{k}"), x, out, depth_left - 1)?;
+
+    fn eat(&mut self, c: u8) -> bool {
+        let hit = self.peek() == Some(c);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn skip_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn error(&self, what: &str) -> String {
+        if self.at >= self.s.len() {
+            format!("JSON parsing error: {what}, found the end of the body")
+        } else {
+            format!("JSON parsing error: {what} at byte {}", self.at)
+        }
+    }
+
+    fn word(&mut self, w: &[u8]) -> Result<(), String> {
+        if self.s[self.at..].starts_with(w) {
+            self.at += w.len();
+            Ok(())
+        } else {
+            Err(self.error("expected a value"))
+        }
+    }
+
+    /// `"key"` and the `:` after it; the key, decoded, is appended to `name` after a dot.
+    fn member_name(&mut self, name: &mut Vec<u8>) -> Result<(), String> {
+        if self.peek() != Some(b'"') {
+            return Err(self.error("expected a member name"));
+        }
+        let key = self.string()?;
+        name.push(b'.');
+        name.extend_from_slice(&key);
+        self.skip_space();
+        if !self.eat(b':') {
+            return Err(self.error("expected ':'"));
+        }
+        Ok(())
+    }
+
+    /// A string at the cursor (on its opening quote), its escapes decoded.
+    fn string(&mut self) -> Result<Vec<u8>, String> {
+        self.at += 1;
+        let mut out = Vec::new();
+        loop {
+            let run = self.s[self.at..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .map_or(self.s.len(), |p| self.at + p);
+            out.extend_from_slice(&self.s[self.at..run]);
+            self.at = run;
+            match self.peek() {
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.at += 1;
+                    self.escape(&mut out)?;
+                }
+                Some(_) => return Err(self.error("control character in a string")),
+                None => return Err(self.error("unterminated string")),
             }
         }
-        Value::Array(a) => {
-            let key = prefix.rsplit('.').next().unwrap_or(prefix);
-            let name = format!("{prefix}.{key}");
-            for x in a {
-                flatten_json(&name, x, out, depth_left - 1)?;
+    }
+
+    /// The escape after a backslash, decoded onto `out`.
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        let Some(c) = self.peek() else {
+            return Err(self.error("unterminated string"));
+        };
+        self.at += 1;
+        let simple = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let first = self.hex4()?;
+                let code = if (0xd800..0xdc00).contains(&first) {
+                    if !self.s[self.at..].starts_with(b"\\u") {
+                        return Err(self.error("lone leading surrogate in a \\u escape"));
+                    }
+                    self.at += 2;
+                    let second = self.hex4()?;
+                    if !(0xdc00..0xe000).contains(&second) {
+                        return Err(self.error("invalid trailing surrogate in a \\u escape"));
+                    }
+                    0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
+                } else {
+                    first
+                };
+                let Some(ch) = char::from_u32(code) else {
+                    return Err(self.error("lone trailing surrogate in a \\u escape"));
+                };
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                return Ok(());
+            }
+            _ => return Err(self.error("invalid escape")),
+        };
+        out.push(simple);
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let digits = self
+            .s
+            .get(self.at..self.at + 4)
+            .ok_or_else(|| self.error("unterminated \\u escape"))?;
+        let mut v = 0;
+        for &d in digits {
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.error("invalid \\u escape"))?;
+            v = v * 16 + n;
+        }
+        self.at += 4;
+        Ok(v)
+    }
+
+    /// A number as written: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Result<&[u8], String> {
+        let start = self.at;
+        self.eat(b'-');
+        let digits = |r: &mut Self| {
+            let from = r.at;
+            while matches!(r.peek(), Some(b'0'..=b'9')) {
+                r.at += 1;
+            }
+            r.at - from
+        };
+        match self.peek() {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return Err(self.error("invalid number")),
+        }
+        if self.eat(b'.') && digits(self) == 0 {
+            return Err(self.error("invalid number"));
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if digits(self) == 0 {
+                return Err(self.error("invalid number"));
             }
         }
-        Value::String(s) => out.push((prefix.as_bytes().to_vec(), s.as_bytes().to_vec())),
-        Value::Null => out.push((prefix.as_bytes().to_vec(), Vec::new())),
-        other => out.push((prefix.as_bytes().to_vec(), other.to_string().into_bytes())),
+        Ok(&self.s[start..self.at])
     }
-    Ok(())
 }
 
 /// Result of the XML processor: text content (for `XML:/*`) and attribute values (`XML://@*`).
@@ -575,6 +832,128 @@ mod tests {
             "JSON depth limit exceeded"
         );
         assert!(parse_json(br#"{"a":[[1]]}"#, 3).is_ok());
+    }
+
+    fn json_args(body: &str) -> Vec<(String, String)> {
+        parse_json(body.as_bytes(), 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap()))
+            .collect()
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn json_values_as_modsecurity_reads_them() {
+        // Numbers as written, words for booleans, null empty, a repeated key twice, in order.
+        assert_eq!(
+            json_args(r#" {"p":49.90,"e":-1.5E+3,"t":true,"f":false,"n":null,"q":"a","q":"b"} "#),
+            pairs(&[
+                ("json.p", "49.90"),
+                ("json.e", "-1.5E+3"),
+                ("json.t", "true"),
+                ("json.f", "false"),
+                ("json.n", ""),
+                ("json.q", "a"),
+                ("json.q", "b"),
+            ])
+        );
+        // Arrays repeat their key, nested or top-level; empty containers give nothing.
+        assert_eq!(
+            json_args(r#"{"a":[[1,{"b":[]}],{"c":{}}, "x"],"d":{"e":[2]}}"#),
+            pairs(&[("json.a.a.a", "1"), ("json.a.a", "x"), ("json.d.e.e", "2")])
+        );
+        assert_eq!(
+            json_args(r#"[1,[2]]"#),
+            pairs(&[("json.json", "1"), ("json.json.json", "2")])
+        );
+        assert_eq!(json_args(r#""top""#), pairs(&[("json", "top")]));
+        // Keys with dots keep them; the array's key is what follows the last dot.
+        assert_eq!(json_args(r#"{"a.b":[3]}"#), pairs(&[("json.a.b.b", "3")]));
+    }
+
+    #[test]
+    fn json_escapes_are_decoded() {
+        assert_eq!(
+            json_args(r#"{"k\u0041":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\u0000"}"#),
+            pairs(&[("json.kA", "\"\\/\u{8}\u{c}\n\r\té😀\0")])
+        );
+        assert_eq!(json_args("{\"é\":\"ü\"}"), pairs(&[("json.é", "ü")]));
+    }
+
+    #[test]
+    fn json_errors_are_reported_not_guessed() {
+        for bad in [
+            "",
+            " ",
+            "{",
+            "{\"a\"",
+            "{\"a\":",
+            "{\"a\":1",
+            "{\"a\":1,}",
+            "[1,]",
+            "[1 2]",
+            "{1:2}",
+            "{\"a\" 1}",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "-",
+            "1e",
+            "1e+",
+            "NaN",
+            "tru",
+            "nul",
+            "\"a",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\\ud800\"",
+            "\"\\ud800\\u0041\"",
+            "\"\\udc00\"",
+            "\"a\tb\"",
+            "{} {}",
+            "[1]]",
+            "{\"a\":1}x",
+            "\u{feff}{}",
+        ] {
+            let r = parse_json(bad.as_bytes(), 10_000);
+            assert!(r.is_err(), "{bad:?} parsed as {r:?}");
+            assert!(r.unwrap_err().starts_with("JSON parsing error: "), "{bad:?}");
+        }
+        assert_eq!(
+            parse_json(b"{\"a\":\"\xff\"}", 10).unwrap_err(),
+            "JSON parsing error: invalid UTF-8 at byte 6"
+        );
+        assert_eq!(
+            parse_json(b"[1,", 10).unwrap_err(),
+            "JSON parsing error: expected a value, found the end of the body"
+        );
+    }
+
+    #[test]
+    fn json_nesting_is_bounded_without_recursion() {
+        // Far deeper than any thread's stack would allow a recursive reader.
+        let deep = "[".repeat(1_000_000) + &"]".repeat(1_000_000);
+        assert!(parse_json(deep.as_bytes(), 2_000_000).unwrap().is_empty());
+        assert_eq!(
+            parse_json(deep.as_bytes(), 10_000).unwrap_err(),
+            "JSON depth limit exceeded"
+        );
+        assert!(parse_json(b"[]", 0).is_err());
+        assert!(parse_json(b"1", 0).is_ok());
+    }
+
+    #[test]
+    fn json_arguments_are_capped() {
+        let many = format!("[{}1]", "1,".repeat(MAX_ARGS + 10));
+        assert_eq!(parse_json(many.as_bytes(), 10).unwrap().len(), MAX_ARGS);
+        // The rest is still read: an error after the cap is an error.
+        let broken = format!("[{}1,]", "1,".repeat(MAX_ARGS + 10));
+        assert!(parse_json(broken.as_bytes(), 10).is_err());
     }
 
     #[test]

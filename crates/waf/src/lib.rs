@@ -95,7 +95,8 @@ pub struct Config {
     pub response_mime_types: Vec<String>,
     pub argument_separator: u8,
     pub arguments_limit: usize,
-    /// `SecRequestBodyJsonDepthLimit`; serde_json itself stops at 128 levels (a body error).
+    /// `SecRequestBodyJsonDepthLimit`: containers nested deeper are a body error (the JSON reader
+    /// does not recurse, so any limit is safe).
     pub json_depth_limit: usize,
     /// `SecUnicodeMapFile`: how `urlDecodeUni` maps `%uHHHH` (otherwise: the low byte, and
     /// full-width ASCII to ASCII).

@@ -360,7 +360,8 @@ impl<'r> Transaction<'r> {
             removed_tags: Vec::new(),
             removed_targets: Vec::new(),
             current_rule: None,
-            matched: Vec::new(),
+            // CRS's setup and paranoia-level rules match on every request (about a dozen).
+            matched: Vec::with_capacity(16),
             intervention: None,
             allowed_through: 0,
             phase_done: 0,
@@ -446,6 +447,10 @@ impl<'r> Transaction<'r> {
                 .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
                 .map_or(v.clone(), |(h, _)| h.to_string());
         }
+        if self.req.headers.is_empty() {
+            // A browser sends 8-15 headers: one allocation, not four growths.
+            self.req.headers.reserve(16);
+        }
         self.req.headers.push((name.to_vec(), value.to_vec()));
         if self.rs.memo.enabled() {
             self.remember_values(cookies_before);
@@ -464,6 +469,10 @@ impl<'r> Transaction<'r> {
             .chain(cookies.iter().flat_map(|(k, v)| [k.as_slice(), v.as_slice()]))
             .collect();
         let entries = self.rs.memo.entries(values.iter().copied());
+        if self.memo_values.is_empty() {
+            // A name and a value per header, and the cookies: one allocation for a browser's.
+            self.memo_values.reserve(32);
+        }
         for (v, e) in values.iter().zip(entries) {
             if let Some(e) = e {
                 self.memo_values.push((v.as_ptr() as usize, v.len(), e));
@@ -483,6 +492,7 @@ impl<'r> Transaction<'r> {
             .map(|(k, _)| k.as_slice())
             .collect();
         let entries = self.rs.memo.entries(names.iter().copied());
+        self.memo_args.reserve(names.len());
         for (v, e) in names.iter().zip(entries) {
             if let Some(e) = e {
                 self.memo_args.push((v.as_ptr() as usize, v.len(), e));
@@ -881,6 +891,7 @@ impl<'r> Transaction<'r> {
         let steps = &rs.steps[phase as usize];
         let skip_resume = &rs.skip_resume[phase as usize];
         let mut skip_n = 0u32;
+        let mut evaluated = 0u32;
         let mut next = 0;
         while let Some(&step) = steps.get(next) {
             let n = next;
@@ -892,10 +903,6 @@ impl<'r> Transaction<'r> {
             if skip_n > 0 {
                 skip_n -= 1;
                 continue;
-            }
-            // The clock is read every 8 rules: cheap enough, and a rule is far below the budget.
-            if n % 8 == 0 && self.out_of_time() {
-                return;
             }
             // MATCHED_VAR outlives the rule that set it; MATCHED_VARS does not.
             if let Some(last) = self.matched_vars.pop() {
@@ -910,6 +917,13 @@ impl<'r> Transaction<'r> {
             if self.rule_removed(rule) {
                 continue;
             }
+            // The clock is read before the phase's first rule and then every 16 rules evaluated:
+            // a rule is far below the budget, and rules passed over by their gates (most of
+            // them) cost next to nothing. A `clock_gettime` per 8 steps was 1% of the proxy.
+            if evaluated.is_multiple_of(16) && self.out_of_time() {
+                return;
+            }
+            evaluated += 1;
             if !self.eval_chain(rule, rule) {
                 continue;
             }
@@ -1492,6 +1506,10 @@ impl<'r> Transaction<'r> {
         }
         let mut seen = std::mem::take(&mut self.phrases_seen);
         let mut found = std::mem::take(&mut self.phrases_found);
+        if found.capacity() == 0 {
+            // A benign request's values hold some dozens of phrases over all variables.
+            found.reserve(64);
+        }
         let start = found.len();
         let mut all_classes = ByteClasses::NONE;
         let mut touched: SmallVec<[usize; 8]> = SmallVec::new();
@@ -1920,7 +1938,9 @@ impl<'r> Transaction<'r> {
             [MacroPart::Lit(s)] => Cow::Borrowed(s.as_bytes()),
             [MacroPart::Ref { var, key }] => first(*var, key).unwrap_or(Cow::Borrowed(&b""[..])),
             parts => {
-                let mut out = Vec::new();
+                // Most are a rule id or a variable name and a few words (`setvar` keys, messages):
+                // one allocation instead of three or four growths.
+                let mut out = Vec::with_capacity(64);
                 for p in parts {
                     match p {
                         MacroPart::Lit(s) => out.extend_from_slice(s.as_bytes()),
