@@ -1031,7 +1031,11 @@ impl Proxy {
         let mut buffered: Vec<u8> = Vec::new();
         let started = tokio::time::Instant::now();
         loop {
-            if buffered.len() >= inspect && !body.is_end_stream() {
+            if body.is_end_stream() {
+                // A GET, or a body whose declared length has all arrived: no timer to set up.
+                break;
+            }
+            if buffered.len() >= inspect {
                 // Inspected as far as anyone looks: the rest streams.
                 return Ok((buffered, Some(body)));
             }
