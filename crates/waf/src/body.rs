@@ -9,6 +9,13 @@ pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 /// Upper bound on arguments taken from one source; beyond it the rest are dropped and flagged.
 pub const MAX_ARGS: usize = 4096;
 
+/// Upper bound on one JSON argument's name (`json.a.b...`), in bytes.
+pub const MAX_JSON_NAME: usize = 64 * 1024;
+
+/// Upper bound on the names of all of one body's JSON arguments together, in bytes: a thousand
+/// times what a 4,096-argument API request needs.
+pub const MAX_JSON_NAMES_TOTAL: usize = 4 << 20;
+
 /// `a=1&b=2` with `+` and `%XX` decoding (ModSecurity decodes names and values; invalid escapes stay).
 pub fn parse_urlencoded(s: &[u8], sep: u8) -> Pairs {
     let mut out = Vec::new();
@@ -66,6 +73,11 @@ pub fn trim(s: &[u8]) -> &[u8] {
 /// UTF-8, a lone surrogate escape or content after the document is a parsing error. Nesting
 /// deeper than `depth_limit` containers is an error too, found without recursion (the limit is
 /// the administrator's, and a proxy worker's stack is small).
+///
+/// Names are built, not read: each nested array repeats its key, so a long key over deep arrays
+/// would make names far larger than the body (a 1 KB key under 10,000 brackets is a 10 MB name,
+/// copied for every value under it). A name over `MAX_JSON_NAME` bytes, or names over
+/// `MAX_JSON_NAMES_TOTAL` bytes together, are an error rather than a memory bomb.
 pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
     let text = std::str::from_utf8(body)
         .map_err(|e| format!("JSON parsing error: invalid UTF-8 at byte {}", e.valid_up_to()))?;
@@ -73,7 +85,7 @@ pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
         s: text.as_bytes(),
         at: 0,
     };
-    let mut out = Vec::new();
+    let mut out = JsonArgs::default();
     let mut name = b"json".to_vec();
     let mut open: Vec<JsonFrame> = Vec::new();
     'value: loop {
@@ -98,6 +110,7 @@ pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
                     let key_at = name.iter().rposition(|&b| b == b'.').map_or(0, |p| p + 1);
                     name.push(b'.');
                     name.extend_from_within(key_at..base);
+                    check_json_name(&name)?;
                     open.push(JsonFrame::Array {
                         base,
                         element: name.len(),
@@ -112,23 +125,23 @@ pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
             }
             Some(b'"') => {
                 let v = r.string()?;
-                push_json_arg(&mut out, &name, v);
+                out.push(&name, v)?;
             }
             Some(b't') => {
                 r.word(b"true")?;
-                push_json_arg(&mut out, &name, b"true".to_vec());
+                out.push(&name, b"true".to_vec())?;
             }
             Some(b'f') => {
                 r.word(b"false")?;
-                push_json_arg(&mut out, &name, b"false".to_vec());
+                out.push(&name, b"false".to_vec())?;
             }
             Some(b'n') => {
                 r.word(b"null")?;
-                push_json_arg(&mut out, &name, Vec::new());
+                out.push(&name, Vec::new())?;
             }
             Some(b'-' | b'0'..=b'9') => {
                 let v = r.number()?.to_vec();
-                push_json_arg(&mut out, &name, v);
+                out.push(&name, v)?;
             }
             _ => return Err(r.error("expected a value")),
         }
@@ -166,7 +179,7 @@ pub fn parse_json(body: &[u8], depth_limit: usize) -> Result<Pairs, String> {
     if r.at < r.s.len() {
         return Err(r.error("trailing characters after the document"));
     }
-    Ok(out)
+    Ok(out.pairs)
 }
 
 /// An open container while a JSON body is read: where its name ends in the name being built,
@@ -177,9 +190,35 @@ enum JsonFrame {
     Array { base: usize, element: usize },
 }
 
-fn push_json_arg(out: &mut Pairs, name: &[u8], value: Vec<u8>) {
-    if out.len() < MAX_ARGS {
-        out.push((name.to_vec(), value));
+fn check_json_name(name: &[u8]) -> Result<(), String> {
+    if name.len() > MAX_JSON_NAME {
+        return Err(format!(
+            "JSON parsing error: an argument name is longer than {MAX_JSON_NAME} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// The arguments of a JSON body as they are read, and the bytes their names take.
+#[derive(Default)]
+struct JsonArgs {
+    pairs: Pairs,
+    name_bytes: usize,
+}
+
+impl JsonArgs {
+    fn push(&mut self, name: &[u8], value: Vec<u8>) -> Result<(), String> {
+        if self.pairs.len() >= MAX_ARGS {
+            return Ok(());
+        }
+        self.name_bytes += name.len();
+        if self.name_bytes > MAX_JSON_NAMES_TOTAL {
+            return Err(format!(
+                "JSON parsing error: argument names longer than {MAX_JSON_NAMES_TOTAL} bytes in all"
+            ));
+        }
+        self.pairs.push((name.to_vec(), value));
+        Ok(())
     }
 }
 
@@ -231,6 +270,7 @@ impl JsonReader<'_> {
         let key = self.string()?;
         name.push(b'.');
         name.extend_from_slice(&key);
+        check_json_name(name)?;
         self.skip_space();
         if !self.eat(b':') {
             return Err(self.error("expected ':'"));
@@ -936,15 +976,42 @@ mod tests {
 
     #[test]
     fn json_nesting_is_bounded_without_recursion() {
-        // Far deeper than any thread's stack would allow a recursive reader.
+        // Far deeper than any thread's stack would allow a recursive reader. With the depth
+        // limit out of the way, the bound on a name's length stops it (each level adds `.json`).
         let deep = "[".repeat(1_000_000) + &"]".repeat(1_000_000);
-        assert!(parse_json(deep.as_bytes(), 2_000_000).unwrap().is_empty());
+        assert!(
+            parse_json(deep.as_bytes(), 2_000_000)
+                .unwrap_err()
+                .contains("argument name is longer than")
+        );
+        let ten_thousand = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(parse_json(ten_thousand.as_bytes(), 10_000).unwrap().is_empty());
         assert_eq!(
             parse_json(deep.as_bytes(), 10_000).unwrap_err(),
             "JSON depth limit exceeded"
         );
         assert!(parse_json(b"[]", 0).is_err());
         assert!(parse_json(b"1", 0).is_ok());
+    }
+
+    #[test]
+    fn json_names_cannot_outgrow_the_body_without_bound() {
+        // A long key over deep arrays: each bracket would add the key again to the name.
+        let key = "k".repeat(1000);
+        let deep = format!("{{\"{key}\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(
+            parse_json(deep.as_bytes(), 10_000).unwrap_err(),
+            format!("JSON parsing error: an argument name is longer than {MAX_JSON_NAME} bytes")
+        );
+        // Many values under one long (but allowed) name.
+        let long = format!("{{\"{}\":[{}1]}}", "k".repeat(30_000), "1,".repeat(200));
+        assert_eq!(
+            parse_json(long.as_bytes(), 10).unwrap_err(),
+            format!("JSON parsing error: argument names longer than {MAX_JSON_NAMES_TOTAL} bytes in all")
+        );
+        // Below both bounds all is read.
+        let fine = format!("{{\"{}\":[{}1]}}", "k".repeat(1_000), "1,".repeat(200));
+        assert_eq!(parse_json(fine.as_bytes(), 10).unwrap().len(), 201);
     }
 
     #[test]
