@@ -172,11 +172,11 @@ pub struct Transaction<'r> {
     flags: HashMap<Var, Vec<u8>>,
     /// MATCHED_VAR_NAME / MATCHED_VAR left by an earlier rule; the current rule's matches are
     /// in `matched_vars` (see `last_match`), so a match is stored once, not copied per list.
-    matched_var: (Cow<'r, str>, Vec<u8>),
+    matched_var: (Cow<'r, str>, MatchValue),
     /// What the operator matched in the last matching value (for the log `data`).
-    matched_data: Vec<u8>,
+    matched_data: MatchValue,
     /// MATCHED_VARS: the values the current rule (chain) matched, in order.
-    matched_vars: Vec<(Cow<'r, str>, Vec<u8>)>,
+    matched_vars: Vec<(Cow<'r, str>, MatchValue)>,
     removed_ids: Vec<(u64, u64)>,
     /// `ctl:ruleRemoveByTag` tags with their `tag_bit`.
     removed_tags: Vec<(String, u64)>,
@@ -268,9 +268,22 @@ const ENV: usize = 6;
 /// A value that matched, copied out of the transaction so actions can then mutate it.
 struct Hit<'r> {
     label: Cow<'r, str>,
-    value: Vec<u8>,
-    data: Vec<u8>,
+    value: MatchValue,
+    data: MatchValue,
     captures: Vec<Vec<u8>>,
+}
+
+/// A matched value (MATCHED_VAR, MATCHED_VARS, the operator's data), kept inline when short: a
+/// benign CRS request records about a hundred matches of setup and paranoia-level rules, nearly
+/// all on values of a few bytes (`1`, `5`, a header name), and each was an allocation.
+type MatchValue = SmallVec<[u8; 24]>;
+
+fn match_value(v: Cow<'_, [u8]>) -> MatchValue {
+    match v {
+        Cow::Borrowed(b) => MatchValue::from_slice(b),
+        // Already on the heap: kept there (or moved inline when short) rather than copied.
+        Cow::Owned(o) => MatchValue::from_vec(o),
+    }
 }
 
 /// A stored collection's key and its value.
@@ -306,6 +319,15 @@ fn var_label<'r>(var: Var, key: &[u8], fixed: Option<&'r str>) -> Cow<'r, str> {
     s.push(':');
     s.push_str(&key);
     Cow::Owned(s)
+}
+
+/// A collection key from expanded bytes, lower-cased in place: one allocation (the expansion's),
+/// where copying to a `String` and then to its lower case made three (CRS 920450 names a TX
+/// variable after each request header).
+fn lower_key(b: Vec<u8>) -> String {
+    let mut s = String::from_utf8(b).unwrap_or_else(|e| lossy(e.as_bytes()));
+    s.make_ascii_lowercase();
+    s
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -354,14 +376,15 @@ impl<'r> Transaction<'r> {
             collections: Default::default(),
             flags: HashMap::new(),
             matched_var: Default::default(),
-            matched_data: Vec::new(),
+            matched_data: MatchValue::new(),
             matched_vars: Vec::new(),
             removed_ids: Vec::new(),
             removed_tags: Vec::new(),
             removed_targets: Vec::new(),
             current_rule: None,
-            // CRS's setup and paranoia-level rules match on every request (about a dozen).
-            matched: Vec::with_capacity(16),
+            // CRS's setup and paranoia-level rules match on every request: about 90 times at
+            // paranoia level 1 (v4.28), which grew the list four times, copying it each time.
+            matched: Vec::with_capacity(128),
             intervention: None,
             allowed_through: 0,
             phase_done: 0,
@@ -868,7 +891,7 @@ impl<'r> Transaction<'r> {
     }
 
     /// MATCHED_VAR_NAME and MATCHED_VAR: the current rule's last match, else an earlier rule's.
-    fn last_match(&self) -> &(Cow<'r, str>, Vec<u8>) {
+    fn last_match(&self) -> &(Cow<'r, str>, MatchValue) {
         self.matched_vars.last().unwrap_or(&self.matched_var)
     }
 
@@ -1040,10 +1063,12 @@ impl<'r> Transaction<'r> {
                 for v in single.into_iter().chain(stages) {
                     let res = operator::eval(&rule.operator.kind, &v, capture, &exp);
                     let hit = match (res, negated) {
-                        (Some(m), false) if keep_data => Some((m.data.into_bytes(&v), m.captures)),
-                        (Some(m), false) => Some((Vec::new(), m.captures)),
-                        (None, true) if keep_data => Some((v.to_vec(), Vec::new())),
-                        (None, true) => Some((Vec::new(), Vec::new())),
+                        (Some(m), false) if keep_data => {
+                            Some((MatchValue::from_slice(m.data.bytes(&v)), m.captures))
+                        }
+                        (Some(m), false) => Some((MatchValue::new(), m.captures)),
+                        (None, true) if keep_data => Some((MatchValue::from_slice(&v), Vec::new())),
+                        (None, true) => Some((MatchValue::new(), Vec::new())),
                         _ => None,
                     };
                     if let Some((data, captures)) = hit {
@@ -1054,7 +1079,7 @@ impl<'r> Transaction<'r> {
                         };
                         hits.push(Hit {
                             label,
-                            value: v.into_owned(),
+                            value: match_value(v),
                             data,
                             captures,
                         });
@@ -1149,8 +1174,12 @@ impl<'r> Transaction<'r> {
         // A match or a negated miss holds the whole value as its data (`MatchData::Value`).
         LookupCheck::Holds(Hit {
             label: var_label(t.var, k.as_bytes(), t.label.as_deref()),
-            value: v.to_vec(),
-            data: if keep_data { v.to_vec() } else { Vec::new() },
+            value: MatchValue::from_slice(v),
+            data: if keep_data {
+                MatchValue::from_slice(v)
+            } else {
+                MatchValue::new()
+            },
             captures: Vec::new(),
         })
     }
@@ -1177,9 +1206,9 @@ impl<'r> Transaction<'r> {
                 expand(&a.msg),
                 expand(&a.logdata),
                 name.to_string(),
-                value.clone(),
+                value.to_vec(),
                 // Read only here; the next match overwrites it.
-                std::mem::take(&mut self.matched_data),
+                std::mem::take(&mut self.matched_data).into_vec(),
             )
         } else {
             Default::default()
@@ -1241,7 +1270,7 @@ impl<'r> Transaction<'r> {
                     // Literal names (nearly all) were lower-cased at load: no copy to look them up.
                     let key: Cow<'r, str> = match sv.name.as_literal() {
                         Some(k) => Cow::Borrowed(k),
-                        None => Cow::Owned(lossy(&self.expand(&sv.name)).to_ascii_lowercase()),
+                        None => Cow::Owned(lower_key(self.expand(&sv.name).into_owned())),
                     };
                     match &sv.op {
                         SetVarOp::Delete => {
@@ -1957,8 +1986,6 @@ impl<'r> Transaction<'r> {
     }
 }
 
-/// Stores `value` under `key`, keeping the key already there. One search of the map (the entry),
-/// not a look-up and then an insertion: CRS's setup creates a hundred TX variables per request.
 /// The entries of `c` whose keys `key` selects, in key order (ModSecurity's logs and MATCHED_VARS
 /// list them so; the map itself has no order): only the selected entries are sorted.
 fn scan_in_key_order<'a>(
@@ -1968,7 +1995,7 @@ fn scan_in_key_order<'a>(
 ) {
     let mut selected: SmallVec<[(&'a str, &'a [u8]); 8]> = c
         .iter()
-        .filter(|(k, _)| key.matches(k.as_bytes()))
+        .filter(|(k, _)| key.matches_lower_case(k.as_bytes()))
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect();
     // Keys are unique: an unstable sort gives the one order.
@@ -1978,6 +2005,8 @@ fn scan_in_key_order<'a>(
     }
 }
 
+/// Stores `value` under `key`, keeping the key already there. One search of the map (the entry),
+/// not a look-up and then an insertion: CRS's setup creates a hundred TX variables per request.
 fn set_value<'r>(coll: &mut Collection<'r>, key: Cow<'r, str>, value: Cow<'r, [u8]>) {
     match coll.entry(key) {
         hash_map::Entry::Occupied(mut e) => *e.get_mut() = value,

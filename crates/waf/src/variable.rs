@@ -176,6 +176,22 @@ impl KeySel {
             },
         }
     }
+
+    /// `matches` for a key known to be lower-case (the keys of the stored collections, TX and the
+    /// others, are lower-cased when stored): the same answer without case folding, as `Literal`
+    /// texts are lower-cased when parsed. Scanning TX by key pattern
+    /// (`TX:/^header_name_920450_/`) tries every one of its hundred-odd keys.
+    pub fn matches_lower_case(&self, key: &[u8]) -> bool {
+        debug_assert!(!key.iter().any(u8::is_ascii_uppercase));
+        match self {
+            // Most keys differ in their first byte.
+            KeySel::Literal { text, anchored: true } => match text.first() {
+                Some(first) => key.first() == Some(first) && key.starts_with(text),
+                None => true,
+            },
+            _ => self.matches(key),
+        }
+    }
 }
 
 /// `KeySel::Literal`'s text and anchoring when the regex `pattern` (matched case-insensitively)
@@ -366,6 +382,13 @@ mod tests {
                 .unwrap();
             for k in keys {
                 assert_eq!(lit.matches(k), re.is_match(k), "{pattern} on {k:?}");
+                // Stored collections' keys are lower-case: the comparison without folding agrees.
+                let lower = k.to_ascii_lowercase();
+                assert_eq!(
+                    lit.matches_lower_case(&lower),
+                    re.is_match(&lower),
+                    "{pattern} on {lower:?}"
+                );
             }
         }
     }
