@@ -552,18 +552,22 @@ SecRule TX:level "@ge 3" "id:14,phase:1,pass,log"
 SecRule &TX:missing "@eq 0" "id:15,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"
 SecRule TX:score "@eq 7" "id:16,phase:1,pass,log,msg:'%{MATCHED_VAR}'"
 SecRule TX:level "@gt 2" "id:17,phase:1,pass,log,t:none,t:length"
+SecRule &TX:level "@eq 1" "id:18,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule &TX:level "!@eq 1" "id:19,phase:1,pass,log"
+SecRule &TX:level "!@eq 0" "id:20,phase:1,pass,nolog,setvar:tx.counted=%{MATCHED_VAR}"
+SecRule TX:counted "@eq 1" "id:21,phase:1,pass,log"
 "#));
     let (tx, ids) = run(&r, "/", &[], None);
-    assert_eq!(ids, vec![10, 12, 14, 15, 16]);
+    assert_eq!(ids, vec![10, 12, 14, 15, 16, 18, 21]);
     let msgs: Vec<&str> = tx
         .matched_rules()
         .iter()
         .filter(|m| m.log)
         .map(|m| m.msg.as_str())
         .collect();
-    assert_eq!(msgs, vec!["TX:level=3", "3", "", "TX", "007"]);
+    assert_eq!(msgs, vec!["TX:level=3", "3", "", "TX", "007", "TX=1", ""]);
     // The removal of `TX:level` from rule 14 applies; 10 and 12 still read it.
-    assert_eq!(run(&r, "/?drop=1", &[], None).1, vec![10, 12, 15, 16]);
+    assert_eq!(run(&r, "/?drop=1", &[], None).1, vec![10, 12, 15, 16, 18, 21]);
 }
 
 #[test]
