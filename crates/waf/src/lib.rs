@@ -178,6 +178,10 @@ pub struct Ruleset {
     pub(crate) phrase_gate_slots: Vec<u16>,
     /// The phrase ids each phrase gate needs one of, each gate's in one sorted run.
     pub(crate) phrase_gate_ids: Vec<u32>,
+    /// The most TX variables a transaction of this rule set has held so far (counted up to
+    /// `TX_SIZE_HINT_MAX`): later transactions size their TX map for as many at once, where
+    /// growing it to CRS's ~120 rehashed every key five times a request.
+    pub(crate) tx_size_hint: std::sync::atomic::AtomicUsize,
     /// The rule links that do not match a request header or cookie value, by the value, for
     /// later transactions (design note 26).
     pub(crate) memo: memo::ValueMemo,
@@ -519,6 +523,7 @@ impl Ruleset {
                 .collect()
         });
         Ruleset {
+            tx_size_hint: std::sync::atomic::AtomicUsize::new(0),
             config,
             rules,
             phases,

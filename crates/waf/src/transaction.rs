@@ -12,6 +12,7 @@ use crate::{EngineMode, MARKER, PhraseAutomaton, PhraseSource, Ruleset, WafError
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::{HashMap, hash_map};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,9 @@ const MAX_HEADERS: usize = 1024;
 const MAX_VAR_VALUE: usize = 1 << 20;
 /// Largest number of keys in one collection (TX, IP, ...).
 const MAX_VAR_KEYS: usize = 10_000;
+/// The largest TX map a transaction sizes up front (`Ruleset::tx_size_hint`): a request that
+/// makes thousands of variables does not make every later one allocate for as many.
+const TX_SIZE_HINT_MAX: usize = 512;
 
 pub struct Transaction<'r> {
     rs: &'r Ruleset,
@@ -335,7 +339,7 @@ fn lossy(b: &[u8]) -> String {
 }
 
 fn unique_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::AtomicU64;
     static N: AtomicU64 = AtomicU64::new(0);
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -373,7 +377,11 @@ impl<'r> Transaction<'r> {
             phrases_seen: Vec::new(),
             memo_values: Vec::new(),
             memo_args: Vec::new(),
-            collections: Default::default(),
+            collections: {
+                let mut c: [Collection<'r>; 7] = Default::default();
+                c[TX].reserve(rs.tx_size_hint.load(Ordering::Relaxed));
+                c
+            },
             flags: HashMap::new(),
             matched_var: Default::default(),
             matched_data: MatchValue::new(),
@@ -727,6 +735,12 @@ impl<'r> Transaction<'r> {
                 self.eval_spent += self.phase_started.elapsed();
             }
             self.phase_done = p;
+        }
+        // Written only while the high-water mark rises: a few times per rule set, so that the
+        // workers sharing it do not keep passing its cache line between them.
+        let held = self.collections[TX].len().min(TX_SIZE_HINT_MAX);
+        if held > self.rs.tx_size_hint.load(Ordering::Relaxed) {
+            self.rs.tx_size_hint.fetch_max(held, Ordering::Relaxed);
         }
     }
 
