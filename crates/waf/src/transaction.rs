@@ -11,9 +11,10 @@ use crate::variable::{KeySel, Target, Var};
 use crate::{EngineMode, MARKER, PhraseAutomaton, PhraseSource, Ruleset, WafError};
 use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::{HashMap, hash_map};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What the adapter must do with the exchange.
@@ -132,17 +133,19 @@ pub struct Transaction<'r> {
     server_port: u16,
     server_name: String,
     /// Generated on first use: an adapter usually sets its own (the proxy's request id), and
-    /// then the clock read and formatting are not wasted on every transaction.
-    unique_id: OnceLock<String>,
+    /// then the clock read and formatting are not wasted on every transaction. These lazy
+    /// fields are `OnceCell`s, not `OnceLock`s: a transaction belongs to one request, moved
+    /// between threads but never shared, and the lock's synchronisation cost on every read.
+    unique_id: OnceCell<String>,
     req: Request,
     resp: Response,
     /// Variables derived from the request line (see `LINE_VARS`), computed on first use: dozens
     /// of rules read each of them.
-    line_vars: [OnceLock<Vec<u8>>; LINE_VARS.len()],
+    line_vars: [OnceCell<Vec<u8>>; LINE_VARS.len()],
     /// Every byte each request and response variable (by `value_bytes_slot`) holds in any of its
     /// values, computed on first use in a phase and forgotten at the start of the next one (see
     /// `target_may_match`).
-    value_bytes: [OnceLock<ByteSet>; VALUE_BYTES_SLOTS],
+    value_bytes: [OnceCell<ByteSet>; VALUE_BYTES_SLOTS],
     /// Byte images by `Rule::image_slots` (see `target_may_match`), each with the `image_epoch`
     /// it was computed in: valid exactly as long as `value_bytes`, and forgotten with it by
     /// moving to the next epoch rather than by clearing the table.
@@ -363,7 +366,7 @@ impl<'r> Transaction<'r> {
             server_addr: String::new(),
             server_port: 0,
             server_name: String::new(),
-            unique_id: OnceLock::new(),
+            unique_id: OnceCell::new(),
             req: Request::default(),
             resp: Response::default(),
             line_vars: Default::default(),
@@ -413,7 +416,7 @@ impl<'r> Transaction<'r> {
         self.timed_out
     }
     pub fn set_unique_id(&mut self, id: &str) {
-        self.unique_id = OnceLock::from(id.to_string());
+        self.unique_id = OnceCell::from(id.to_string());
     }
     pub fn unique_id(&self) -> &str {
         self.unique_id.get_or_init(unique_id)
