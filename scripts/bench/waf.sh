@@ -6,14 +6,21 @@
 # paranoia level 1 (a name in Host, browser headers): no rule matches, nothing is logged.
 #
 # Usage: scripts/bench/waf.sh [SECONDS]   (default 10 s per measurement, after a 2 s warm-up)
+#   PALISADE_BIN=path: measure that binary instead of building one.
 # Needs: apache2 libapache2-mod-security2 nginx-light wrk (Debian), a release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
 conns=${CONNS:-32}
 threads=${THREADS:-2}
-cargo build --release -q -p palisade-cli
-palisade=${CARGO_TARGET_DIR:-$PWD/target}/release/palisade
+# PALISADE_BIN=path measures that binary as it is (a build set aside, or one whose release build
+# with LTO would take ten minutes to relink after an unrelated change).
+if [ -n "${PALISADE_BIN:-}" ]; then
+  palisade=$PALISADE_BIN
+else
+  cargo build --release -q -p palisade-cli
+  palisade=${CARGO_TARGET_DIR:-$PWD/target}/release/palisade
+fi
 . scripts/bench/waf-setup.sh
 start_palisade "$palisade"
 
