@@ -1048,7 +1048,6 @@ fn matches_whole_value(hir: &regex_syntax::hir::Hir) -> bool {
             HirKind::Class(Class::Bytes(c)) => {
                 c.ranges().len() == 1 && c.ranges()[0].start() == 0 && c.ranges()[0].end() == 255
             }
-            HirKind::Class(Class::Unicode(_)) => false,
             _ => false,
         },
         _ => false,

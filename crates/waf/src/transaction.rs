@@ -133,9 +133,10 @@ pub struct Transaction<'r> {
     server_port: u16,
     server_name: String,
     /// Generated on first use: an adapter usually sets its own (the proxy's request id), and
-    /// then the clock read and formatting are not wasted on every transaction. These lazy
-    /// fields are `OnceCell`s, not `OnceLock`s: a transaction belongs to one request, moved
-    /// between threads but never shared, and the lock's synchronisation cost on every read.
+    /// then the clock read and formatting are not wasted on every transaction. This and the
+    /// other lazy fields are `OnceCell`s, not `OnceLock`s: a transaction belongs to one request
+    /// and may move between threads but is never shared, so the lock's synchronisation on
+    /// every read bought nothing.
     unique_id: OnceCell<String>,
     req: Request,
     resp: Response,
