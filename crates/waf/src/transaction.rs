@@ -1320,7 +1320,8 @@ impl<'r> Transaction<'r> {
                             }
                         }
                         SetVarOp::Add(m) | SetVarOp::Sub(m) => {
-                            let delta = num(&self.expand(m));
+                            // Both sides read as ModSecurity's `atoi` reads them.
+                            let delta = operator::to_num(&self.expand(m));
                             let add = matches!(sv.op, SetVarOp::Add(_));
                             let Some(coll) = self.collection_mut(sv.collection) else {
                                 continue;
@@ -1328,13 +1329,22 @@ impl<'r> Transaction<'r> {
                             // One search for reading and writing the score (the entry keeps the
                             // key already there, as `set_value` does).
                             let slot = coll.entry(key).or_insert(Cow::Borrowed(&b""[..]));
-                            let old = num(slot);
+                            let old = operator::to_num(slot);
                             let new = if add {
                                 old.saturating_add(delta)
                             } else {
                                 old.saturating_sub(delta)
                             };
-                            *slot = Cow::Owned(new.to_string().into_bytes());
+                            // A score written by arithmetic before keeps its buffer.
+                            let mut text = itoa::Buffer::new();
+                            let digits = text.format(new).as_bytes();
+                            match slot {
+                                Cow::Owned(buf) => {
+                                    buf.clear();
+                                    buf.extend_from_slice(digits);
+                                }
+                                Cow::Borrowed(_) => *slot = Cow::Owned(digits.to_vec()),
+                            }
                         }
                     }
                 }
@@ -2059,11 +2069,6 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
-}
-
-fn num(v: &[u8]) -> i64 {
-    let s = std::str::from_utf8(v).unwrap_or("").trim();
-    s.parse().unwrap_or(0)
 }
 
 /// TIME_* from the system clock (UTC), computed without a date library.

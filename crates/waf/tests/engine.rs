@@ -83,6 +83,27 @@ SecRule TX:cap "@streq aaa" "id:5,phase:1,pass,log"
     assert_eq!(tx.collection_value("tx", "score").as_deref(), Some("8"));
 }
 
+/// `setvar` arithmetic reads both sides as ModSecurity's `atoi` does: a sign, then digits up to
+/// the first other byte; no digits is 0.
+#[test]
+fn setvar_arithmetic_reads_numbers_as_atoi() {
+    let r = rs(&on(r#"
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.a=12abc,setvar:tx.b=x9,setvar:tx.c=-4,setvar:tx.d=+5"
+SecAction "id:2,phase:1,pass,nolog,setvar:tx.a=+3,setvar:tx.b=+1,setvar:tx.c=+2x,setvar:tx.d=-%{tx.a}"
+SecAction "id:3,phase:1,pass,nolog,setvar:tx.e=+7,setvar:tx.e=+1,setvar:tx.f=-99999999999999999999"
+"#));
+    let (tx, _) = run(&r, "/", &[], None);
+    let v = |k: &str| tx.collection_value("tx", k);
+    assert_eq!(v("a").as_deref(), Some("15"));
+    assert_eq!(v("b").as_deref(), Some("1"));
+    assert_eq!(v("c").as_deref(), Some("-2"));
+    assert_eq!(v("d").as_deref(), Some("-10"));
+    // A variable added to twice (its buffer reused) and one created by a subtraction.
+    assert_eq!(v("e").as_deref(), Some("8"));
+    // An operand beyond i64 reads as 0, as `to_num` does for every comparison.
+    assert_eq!(v("f").as_deref(), Some("0"));
+}
+
 #[test]
 fn skip_after_markers_and_skip() {
     let r = rs(&on(r#"
