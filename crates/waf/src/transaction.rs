@@ -1437,7 +1437,12 @@ impl<'r> Transaction<'r> {
                 });
                 // ModSecurity 2 names a count after the collection alone (`&TX:x` and `&ARGS`
                 // match as `TX` and `ARGS`: its counted variable keeps the target's name).
-                inspect(t.var, b"", n.to_string().as_bytes(), Some(t.var.name()));
+                inspect(
+                    t.var,
+                    b"",
+                    itoa::Buffer::new().format(n).as_bytes(),
+                    Some(t.var.name()),
+                );
             } else {
                 let label = t.label.as_deref();
                 self.resolve(t.var, &t.key, |k, v| {
@@ -1885,6 +1890,17 @@ impl<'r> Transaction<'r> {
         let r = &self.req;
         let mut pairs = |src: &[&'a Pairs], names: bool| {
             for p in src {
+                // One name (`REQUEST_HEADERS:Content-Length`, most selectors) is compared here,
+                // by length first: nearly every key differs in length, and the general match
+                // cost some sixty instructions a key.
+                if let KeySel::Name(n) = key {
+                    for (k, v) in p.iter() {
+                        if k.len() == n.len() && k.eq_ignore_ascii_case(n.as_bytes()) {
+                            emit(Cow::Borrowed(k), Cow::Borrowed(if names { k } else { v }));
+                        }
+                    }
+                    continue;
+                }
                 for (k, v) in p.iter() {
                     if key.matches(k) {
                         emit(Cow::Borrowed(k), Cow::Borrowed(if names { k } else { v }));
