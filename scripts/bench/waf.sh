@@ -7,6 +7,10 @@
 #
 # Usage: scripts/bench/waf.sh [SECONDS]   (default 10 s per measurement, after a 2 s warm-up)
 #   PALISADE_BIN=path: measure that binary instead of building one.
+#   ROUNDS=N (default 1): measure the three systems N times over, interleaved (plain, ModSecurity,
+#   palisade, then again), and report each system's median req/s and the ratios of the medians.
+#   On this shared 2-core host one system's figure moves 15-20% from one minute to the next
+#   (BENCHMARKS.md, sessions 14-15); interleaved rounds spread that over all three.
 # Needs: apache2 libapache2-mod-security2 nginx-light wrk (Debian), a release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,17 +43,30 @@ run() { # name port kind -> "rps p99 non2xx"
   echo "$rps $p99 ${bad:-0}"
 }
 
-printf '| request | proxy | req/s | p99 | non-2xx |\n|---|---|---|---|---|\n'
-declare -A rps
+rounds=${ROUNDS:-1}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf '| request | proxy | round | req/s | p99 | non-2xx |\n|---|---|---|---|---|---|\n'
+declare -A rps all
 for kind in get post get-close; do
-  for target in plain:8084 modsecurity:8081 palisade:8090; do
-    name=${target%%:*} port=${target##*:}
-    read -r r p b < <(run "$name" "$port" "$kind")
-    rps[$kind-$name]=$r
-    printf '| %s | %s | %s | %s | %s |\n' "$kind" "$name" "$r" "$p" "$b"
+  for round in $(seq "$rounds"); do
+    for target in plain:8084 modsecurity:8081 palisade:8090; do
+      name=${target%%:*} port=${target##*:}
+      read -r r p b < <(run "$name" "$port" "$kind")
+      all[$kind-$name]="${all[$kind-$name]:-} $r"
+      printf '| %s | %s | %s | %s | %s | %s |\n' "$kind" "$name" "$round" "$r" "$p" "$b"
+    done
+  done
+  for name in plain modsecurity palisade; do
+    rps[$kind-$name]=$(median <<<"${all[$kind-$name]}")
   done
 done
 echo
+if [ "$rounds" -gt 1 ]; then
+  echo "Medians of $rounds rounds (req/s):"
+  for kind in get post get-close; do
+    echo "$kind: plain ${rps[$kind-plain]}, ModSecurity ${rps[$kind-modsecurity]}, palisade ${rps[$kind-palisade]}"
+  done
+fi
 for kind in get post get-close; do
   awk -v k="$kind" -v p="${rps[$kind-palisade]}" -v m="${rps[$kind-modsecurity]}" -v b="${rps[$kind-plain]}" \
     'BEGIN { printf "%s: palisade / ModSecurity = %.2fx, palisade / plain proxy = %.2fx\n", k, p/m, p/b }'
