@@ -104,6 +104,18 @@ impl MemoEntry {
             .is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (bit % 64)) != 0)
     }
 
+    /// Clears in `acc` the bits of the links not known not to match this value (`acc` holds,
+    /// word by word, the links known not to match every value seen so far).
+    pub(crate) fn and_no_match_into(&self, acc: &mut [u64]) {
+        for (a, w) in acc.iter_mut().zip(self.no_match.iter()) {
+            *a &= w.load(Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn words(&self) -> usize {
+        self.no_match.len()
+    }
+
     pub(crate) fn set_no_match(&self, bit: u32) {
         let bit = bit as usize;
         if let Some(w) = self.no_match.get(bit / 64) {

@@ -172,6 +172,11 @@ pub struct Transaction<'r> {
     memo_values: Vec<(usize, usize, Arc<MemoEntry>)>,
     /// The same for the argument names (`remember_arg_names`).
     memo_args: Vec<(usize, usize, Arc<MemoEntry>)>,
+    /// Per remembered variable (by `memo_all_slot`), the rule links known not to match any of
+    /// its values (`memo_skips`), computed when first needed and forgotten when the values
+    /// change (a header added, arguments parsed). Bits are only ever added to an entry, so what
+    /// was known stays true.
+    memo_all: [Option<Box<[u64]>>; MEMO_ALL_SLOTS],
     /// TX, IP, GLOBAL, SESSION, USER, RESOURCE, ENV (by `Var::store_index`): keys lower-cased
     /// (collections are case-insensitive). An array, not a map keyed by `Var`: looked up for
     /// nearly every rule.
@@ -220,6 +225,28 @@ const LINE_VARS: [Var; 5] = [
     Var::RequestLine,
     Var::QueryString,
 ];
+/// How many variables `memo_all_slot` numbers: the request's headers and cookies first, then
+/// from `MEMO_ALL_ARGS` on its argument names.
+const MEMO_ALL_SLOTS: usize = 7;
+const MEMO_ALL_ARGS: usize = 4;
+
+/// The slot in `Transaction::memo_all` of a variable whose values the memo remembers
+/// (`memo::remembers`).
+fn memo_all_slot(var: Var) -> Option<usize> {
+    let slot = match var {
+        Var::RequestHeaders => 0,
+        Var::RequestHeadersNames => 1,
+        Var::RequestCookies => 2,
+        Var::RequestCookiesNames => 3,
+        Var::ArgsNames => 4,
+        Var::ArgsGetNames => 5,
+        Var::ArgsPostNames => 6,
+        _ => return None,
+    };
+    debug_assert!(memo::remembers(var));
+    Some(slot)
+}
+
 /// How many variables `value_bytes_slot` numbers.
 pub(crate) const VALUE_BYTES_SLOTS: usize = 26;
 
@@ -381,6 +408,7 @@ impl<'r> Transaction<'r> {
             phrases_seen: Vec::new(),
             memo_values: Vec::new(),
             memo_args: Vec::new(),
+            memo_all: Default::default(),
             collections: {
                 let mut c: [Collection<'r>; 7] = Default::default();
                 c[TX].reserve(rs.tx_size_hint.load(Ordering::Relaxed));
@@ -487,6 +515,7 @@ impl<'r> Transaction<'r> {
             self.req.headers.reserve(16);
         }
         self.req.headers.push((name.to_vec(), value.to_vec()));
+        self.memo_all[..MEMO_ALL_ARGS].fill(None);
         if self.rs.memo.enabled() {
             self.remember_values(cookies_before);
         }
@@ -520,6 +549,7 @@ impl<'r> Transaction<'r> {
     /// entry names storage that was freed.
     fn remember_arg_names(&mut self) {
         self.memo_args.clear();
+        self.memo_all[MEMO_ALL_ARGS..].fill(None);
         if !self.rs.memo.enabled() {
             return;
         }
@@ -1037,7 +1067,7 @@ impl<'r> Transaction<'r> {
         let skip = if rule.targets.is_empty() {
             0
         } else {
-            self.unreachable_targets(rule)
+            self.unreachable_targets(rule) | self.memo_skips(rule)
         };
         {
             let this = &*self;
@@ -1451,6 +1481,61 @@ impl<'r> Transaction<'r> {
                     }
                 });
             }
+        }
+    }
+
+    /// The targets of `rule` (bit i for `targets[i]`, the first 64) whose every value this link
+    /// is known not to match (design note 26): a browser's cookies and header names, an API's
+    /// argument names. Skipping the target is what finding each value's entry and its bit
+    /// would decide, without walking the values: CRS's attack rules read the cookies, their
+    /// names and the argument names on every request.
+    fn memo_skips(&mut self, rule: &Rule) -> u64 {
+        if rule.memo_bit == NO_MEMO {
+            return 0;
+        }
+        let (word, bit) = (rule.memo_bit as usize / 64, 1u64 << (rule.memo_bit % 64));
+        let mut skip = 0;
+        for (i, t) in rule.targets.iter().enumerate().take(64) {
+            let Some(slot) = memo_all_slot(t.var) else {
+                continue;
+            };
+            // A key selector (`REQUEST_HEADERS:User-Agent`) reads some values only, and the
+            // others rarely carry the link's bit.
+            if t.exclude || t.count || !matches!(t.key, KeySel::All) {
+                continue;
+            }
+            if self.memo_all[slot].is_none() {
+                self.memo_all[slot] = Some(self.known_no_match_for_all(t.var));
+            }
+            if self.memo_all[slot]
+                .as_ref()
+                .and_then(|w| w.get(word))
+                .is_some_and(|w| w & bit != 0)
+            {
+                skip |= 1 << i;
+            }
+        }
+        skip
+    }
+
+    /// The links known not to match any value of `var` (a remembered variable): the words of
+    /// its values' entries ANDed. Empty (nothing known) when a value has no entry (too long to
+    /// remember) or there is no value.
+    fn known_no_match_for_all(&self, var: Var) -> Box<[u64]> {
+        let mut acc: Option<Vec<u64>> = None;
+        let mut unknown = false;
+        self.each_value_of(var, |v| {
+            if unknown {
+                return;
+            }
+            match self.memo_entry(v) {
+                Some(e) => e.and_no_match_into(acc.get_or_insert_with(|| vec![u64::MAX; e.words()])),
+                None => unknown = true,
+            }
+        });
+        match acc {
+            Some(words) if !unknown => words.into_boxed_slice(),
+            _ => Box::default(),
         }
     }
 

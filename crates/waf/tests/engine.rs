@@ -540,6 +540,16 @@ SecRule ARGS_NAMES|ARGS "@pm select" "id:10,phase:2,pass,log,t:none,t:urlDecodeU
         ("/?sort=name&q=selectx", &[], vec![10]),
         ("/?sort=name&%73elect=1", &[], vec![10]),
         ("/?sort=name", &[], vec![]),
+        // A variable whose every value is known not to match a rule is skipped whole; one
+        // value more, not seen before, is read (cookies, header names, argument names).
+        ("/", &[("Cookie", "theme=dark; q=1 select * from t")], vec![7]),
+        ("/", &[("Cookie", "theme=dark; session=abc")], vec![]),
+        (
+            "/",
+            &[("User-Agent", "Mozilla/5.0"), ("X-Evil-Two", "a")],
+            vec![6],
+        ),
+        ("/?sort=name&evil_y=1", &[], vec![9]),
     ];
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     for round in 0..3 {
